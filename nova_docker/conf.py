@@ -1,0 +1,78 @@
+"""The ``[docker]`` options of nova-compute."""
+
+from oslo_config import cfg
+
+docker_group = cfg.OptGroup(
+    'docker',
+    title='Docker driver options',
+    help='How nova-compute reaches the Docker Engine and shapes containers.')
+
+connection_opts = [
+    cfg.StrOpt(
+        'host_url',
+        default='unix:///var/run/docker.sock',
+        help='Docker Engine API endpoint: unix:///path/to/socket, or '
+             'tcp://host:port (TLS unless tls_enabled is false).'),
+    cfg.BoolOpt(
+        'tls_enabled',
+        default=True,
+        help='Use TLS for a tcp:// host_url. Turning this off sends the '
+             'engine API, which is root on that host, in clear text: only '
+             'for a loopback or otherwise trusted link.'),
+    cfg.StrOpt(
+        'ca_file',
+        help='CA bundle that verifies the engine\'s TLS certificate. Unset '
+             'means the system CA store.'),
+    cfg.StrOpt(
+        'cert_file',
+        help='Client certificate presented to the engine (tcp:// with TLS).'),
+    cfg.StrOpt(
+        'key_file',
+        help='Private key of cert_file.'),
+    cfg.BoolOpt(
+        'api_insecure',
+        default=False,
+        help='Skip verification of the engine\'s TLS certificate. TLS stays '
+             'on; only the server check is skipped.'),
+    cfg.FloatOpt(
+        'connect_timeout',
+        default=10.0,
+        min=0.1,
+        help='Seconds to wait for a connection to the engine.'),
+    cfg.FloatOpt(
+        'read_timeout',
+        default=60.0,
+        min=1.0,
+        help='Seconds to wait for a reply to an ordinary API call.'),
+    cfg.FloatOpt(
+        'image_timeout',
+        default=1800.0,
+        min=1.0,
+        help='Seconds of silence allowed while an image is loaded, saved, '
+             'pulled, pushed or committed.'),
+]
+
+container_opts = [
+    cfg.IntOpt(
+        'pids_limit',
+        default=1024,
+        min=0,
+        help='Most processes one container may run (0: no limit). Guards '
+             'the host against a fork bomb in one instance.'),
+]
+
+ALL_OPTS = connection_opts + container_opts
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    conf.register_group(docker_group)
+    conf.register_opts(ALL_OPTS, group=docker_group)
+
+
+def list_opts():
+    """oslo-config-generator entry point."""
+    return [(docker_group, ALL_OPTS)]
+
+
+CONF = cfg.CONF
+register_opts(CONF)
