@@ -1,0 +1,263 @@
+"""DockerDriver: every Nova instance of this host is one Docker container.
+
+The driver translates ComputeDriver calls into calls of the modules that
+own each concern: ``container`` (instance -> create body), ``images``
+(Glance -> engine), ``host`` (resources), ``power`` (states), and the
+engine client. It keeps no state of its own: the container named
+``nova-<uuid>`` and its labels are the whole record.
+"""
+
+from nova.compute import power_state
+from nova import conf as nova_conf
+from nova import exception
+from nova.virt import driver
+from nova.virt import hardware
+from oslo_concurrency import processutils
+from oslo_log import log as logging
+import os_resource_classes as orc
+
+from nova_docker import conf as docker_conf
+from nova_docker import container
+from nova_docker import docker
+from nova_docker.docker import errors
+from nova_docker import exception as docker_exception
+from nova_docker import host
+from nova_docker import images
+from nova_docker import power
+
+CONF = nova_conf.CONF
+docker_conf.register_opts(CONF)
+LOG = logging.getLogger(__name__)
+
+# get_console_output returns at most this much of the end of the log.
+CONSOLE_LOG_MAX_BYTES = 100 * 1024
+
+
+def client_from_conf() -> 'docker.DockerClient':
+    opts = CONF.docker
+    tls = None
+    if opts.host_url.startswith('tcp://') and opts.tls_enabled:
+        tls = docker.TLSConfig(ca_file=opts.ca_file,
+                               cert_file=opts.cert_file,
+                               key_file=opts.key_file,
+                               insecure=opts.api_insecure)
+    return docker.DockerClient(opts.host_url, tls=tls,
+                               connect_timeout=opts.connect_timeout,
+                               read_timeout=opts.read_timeout,
+                               image_timeout=opts.image_timeout)
+
+
+class DockerDriver(driver.ComputeDriver):
+    """Nova compute driver backed by a Docker Engine."""
+
+    capabilities = dict(
+        driver.ComputeDriver.capabilities,
+        # Glance images with disk_format raw and container_format docker.
+        supports_image_type_raw=True,
+    )
+
+    def __init__(self, virtapi, client=None):
+        super().__init__(virtapi)
+        self._client = client or client_from_conf()
+        self._images = images.ImageLoader(self._client)
+        self._nodename = CONF.host
+
+    # -- host -------------------------------------------------------------
+
+    def init_host(self, host):
+        self._nodename = host
+        url = CONF.docker.host_url
+        try:
+            self._client.ping()
+            version = self._client.api_version
+        except errors.EngineUnreachable as exc:
+            raise docker_exception.EngineUnavailable(url=url, reason=exc)
+        except errors.UnsupportedVersion as exc:
+            raise docker_exception.EngineUnsupported(url=url, reason=exc)
+        LOG.info('Docker Engine at %s speaks API %s', url, version)
+
+    def get_available_nodes(self, refresh=False):
+        return [self._nodename]
+
+    def get_available_resource(self, nodename):
+        return host.available_resource(self._client.info(),
+                                       self._client.version(), nodename)
+
+    def update_provider_tree(self, provider_tree, nodename, allocations=None):
+        resources = self.get_available_resource(nodename)
+        ratios = self._get_allocation_ratios(
+            provider_tree.data(nodename).inventory)
+        reserved = {
+            orc.VCPU: CONF.reserved_host_cpus,
+            orc.MEMORY_MB: CONF.reserved_host_memory_mb,
+            orc.DISK_GB: self._get_reserved_host_disk_gb_from_config(),
+        }
+        provider_tree.update_inventory(
+            nodename, host.inventory(resources, ratios, reserved))
+
+    def get_host_ip_addr(self):
+        return CONF.my_ip
+
+    def get_host_uptime(self):
+        out, _err = processutils.execute('env', 'LANG=C', 'uptime')
+        return out
+
+    # -- listing ----------------------------------------------------------
+
+    def _our_containers(self, instance_uuid=None) -> list[dict]:
+        return self._client.list_containers(
+            all=True, filters=container.instance_label_filter(instance_uuid))
+
+    def list_instances(self):
+        return [c['Labels'].get(container.LABEL_INSTANCE_NAME, '')
+                for c in self._our_containers()]
+
+    def list_instance_uuids(self):
+        return [c['Labels'][container.LABEL_INSTANCE_UUID]
+                for c in self._our_containers()]
+
+    def instance_exists(self, instance):
+        return bool(self._our_containers(instance.uuid))
+
+    def get_info(self, instance, use_cache=True):
+        state = self._inspect(instance)['State']
+        return hardware.InstanceInfo(
+            state=power.from_container_state(state, instance))
+
+    def _inspect(self, instance) -> dict:
+        try:
+            return self._client.inspect_container(
+                container.container_name(instance))
+        except errors.NotFound:
+            raise exception.InstanceNotFound(instance_id=instance.uuid)
+
+    # -- lifecycle --------------------------------------------------------
+
+    def spawn(self, context, instance, image_meta, injected_files,
+              admin_password, allocations, network_info=None,
+              block_device_info=None, power_on=True, accel_info=None):
+        images.check_acceptable(image_meta)
+        image_ref = self._images.ensure_local(context, image_meta)
+        body = container.create_body(instance, image_meta, image_ref,
+                                     CONF.docker.pids_limit,
+                                     image_id=image_meta.id)
+        name = container.container_name(instance)
+        try:
+            self._client.create_container(body, name=name)
+        except errors.DockerError as exc:
+            raise exception.InstanceDeployFailure(
+                reason='the engine refused the container: %s'
+                       % exc.explanation)
+        LOG.info('Created container %s', name, instance=instance)
+        if power_on:
+            self._start_or_remove(instance, name)
+
+    def _start_or_remove(self, instance, name: str) -> None:
+        try:
+            self._client.start_container(name)
+        except errors.DockerError as exc:
+            LOG.warning('Container %s did not start, removing it: %s',
+                        name, exc.explanation, instance=instance)
+            self._remove(name)
+            raise exception.InstanceDeployFailure(
+                reason='the container did not start: %s' % exc.explanation)
+
+    def _remove(self, name: str) -> None:
+        try:
+            self._client.remove_container(name, force=True)
+        except errors.NotFound:
+            pass
+
+    def destroy(self, context, instance, network_info, block_device_info=None,
+                destroy_disks=True, destroy_secrets=True):
+        self._remove(container.container_name(instance))
+        LOG.info('Removed container', instance=instance)
+
+    def cleanup(self, context, instance, network_info, block_device_info=None,
+                destroy_disks=True, migrate_data=None, destroy_vifs=True,
+                destroy_secrets=True):
+        # The container is the instance's only resource on this host.
+        self.destroy(context, instance, network_info, block_device_info)
+
+    # -- power ------------------------------------------------------------
+
+    def _call(self, instance, method, *args, **kwargs):
+        """Call the engine for ``instance``'s container; NotFound becomes
+        InstanceNotFound."""
+        try:
+            return method(container.container_name(instance),
+                          *args, **kwargs)
+        except errors.NotFound:
+            raise exception.InstanceNotFound(instance_id=instance.uuid)
+
+    def _thaw(self, instance) -> None:
+        # A frozen container cannot handle SIGTERM; thaw it before a stop.
+        if self._inspect(instance)['State'].get('Paused'):
+            self._call(instance, self._client.unpause_container)
+
+    def reboot(self, context, instance, network_info, reboot_type,
+               block_device_info=None, bad_volumes_callback=None,
+               accel_info=None, share_info=None):
+        self._thaw(instance)
+        if reboot_type == 'SOFT':
+            self._call(instance, self._client.stop_container,
+                       timeout=CONF.shutdown_timeout)
+        else:
+            self._kill(instance)
+        self._call(instance, self._client.start_container)
+        LOG.info('Rebooted (%s)', reboot_type, instance=instance)
+
+    def _kill(self, instance) -> None:
+        try:
+            self._call(instance, self._client.kill_container)
+        except errors.Conflict:
+            pass  # not running: nothing to kill
+
+    def power_off(self, instance, timeout=0, retry_interval=0):
+        """SIGTERM, then SIGKILL after ``timeout`` seconds (0: at once).
+
+        The engine does the waiting and the escalation itself, so
+        ``retry_interval`` has nothing to pace.
+        """
+        self._thaw(instance)
+        self._call(instance, self._client.stop_container, timeout=timeout)
+
+    def power_on(self, context, instance, network_info,
+                 block_device_info=None, accel_info=None, share_info=None):
+        self._call(instance, self._client.start_container)
+
+    def pause(self, instance):
+        self._call(instance, self._client.pause_container)
+
+    def unpause(self, instance):
+        self._call(instance, self._client.unpause_container)
+
+    def suspend(self, context, instance):
+        """Freeze every process of the container (cgroup freezer).
+
+        Memory stays allocated: Docker saves process state to disk only
+        with CRIU in experimental mode. get_info reports SUSPENDED while
+        Nova holds the instance suspended, so the periodic power-state sync
+        leaves it alone.
+        """
+        if self._inspect(instance)['State'].get('Paused'):
+            return
+        self._call(instance, self._client.pause_container)
+
+    def resume(self, context, instance, network_info, block_device_info=None,
+               share_info=None):
+        if not self._inspect(instance)['State'].get('Paused'):
+            return
+        self._call(instance, self._client.unpause_container)
+
+    # -- console ----------------------------------------------------------
+
+    def get_console_output(self, context, instance):
+        log = self._call(instance, self._client.container_logs)
+        return log[-CONSOLE_LOG_MAX_BYTES:]
+
+    def _power_state(self, instance) -> int:
+        try:
+            return self.get_info(instance).state
+        except exception.InstanceNotFound:
+            return power_state.NOSTATE

@@ -1,0 +1,96 @@
+"""What this host offers to placement, read from the engine and the OS."""
+
+import os
+import re
+
+from nova.objects import fields
+from oslo_serialization import jsonutils
+from oslo_utils import units
+from oslo_utils import versionutils
+import os_resource_classes as orc
+
+# 'Version' of Debian's engine reads '20.10.24+dfsg1': keep the numbers.
+_VERSION_RE = re.compile(r'^(\d+(?:\.\d+)*)')
+
+
+def hypervisor_version(engine_version: str) -> int:
+    """Nova wants an int: '20.10.24+dfsg1' -> 20010024."""
+    match = _VERSION_RE.match(engine_version or '')
+    if not match:
+        return 0
+    return versionutils.convert_version_to_int(match.group(1))
+
+
+def architecture(info: dict) -> str:
+    return fields.Architecture.canonicalize(info.get('Architecture') or
+                                            os.uname().machine)
+
+
+def _disk_gb(path: str) -> tuple[int, int]:
+    """(total, used) GB of the filesystem holding ``path``."""
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        # A remote engine's root dir is not ours to stat; the local root
+        # is the best guess nova-compute can make.
+        st = os.statvfs('/')
+    total = st.f_blocks * st.f_frsize
+    free = st.f_bavail * st.f_frsize
+    return total // units.Gi, (total - free) // units.Gi
+
+
+def _memory_used_mb(total_mb: int) -> int:
+    try:
+        with open('/proc/meminfo') as meminfo:
+            fields_kb = dict(line.split(':', 1) for line in meminfo)
+        available_kb = int(fields_kb['MemAvailable'].split()[0])
+    except (OSError, KeyError, ValueError):
+        return 0
+    return max(total_mb - available_kb // 1024, 0)
+
+
+def available_resource(info: dict, version: dict, nodename: str) -> dict:
+    """``get_available_resource`` from the engine's ``/info`` and
+    ``/version``."""
+    memory_mb = int(info.get('MemTotal', 0)) // units.Mi
+    disk_gb, disk_used_gb = _disk_gb(info.get('DockerRootDir') or '/')
+    arch = architecture(info)
+    return {
+        'vcpus': int(info.get('NCPU', 0)),
+        'memory_mb': memory_mb,
+        'local_gb': disk_gb,
+        'vcpus_used': 0,
+        'memory_mb_used': _memory_used_mb(memory_mb),
+        'local_gb_used': disk_used_gb,
+        'hypervisor_type': fields.HVType.DOCKER,
+        'hypervisor_version': hypervisor_version(version.get('Version', '')),
+        'hypervisor_hostname': nodename,
+        'cpu_info': jsonutils.dumps({'arch': arch,
+                                     'model': info.get('KernelVersion', ''),
+                                     'vendor': 'docker',
+                                     'features': []}),
+        'numa_topology': None,
+        'supported_instances': [(arch, fields.HVType.DOCKER,
+                                 fields.VMMode.EXE)],
+    }
+
+
+def inventory(resources: dict, ratios: dict, reserved: dict) -> dict:
+    """Placement inventory of VCPU, MEMORY_MB and DISK_GB.
+
+    :param ratios: allocation ratio per resource class.
+    :param reserved: reserved amount per resource class (nova's
+        reserved_host_* options).
+    """
+    totals = {orc.VCPU: resources['vcpus'],
+              orc.MEMORY_MB: resources['memory_mb'],
+              orc.DISK_GB: resources['local_gb']}
+    return {
+        rc: {'total': total,
+             'min_unit': 1,
+             'max_unit': total,
+             'step_size': 1,
+             'allocation_ratio': ratios[rc],
+             'reserved': reserved[rc]}
+        for rc, total in totals.items() if total > 0
+    }
