@@ -7,7 +7,6 @@ engine client. It keeps no state of its own: the container named
 ``nova-<uuid>`` and its labels are the whole record.
 """
 
-from nova.compute import power_state
 from nova import conf as nova_conf
 from nova import exception
 from nova.virt import driver
@@ -256,8 +255,7 @@ class DockerDriver(driver.ComputeDriver):
         log = self._call(instance, self._client.container_logs)
         return log[-CONSOLE_LOG_MAX_BYTES:]
 
-    def _power_state(self, instance) -> int:
-        try:
-            return self.get_info(instance).state
-        except exception.InstanceNotFound:
-            return power_state.NOSTATE
+    # -- images -----------------------------------------------------------
+
+    def snapshot(self, context, instance, image_id, update_task_state):
+        raise NotImplementedError()

@@ -1,0 +1,91 @@
+"""Fixtures for tests against the real Docker Engine."""
+
+import uuid
+
+import pytest
+
+from tests.fixtures import engine as engine_fixtures
+from tests.fixtures import images as image_fixtures
+from tests.unit import nova_objects
+
+
+@pytest.fixture(scope='session')
+def engine():
+    """A raw view of the real engine, independent of the product client."""
+    engine_fixtures.require_engine()
+    api = engine_fixtures.EngineAPI()
+    yield api
+    api.close()
+
+
+def _load_as(engine, image_id, cmd):
+    """Put a busybox image on the engine as the driver would name the
+    Glance image ``image_id``."""
+    tar = image_fixtures.docker_save_tar(None, cmd)
+    loaded = engine.load(tar).split('Loaded image ID: ')[1]
+    engine.post('/images/%s/tag' % loaded,
+                params={'repo': 'glance/' + image_id, 'tag': 'latest'})
+    return 'glance/%s:latest' % image_id
+
+
+@pytest.fixture(scope='session')
+def busybox_image(engine):
+    """ImageMeta of a cached image whose command is an idle shell."""
+    image_id = str(uuid.uuid4())
+    ref = _load_as(engine, image_id, ['/bin/sh'])
+    yield nova_objects.image_meta(image_id=image_id)
+    engine.remove_image(ref)
+
+
+class LocalImageAPI:
+    """Stands in for nova's Glance API where a test is about the engine,
+    not Glance: ``download`` yields the bytes in chunks, as glanceclient
+    does."""
+
+    def __init__(self):
+        self.data = {}
+
+    def add(self, data: bytes, **props):
+        meta = nova_objects.image_meta(**props)
+        self.data[meta.id] = data
+        return meta
+
+    def download(self, context, image_id):
+        data = self.data[image_id]
+        return (data[i:i + 65536] for i in range(0, len(data), 65536))
+
+
+@pytest.fixture
+def image_api():
+    return LocalImageAPI()
+
+
+@pytest.fixture
+def driver(engine, image_api):
+    from nova_docker import driver as driver_mod
+    from nova_docker import images
+
+    drv = driver_mod.DockerDriver(virtapi=None)
+    drv._images = images.ImageLoader(drv._client, image_api=image_api)
+    drv.init_host('test-node')
+    return drv
+
+
+@pytest.fixture
+def instances(driver, engine):
+    """Factory of instances whose containers are removed (and checked
+    gone) after the test."""
+    made = []
+
+    def make(**kwargs):
+        inst = nova_objects.instance(**kwargs)
+        made.append(inst)
+        return inst
+
+    yield make
+    for inst in made:
+        driver.destroy(None, inst, network_info=None)
+    names = {n.lstrip('/') for c in engine.containers()
+             for n in c.get('Names') or []}
+    left = [i.uuid for i in made if 'nova-' + i.uuid in names]
+    assert not left, 'containers left behind for %s' % left

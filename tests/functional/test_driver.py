@@ -1,0 +1,297 @@
+"""DockerDriver against the real engine: each operation checks the
+container's real state through the engine's own API."""
+
+import os_resource_classes as orc
+import pytest
+from nova.compute import power_state
+from nova.compute import provider_tree
+from nova import exception
+from nova.virt import driver as virt_driver
+
+from nova_docker import driver as driver_mod
+from nova_docker import exception as docker_exception
+from tests.fixtures import images as image_fixtures
+from tests.unit import nova_objects
+
+# Exits 0 on SIGTERM, so a graceful stop is told apart from a SIGKILL (137).
+GRACEFUL = ("/bin/sh -c 'trap \"exit 0\" TERM; echo started; "
+            "while true; do sleep 0.1; done'")
+STUBBORN = "/bin/sh -c 'trap \"\" TERM; while true; do sleep 0.1; done'"
+
+
+def spawn(driver, instance, image_meta, command=None):
+    if command:
+        image_meta = nova_objects.image_meta(image_id=image_meta.id,
+                                             os_command_line=command)
+    driver.spawn(None, instance, image_meta, [], None, {})
+
+
+def inspect(engine, instance):
+    return engine.get('/containers/nova-%s/json' % instance.uuid).json()
+
+
+def test_compute_driver_loads_through_novas_loader():
+    loaded = virt_driver.load_compute_driver(None, 'docker.DockerDriver')
+    assert isinstance(loaded, driver_mod.DockerDriver)
+
+
+def test_spawn_runs_a_container_shaped_by_the_flavor(
+        driver, engine, instances, busybox_image):
+    flavor = nova_objects.flavor(memory_mb=64, vcpus=2, extra_specs={
+        'quota:cpu_quota': '20000', 'quota:cpu_period': '100000'})
+    inst = instances(flavor_obj=flavor, project_id='proj-x')
+    spawn(driver, inst, busybox_image)
+
+    c = inspect(engine, inst)
+    assert c['State']['Running'] is True
+    assert c['Config']['Labels']['org.openstack.nova.instance-uuid'] == \
+        inst.uuid
+    assert c['Config']['Labels']['org.openstack.nova.project-id'] == 'proj-x'
+    assert c['Config']['Hostname'] == 'test-host'
+    hc = c['HostConfig']
+    assert hc['Memory'] == 64 * 1024 * 1024
+    assert hc['MemorySwap'] == hc['Memory']
+    assert hc['CpuShares'] == 2048
+    assert (hc['CpuQuota'], hc['CpuPeriod']) == (20000, 100000)
+    assert hc['PidsLimit'] == 1024
+    assert hc['NetworkMode'] == 'none'
+    assert hc['Privileged'] is False
+    assert 'no-new-privileges' in hc['SecurityOpt']
+    assert driver.get_info(inst).state == power_state.RUNNING
+
+
+def test_listing_uses_one_label_filtered_call(
+        driver, instances, busybox_image, monkeypatch):
+    mine = [instances() for _ in range(3)]
+    for inst in mine:
+        spawn(driver, inst, busybox_image)
+    calls = []
+    for name in ('list_containers', 'inspect_container'):
+        real = getattr(driver._client, name)
+        monkeypatch.setattr(driver._client, name,
+                            lambda *a, _r=real, _n=name, **k:
+                            calls.append(_n) or _r(*a, **k))
+
+    assert set(driver.list_instance_uuids()) >= {i.uuid for i in mine}
+    assert set(driver.list_instances()) >= {i.name for i in mine}
+    assert driver.instance_exists(mine[0])
+    assert not driver.instance_exists(nova_objects.instance())
+    assert calls == ['list_containers'] * 4
+
+
+def test_destroy_removes_the_container_and_is_idempotent(
+        driver, engine, instances, busybox_image):
+    inst = instances()
+    spawn(driver, inst, busybox_image)
+    driver.destroy(None, inst, None)
+    assert engine.get('/containers/nova-%s/json' % inst.uuid
+                      ).status_code == 404
+    driver.destroy(None, inst, None)
+    with pytest.raises(exception.InstanceNotFound):
+        driver.get_info(inst)
+
+
+@pytest.mark.parametrize('reboot_type, exit_code', [('SOFT', 0),
+                                                     ('HARD', 137)])
+def test_reboot_restarts_the_container(driver, engine, instances,
+                                       busybox_image, reboot_type,
+                                       exit_code):
+    inst = instances()
+    spawn(driver, inst, busybox_image, GRACEFUL)
+    before = inspect(engine, inst)['State']['StartedAt']
+    events_since = inspect(engine, inst)['Created']
+    driver.reboot(None, inst, None, reboot_type)
+    state = inspect(engine, inst)['State']
+    assert state['Running'] is True
+    assert state['StartedAt'] != before
+    # The engine's events tell how the previous run ended.
+    died = engine.get('/events', params={
+        'since': events_since[:19] + 'Z', 'until': '0',
+        'filters': '{"event":["die"],"container":["nova-%s"]}'
+                   % inst.uuid}).text
+    assert '"exitCode":"%d"' % exit_code in died
+
+
+def test_power_off_is_graceful_then_forced(driver, engine, instances,
+                                           busybox_image):
+    polite, stubborn = instances(), instances()
+    spawn(driver, polite, busybox_image, GRACEFUL)
+    spawn(driver, stubborn, busybox_image, STUBBORN)
+
+    driver.power_off(polite, timeout=30)
+    driver.power_off(stubborn, timeout=1)
+
+    assert inspect(engine, polite)['State']['ExitCode'] == 0
+    assert inspect(engine, stubborn)['State']['ExitCode'] == 137
+    assert driver.get_info(polite).state == power_state.SHUTDOWN
+    driver.power_on(None, polite, None)
+    assert driver.get_info(polite).state == power_state.RUNNING
+
+
+def test_power_off_with_zero_timeout_kills_at_once(
+        driver, engine, instances, busybox_image):
+    inst = instances()
+    spawn(driver, inst, busybox_image, GRACEFUL)
+    driver.power_off(inst, timeout=0)
+    assert inspect(engine, inst)['State']['ExitCode'] == 137
+
+
+def test_pause_and_suspend_freeze_the_container(
+        driver, engine, instances, busybox_image):
+    inst = instances()
+    spawn(driver, inst, busybox_image)
+    driver.pause(inst)
+    assert inspect(engine, inst)['State']['Paused'] is True
+    assert driver.get_info(inst).state == power_state.PAUSED
+    driver.unpause(inst)
+    assert driver.get_info(inst).state == power_state.RUNNING
+
+    inst.task_state = 'suspending'
+    driver.suspend(None, inst)
+    inst.vm_state, inst.task_state = 'suspended', None
+    assert inspect(engine, inst)['State']['Paused'] is True
+    assert driver.get_info(inst).state == power_state.SUSPENDED
+    driver.resume(None, inst, None)
+    inst.vm_state = 'active'
+    assert driver.get_info(inst).state == power_state.RUNNING
+
+
+def test_power_off_of_a_paused_container_stops_it(
+        driver, instances, busybox_image):
+    inst = instances()
+    spawn(driver, inst, busybox_image, GRACEFUL)
+    driver.pause(inst)
+    driver.power_off(inst, timeout=10)
+    assert driver.get_info(inst).state == power_state.SHUTDOWN
+
+
+def test_console_output_has_stdout_and_stderr(
+        driver, instances, busybox_image):
+    inst = instances()
+    spawn(driver, inst, busybox_image,
+          "/bin/sh -c 'echo to-stdout; echo to-stderr >&2; sleep 1000'")
+    for _ in range(50):
+        out = driver.get_console_output(None, inst)
+        if b'to-stderr' in out:
+            break
+    assert b'to-stdout\n' in out
+    assert b'to-stderr\n' in out
+
+
+def test_console_output_is_the_last_100_kib(driver, engine, instances,
+                                            busybox_image):
+    inst = instances()
+    # 3000 lines of 100 bytes: 300 kB, numbered so the tail is checkable.
+    spawn(driver, inst, busybox_image,
+          "/bin/sh -c 'i=0; while [ $i -lt 3000 ]; do "
+          "printf \"%099d\\n\" $i; i=$((i+1)); done'")
+    engine.post('/containers/nova-%s/wait' % inst.uuid)
+    out = driver.get_console_output(None, inst)
+    assert len(out) == 100 * 1024
+    assert out.endswith(b'%099d\n' % 2999)
+
+
+def test_a_container_that_exits_is_shutdown(driver, engine, instances,
+                                            busybox_image):
+    inst = instances()
+    spawn(driver, inst, busybox_image, '/bin/true')
+    engine.post('/containers/nova-%s/wait' % inst.uuid)
+    assert driver.get_info(inst).state == power_state.SHUTDOWN
+
+
+def test_resources_and_inventory_come_from_the_engine(driver, engine):
+    info = engine.get('/info').json()
+    res = driver.get_available_resource('test-node')
+    assert res['vcpus'] == info['NCPU']
+    assert res['memory_mb'] == info['MemTotal'] // (1024 * 1024)
+    assert res['local_gb'] > 0
+    assert res['hypervisor_type'] == 'docker'
+    assert res['hypervisor_version'] > 20000000
+    assert res['supported_instances'][0][1:] == ('docker', 'exe')
+    assert driver.get_available_nodes() == ['test-node']
+
+    tree = provider_tree.ProviderTree()
+    tree.new_root('test-node', 'c6a1a4a4-0000-4000-8000-000000000001')
+    driver.update_provider_tree(tree, 'test-node')
+    inv = tree.data('test-node').inventory
+    assert inv[orc.VCPU]['total'] == info['NCPU']
+    assert inv[orc.MEMORY_MB]['reserved'] == 512
+    assert set(inv) == {orc.VCPU, orc.MEMORY_MB, orc.DISK_GB}
+    assert 'load average' in driver.get_host_uptime()
+
+
+# -- bad input ---------------------------------------------------------
+
+def assert_no_container(engine, inst):
+    assert engine.get('/containers/nova-%s/json' % inst.uuid
+                      ).status_code == 404
+
+
+def test_non_docker_image_is_refused_naming_the_format(
+        driver, engine, instances):
+    inst = instances()
+    meta = nova_objects.image_meta(container_format='bare')
+    with pytest.raises(exception.ImageUnacceptable, match="'bare'"):
+        driver.spawn(None, inst, meta, [], None, {})
+    assert_no_container(engine, inst)
+
+
+@pytest.mark.parametrize('data', [
+    image_fixtures.random_bytes(4096),
+    image_fixtures.truncated(image_fixtures.docker_save_tar(None, ['x'])),
+], ids=['random', 'truncated'])
+def test_unloadable_image_data_fails_and_leaves_nothing(
+        driver, engine, instances, image_api, data):
+    images_before = {i['Id'] for i in engine.images()}
+    inst = instances()
+    meta = image_api.add(data)
+    with pytest.raises(exception.ImageUnacceptable,
+                       match='not a loadable Docker image'):
+        driver.spawn(None, inst, meta, [], None, {})
+    assert_no_container(engine, inst)
+    assert {i['Id'] for i in engine.images()} == images_before
+
+
+def test_image_is_loaded_once_under_its_glance_id(
+        driver, engine, instances, image_api):
+    tar = image_fixtures.docker_save_tar('someones/app:1', ['/bin/sh'])
+    meta = image_api.add(tar)
+    inst = instances()
+    try:
+        driver.spawn(None, inst, meta, [], None, {})
+        tags = engine.inspect_image('glance/%s:latest' % meta.id)['RepoTags']
+        assert tags == ['glance/%s:latest' % meta.id]
+        assert engine.get('/images/someones/app:1/json').status_code == 404
+    finally:
+        driver.destroy(None, inst, None)
+        engine.remove_image('glance/%s:latest' % meta.id)
+
+
+def test_missing_command_fails_and_leaves_no_container(
+        driver, engine, instances, busybox_image):
+    inst = instances()
+    with pytest.raises(exception.InstanceDeployFailure,
+                       match='no-such-command'):
+        spawn(driver, inst, busybox_image, '/no-such-command')
+    assert_no_container(engine, inst)
+
+
+def test_memory_below_the_engine_minimum_is_refused(
+        driver, engine, instances, busybox_image):
+    inst = instances(flavor_obj=nova_objects.flavor(memory_mb=4))
+    with pytest.raises(exception.InstanceDeployFailure,
+                       match='[Mm]inimum memory'):
+        spawn(driver, inst, busybox_image)
+    assert_no_container(engine, inst)
+
+
+def test_unreachable_engine_names_host_url(tmp_path):
+    url = 'unix://%s/nothing.sock' % tmp_path
+    driver_mod.CONF.set_override('host_url', url, 'docker')
+    try:
+        drv = driver_mod.DockerDriver(virtapi=None)
+        with pytest.raises(docker_exception.EngineUnavailable,
+                           match=url):
+            drv.init_host('test-node')
+    finally:
+        driver_mod.CONF.clear_override('host_url', 'docker')
