@@ -70,9 +70,11 @@ class DockerDriver(driver.ComputeDriver):
             self._client.ping()
             version = self._client.api_version
         except errors.EngineUnreachable as exc:
-            raise docker_exception.EngineUnavailable(url=url, reason=exc)
+            raise docker_exception.EngineUnavailable(
+                url=url, reason=exc) from exc
         except errors.UnsupportedVersion as exc:
-            raise docker_exception.EngineUnsupported(url=url, reason=exc)
+            raise docker_exception.EngineUnsupported(
+                url=url, reason=exc) from exc
         LOG.info('Docker Engine at %s speaks API %s', url, version)
 
     def get_available_nodes(self, refresh=False):
@@ -128,7 +130,8 @@ class DockerDriver(driver.ComputeDriver):
             return self._client.inspect_container(
                 container.container_name(instance))
         except errors.NotFound:
-            raise exception.InstanceNotFound(instance_id=instance.uuid)
+            raise exception.InstanceNotFound(
+                instance_id=instance.uuid) from None
 
     # -- lifecycle --------------------------------------------------------
 
@@ -146,7 +149,7 @@ class DockerDriver(driver.ComputeDriver):
         except errors.DockerError as exc:
             raise exception.InstanceDeployFailure(
                 reason='the engine refused the container: %s'
-                       % exc.explanation)
+                       % exc.explanation) from exc
         LOG.info('Created container %s', name, instance=instance)
         if power_on:
             self._start_or_remove(instance, name)
@@ -159,7 +162,8 @@ class DockerDriver(driver.ComputeDriver):
                         name, exc.explanation, instance=instance)
             self._remove(name)
             raise exception.InstanceDeployFailure(
-                reason='the container did not start: %s' % exc.explanation)
+                reason='the container did not start: %s' % exc.explanation
+            ) from exc
 
     def _remove(self, name: str) -> None:
         try:
@@ -187,7 +191,8 @@ class DockerDriver(driver.ComputeDriver):
             return method(container.container_name(instance),
                           *args, **kwargs)
         except errors.NotFound:
-            raise exception.InstanceNotFound(instance_id=instance.uuid)
+            raise exception.InstanceNotFound(
+                instance_id=instance.uuid) from None
 
     def _thaw(self, instance) -> None:
         # A frozen container cannot handle SIGTERM; thaw it before a stop.

@@ -86,7 +86,7 @@ class ImageLoader:
             raise exception.ImageUnacceptable(
                 image_id=image_id,
                 reason='its data is not a loadable Docker image '
-                       '(engine said: %s)' % exc.explanation)
+                       '(engine said: %s)' % exc.explanation) from exc
         name = loaded_name(lines)
         if name is None:
             raise exception.ImageUnacceptable(
