@@ -72,7 +72,8 @@ def _int_extra_spec(flavor, key: str) -> int | None:
     except ValueError:
         raise exception.InvalidInput(
             reason='flavor %s: extra spec %s=%r is not an integer; set it '
-                   'to microseconds, e.g. 50000' % (flavor.name, key, value))
+                   'to microseconds, e.g. 50000' % (flavor.name, key, value)
+        ) from None
 
 
 def _cpu(flavor) -> Body:
