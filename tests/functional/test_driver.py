@@ -1,6 +1,9 @@
 """DockerDriver against the real engine: each operation checks the
 container's real state through the engine's own API."""
 
+import time
+import uuid
+
 import os_resource_classes as orc
 import pytest
 from nova.compute import power_state
@@ -99,14 +102,14 @@ def test_reboot_restarts_the_container(driver, engine, instances,
     inst = instances()
     spawn(driver, inst, busybox_image, GRACEFUL)
     before = inspect(engine, inst)['State']['StartedAt']
-    events_since = inspect(engine, inst)['Created']
+    since = int(time.time())
     driver.reboot(None, inst, None, reboot_type)
     state = inspect(engine, inst)['State']
     assert state['Running'] is True
     assert state['StartedAt'] != before
     # The engine's events tell how the previous run ended.
     died = engine.get('/events', params={
-        'since': events_since[:19] + 'Z', 'until': '0',
+        'since': since, 'until': int(time.time()) + 1,
         'filters': '{"event":["die"],"container":["nova-%s"]}'
                    % inst.uuid}).text
     assert '"exitCode":"%d"' % exit_code in died
@@ -254,7 +257,9 @@ def test_unloadable_image_data_fails_and_leaves_nothing(
 
 def test_image_is_loaded_once_under_its_glance_id(
         driver, engine, instances, image_api):
-    tar = image_fixtures.docker_save_tar('someones/app:1', ['/bin/sh'])
+    # A command of its own makes an image id no other test shares.
+    tar = image_fixtures.docker_save_tar(
+        'someones/app:1', ['/bin/sh', '-c', str(uuid.uuid4())])
     meta = image_api.add(tar)
     inst = instances()
     try:
