@@ -36,10 +36,13 @@ def client_from_conf() -> 'docker.DockerClient':
     opts = CONF.docker
     tls = None
     if opts.host_url.startswith('tcp://') and opts.tls_enabled:
-        tls = docker.TLSConfig(ca_file=opts.ca_file,
-                               cert_file=opts.cert_file,
-                               key_file=opts.key_file,
-                               insecure=opts.api_insecure)
+        try:
+            tls = docker.TLSConfig(ca_file=opts.ca_file,
+                                   cert_file=opts.cert_file,
+                                   key_file=opts.key_file,
+                                   insecure=opts.api_insecure)
+        except ValueError as exc:
+            raise docker_exception.InvalidEngineConfig(reason=exc) from exc
     return docker.DockerClient(opts.host_url, tls=tls,
                                connect_timeout=opts.connect_timeout,
                                read_timeout=opts.read_timeout,

@@ -11,3 +11,7 @@ class EngineUnavailable(exception.HypervisorUnavailable):
 
 class EngineUnsupported(exception.HypervisorUnavailable):
     msg_fmt = ('Docker Engine at %(url)s cannot be used: %(reason)s')
+
+
+class InvalidEngineConfig(exception.InvalidConfiguration):
+    msg_fmt = ('[docker] options are invalid: %(reason)s')

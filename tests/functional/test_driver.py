@@ -12,7 +12,6 @@ from nova import exception
 from nova.virt import driver as virt_driver
 
 from nova_docker import driver as driver_mod
-from nova_docker import exception as docker_exception
 from tests.fixtures import images as image_fixtures
 from tests.unit import nova_objects
 
@@ -288,15 +287,3 @@ def test_memory_below_the_engine_minimum_is_refused(
                        match='[Mm]inimum memory'):
         spawn(driver, inst, busybox_image)
     assert_no_container(engine, inst)
-
-
-def test_unreachable_engine_names_host_url(tmp_path):
-    url = 'unix://%s/nothing.sock' % tmp_path
-    driver_mod.CONF.set_override('host_url', url, 'docker')
-    try:
-        drv = driver_mod.DockerDriver(virtapi=None)
-        with pytest.raises(docker_exception.EngineUnavailable,
-                           match=url):
-            drv.init_host('test-node')
-    finally:
-        driver_mod.CONF.clear_override('host_url', 'docker')

@@ -1,0 +1,31 @@
+"""The driver's start-up checks of its [docker] options and engine."""
+
+import pytest
+
+from nova_docker import driver as driver_mod
+from nova_docker import exception as docker_exception
+
+
+def test_unreachable_engine_names_host_url(tmp_path):
+    url = 'unix://%s/nothing.sock' % tmp_path
+    driver_mod.CONF.set_override('host_url', url, 'docker')
+    try:
+        drv = driver_mod.DockerDriver(virtapi=None)
+        with pytest.raises(docker_exception.EngineUnavailable,
+                           match=url):
+            drv.init_host('test-node')
+    finally:
+        driver_mod.CONF.clear_override('host_url', 'docker')
+
+
+def test_missing_tls_file_is_a_config_error_naming_it(tmp_path):
+    driver_mod.CONF.set_override('host_url', 'tcp://127.0.0.1:1', 'docker')
+    driver_mod.CONF.set_override('ca_file', str(tmp_path / 'ca.pem'),
+                                 'docker')
+    try:
+        with pytest.raises(docker_exception.InvalidEngineConfig,
+                           match='ca.pem'):
+            driver_mod.DockerDriver(virtapi=None)
+    finally:
+        driver_mod.CONF.clear_override('host_url', 'docker')
+        driver_mod.CONF.clear_override('ca_file', 'docker')
