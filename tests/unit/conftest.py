@@ -1,0 +1,14 @@
+"""Fixtures shared by the unit tests."""
+
+import pytest
+
+from tests.unit.fake_engine import FakeEngine
+
+
+@pytest.fixture
+def fake_engine():
+    """A fake Docker Engine on a unix socket; see tests.unit.fake_engine."""
+    engine = FakeEngine()
+    engine.start()
+    yield engine
+    engine.stop()
