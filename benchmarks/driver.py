@@ -1,0 +1,156 @@
+"""DockerDriver and client against the raw engine API, in one run.
+
+(a) spawn of a cached 2 MB image until running, vs the same create+start
+    sent as raw HTTP;
+(b) list_instances with 200 containers: HTTP requests made, and time vs
+    one raw ``GET /containers/json`` with the same label filter;
+(c) latency of ``GET /containers/{id}/json`` through this client vs
+    docker-py's ``APIClient``.
+
+Run as root with an engine up: ``python -m benchmarks.driver``.
+"""
+
+import json
+import sys
+
+from benchmarks import common
+from nova_docker import container
+from nova_docker import driver as driver_mod
+from tests.fixtures import images as image_fixtures
+from tests.unit import nova_objects
+
+SPAWNS = 20
+LISTED = 200
+LATENCY_CALLS = 300
+
+
+class RequestCounter:
+    """Counts the HTTP requests a client's session sends."""
+
+    def __init__(self, client):
+        self.count = 0
+        session = client._session
+        real = session.request
+
+        def counting(*args, **kwargs):
+            self.count += 1
+            return real(*args, **kwargs)
+        session.request = counting
+
+
+def cached_image(raw):
+    tar = image_fixtures.docker_save_tar(None, ['/bin/sh'])
+    resp = raw.post(common.SOCKET_URL + '/images/load', data=tar,
+                    headers={'Content-Type': 'application/x-tar'})
+    image = resp.text.split('Loaded image ID: ')[1].split('\\n')[0]
+    meta = nova_objects.image_meta()
+    raw.post(common.SOCKET_URL + '/images/%s/tag' % image,
+             params={'repo': 'glance/' + meta.id, 'tag': 'latest'})
+    return meta
+
+
+def bench_spawn(drv, raw, meta):
+    made = []
+
+    def ours():
+        inst = nova_objects.instance()
+        made.append('nova-' + inst.uuid)
+        drv.spawn(None, inst, meta, [], None, {})
+
+    def baseline():
+        inst = nova_objects.instance()
+        body = container.create_body(inst, meta, 'glance/%s:latest' % meta.id,
+                                     1024, image_id=meta.id)
+        name = 'nova-' + inst.uuid
+        made.append(name)
+        raw.post(common.SOCKET_URL + '/v1.41/containers/create',
+                 params={'name': name}, json=body).raise_for_status()
+        raw.post(common.SOCKET_URL + '/v1.41/containers/%s/start'
+                 % name).raise_for_status()
+
+    try:
+        # Interleaved, so drift of the engine hits both alike.
+        ours_t, base_t = [], []
+        for _ in range(SPAWNS):
+            ours_t.append(common.timed(ours, 1))
+            base_t.append(common.timed(baseline, 1))
+        return sorted(ours_t)[SPAWNS // 2], sorted(base_t)[SPAWNS // 2]
+    finally:
+        for name in made:
+            raw.delete(common.SOCKET_URL + '/containers/%s' % name,
+                       params={'force': 1})
+
+
+def bench_list(drv, raw, meta):
+    made = []
+    try:
+        for _ in range(LISTED):
+            inst = nova_objects.instance()
+            body = container.create_body(
+                inst, meta, 'glance/%s:latest' % meta.id, 0)
+            name = 'nova-' + inst.uuid
+            raw.post(common.SOCKET_URL + '/containers/create',
+                     params={'name': name}, json=body).raise_for_status()
+            made.append(name)
+        counter = RequestCounter(drv._client)
+        names = drv.list_instances()
+        requests_made = counter.count
+        assert len(names) >= LISTED, len(names)
+        filters = json.dumps(container.instance_label_filter())
+        ours = common.timed(drv.list_instances, 20)
+        base = common.timed(lambda: raw.get(
+            common.SOCKET_URL + '/v1.41/containers/json',
+            params={'all': 1, 'filters': filters}).json(), 20)
+        return requests_made, ours, base
+    finally:
+        for name in made:
+            raw.delete(common.SOCKET_URL + '/containers/%s' % name,
+                       params={'force': 1})
+
+
+def bench_latency(drv, meta):
+    import docker  # docker-py, the baseline only
+
+    inst = nova_objects.instance()
+    drv.spawn(None, inst, meta, [], None, {}, power_on=False)
+    name = 'nova-' + inst.uuid
+    try:
+        theirs = docker.APIClient(base_url='unix:///var/run/docker.sock',
+                                  version='auto')
+        ours = drv._client
+        ours.inspect_container(name)
+        theirs.inspect_container(name)
+        o = common.timed(lambda: ours.inspect_container(name), LATENCY_CALLS)
+        t = common.timed(lambda: theirs.inspect_container(name),
+                         LATENCY_CALLS)
+        return o, t
+    finally:
+        drv.destroy(None, inst, None)
+
+
+def main():
+    raw = common.raw_session()
+    drv = driver_mod.DockerDriver(virtapi=None)
+    drv.init_host('bench')
+    meta = cached_image(raw)
+    try:
+        spawn_ours, spawn_base = bench_spawn(drv, raw, meta)
+        requests_made, list_ours, list_base = bench_list(drv, raw, meta)
+        lat_ours, lat_docker_py = bench_latency(drv, meta)
+    finally:
+        raw.delete(common.SOCKET_URL + '/images/glance/%s:latest' % meta.id)
+    common.print_table('DockerDriver vs raw engine API (median)', [
+        ('(a) spawn of a cached 2 MB image, to running', spawn_ours,
+         spawn_base, 's', '<= 1.10'),
+        ('(b) list_instances, %d containers' % LISTED, list_ours, list_base,
+         's', '-'),
+        ('(b) HTTP requests for list_instances', requests_made, 1, 'req',
+         '1'),
+        ('(c) GET /containers/{id}/json vs docker-py', lat_ours,
+         lat_docker_py, 's', '<= 1.0'),
+    ])
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
