@@ -23,6 +23,16 @@ def timed(fn, repeat):
     return statistics.median(samples)
 
 
+def interleaved(ours, baseline, repeat):
+    """Median seconds of ``ours`` and of ``baseline``, called in turns so
+    that drift in the engine or the machine hits both alike."""
+    ours_t, base_t = [], []
+    for _ in range(repeat):
+        ours_t.append(timed(ours, 1))
+        base_t.append(timed(baseline, 1))
+    return statistics.median(ours_t), statistics.median(base_t)
+
+
 def print_table(title, rows):
     """rows: (what, ours, baseline, unit, target)."""
     print('\n' + title)

@@ -69,12 +69,7 @@ def bench_spawn(drv, raw, meta):
                  % name).raise_for_status()
 
     try:
-        # Interleaved, so drift of the engine hits both alike.
-        ours_t, base_t = [], []
-        for _ in range(SPAWNS):
-            ours_t.append(common.timed(ours, 1))
-            base_t.append(common.timed(baseline, 1))
-        return sorted(ours_t)[SPAWNS // 2], sorted(base_t)[SPAWNS // 2]
+        return common.interleaved(ours, baseline, SPAWNS)
     finally:
         for name in made:
             raw.delete(common.SOCKET_URL + '/containers/%s' % name,
@@ -97,10 +92,11 @@ def bench_list(drv, raw, meta):
         requests_made = counter.count
         assert len(names) >= LISTED, len(names)
         filters = json.dumps(container.instance_label_filter())
-        ours = common.timed(drv.list_instances, 20)
-        base = common.timed(lambda: raw.get(
-            common.SOCKET_URL + '/v1.41/containers/json',
-            params={'all': 1, 'filters': filters}).json(), 20)
+        ours, base = common.interleaved(
+            drv.list_instances,
+            lambda: raw.get(common.SOCKET_URL + '/v1.41/containers/json',
+                            params={'all': 1, 'filters': filters}).json(),
+            20)
         return requests_made, ours, base
     finally:
         for name in made:
@@ -120,10 +116,9 @@ def bench_latency(drv, meta):
         ours = drv._client
         ours.inspect_container(name)
         theirs.inspect_container(name)
-        o = common.timed(lambda: ours.inspect_container(name), LATENCY_CALLS)
-        t = common.timed(lambda: theirs.inspect_container(name),
-                         LATENCY_CALLS)
-        return o, t
+        return common.interleaved(
+            lambda: ours.inspect_container(name),
+            lambda: theirs.inspect_container(name), LATENCY_CALLS)
     finally:
         drv.destroy(None, inst, None)
 
