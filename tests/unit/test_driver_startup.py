@@ -29,3 +29,29 @@ def test_missing_tls_file_is_a_config_error_naming_it(tmp_path):
     finally:
         driver_mod.CONF.clear_override('host_url', 'docker')
         driver_mod.CONF.clear_override('ca_file', 'docker')
+
+
+@pytest.fixture
+def engine_at(fake_engine):
+    driver_mod.CONF.set_override('host_url', fake_engine.url, 'docker')
+    yield fake_engine
+    driver_mod.CONF.clear_override('host_url', 'docker')
+
+
+def test_engine_too_old_is_refused_with_the_versions(engine_at):
+    engine_at.route('GET', r'^/version$', json={
+        'Version': '17.03.0', 'ApiVersion': '1.26', 'MinAPIVersion': '1.12'})
+    drv = driver_mod.DockerDriver(virtapi=None)
+    with pytest.raises(docker_exception.EngineUnsupported) as exc_info:
+        drv.init_host('test-node')
+    message = str(exc_info.value)
+    assert engine_at.url in message
+    assert '1.26' in message and '1.41' in message
+
+
+def test_init_host_negotiates_with_the_engine(engine_at):
+    engine_at.route('GET', r'^/_ping$', body=b'OK')
+    drv = driver_mod.DockerDriver(virtapi=None)
+    drv.init_host('node-7')
+    assert drv._client.api_version == '1.41'
+    assert drv.get_available_nodes() == ['node-7']
