@@ -61,7 +61,19 @@ container_opts = [
              'the host against a fork bomb in one instance.'),
 ]
 
-ALL_OPTS = connection_opts + container_opts
+image_opts = [
+    cfg.StrOpt(
+        'image_download_dir',
+        help='Directory for a temporary copy of each Glance image while it '
+             'is loaded into the engine. Unset (the default) streams the '
+             'image from Glance straight into the engine with no copy on '
+             'disk; the data is verified either way and nothing is stored '
+             'unless it matched. Set it when the engine reads slower than '
+             'Glance may keep a download open. The copy has no name in '
+             'the directory and is gone when the load ends.'),
+]
+
+ALL_OPTS = connection_opts + container_opts + image_opts
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:

@@ -56,12 +56,17 @@ class DockerDriver(driver.ComputeDriver):
         driver.ComputeDriver.capabilities,
         # Glance images with disk_format raw and container_format docker.
         supports_image_type_raw=True,
+        # Loaded Glance images stay on the engine until manage_image_cache
+        # finds them unused.
+        has_imagecache=True,
     )
 
     def __init__(self, virtapi, client=None):
         super().__init__(virtapi)
         self._client = client or client_from_conf()
         self._images = images.ImageLoader(self._client)
+        self._snapshots = images.Snapshotter(self._client)
+        self._image_cache = images.ImageCache(self._client)
         self._nodename = CONF.host
 
     # -- host -------------------------------------------------------------
@@ -266,4 +271,14 @@ class DockerDriver(driver.ComputeDriver):
     # -- images -----------------------------------------------------------
 
     def snapshot(self, context, instance, image_id, update_task_state):
-        raise NotImplementedError()
+        """Commit the container and stream it into Glance image
+        ``image_id`` (container_format docker, disk_format raw); works on a
+        running, paused or stopped container."""
+        self._snapshots.snapshot(context, instance, image_id,
+                                 update_task_state)
+
+    def manage_image_cache(self, context, all_instances):
+        """Remove cached Glance images that no container and no instance
+        in ``all_instances`` uses, once unused for [image_cache]
+        remove_unused_original_minimum_age_seconds."""
+        self._image_cache.manage(context, all_instances)

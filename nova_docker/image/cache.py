@@ -1,0 +1,136 @@
+"""Removal of cached Glance images no instance uses any more.
+
+Which images: those tagged ``glance/<image id>:latest`` (the loader's
+names), and nothing else on the engine.
+
+In use: an image that any container on the engine runs (in any state),
+or that an instance Nova passes in ``all_instances`` was booted from
+(that covers an instance whose container is still being created).
+
+Age: the driver keeps no state of its own, so "last used" lives in the
+engine: the image's ``Metadata.LastTagTime``, which the engine sets
+whenever the image is tagged. The loader tags an image when it loads it
+and again on every boot that finds it cached, and this manager tags
+every image it finds in use; so the age is the time since the image was
+last loaded, booted or seen in use - the same rule as the libvirt
+driver, which touches its cached files. An image never tagged since an
+engine upgrade falls back to its ``Created`` time.
+
+An image unused and older than ``[image_cache]
+remove_unused_original_minimum_age_seconds`` is removed (untagged if
+another Glance id names the same data) when ``[image_cache]
+remove_unused_base_images`` is true. The check is repeated under the
+image's load lock just before removal, so a boot that has just used the
+image keeps it.
+"""
+
+import datetime
+
+from nova import conf as nova_conf
+from oslo_concurrency import lockutils
+from oslo_log import log as logging
+from oslo_utils import timeutils
+
+from nova_docker.docker import errors as docker_errors
+from nova_docker.image import names
+
+CONF = nova_conf.CONF
+LOG = logging.getLogger(__name__)
+
+_NEVER = '0001-01-01T00:00:00Z'
+
+
+def cached_images(images: list[dict]) -> dict[str, dict]:
+    """Glance id -> engine image summary, for the loader's images."""
+    found = {}
+    for image in images:
+        for tag in image.get('RepoTags') or []:
+            image_id = names.glance_id(tag)
+            if image_id:
+                found[image_id] = image
+    return found
+
+
+def last_used(info: dict) -> datetime.datetime:
+    """When an image was last tagged (loaded, booted or seen in use), or
+    created if it never was tagged; from ``GET /images/{name}/json``."""
+    tagged = (info.get('Metadata') or {}).get('LastTagTime') or _NEVER
+    if tagged.startswith('0001-'):
+        tagged = info.get('Created') or _NEVER
+    return timeutils.normalize_time(timeutils.parse_isotime(tagged))
+
+
+def images_in_use(containers: list[dict], all_instances) -> tuple[set, set]:
+    """(engine image ids run by containers, Glance ids of instances)."""
+    engine_ids = {c.get('ImageID') for c in containers if c.get('ImageID')}
+    glance_ids = {inst.image_ref for inst in all_instances
+                  if inst.image_ref}
+    return engine_ids, glance_ids
+
+
+class ImageCache:
+    """The driver's ``manage_image_cache``."""
+
+    def __init__(self, client):
+        self._client = client
+
+    def manage(self, context, all_instances) -> None:
+        cached = cached_images(self._client.list_images())
+        if not cached:
+            return
+        engine_ids, glance_ids = images_in_use(
+            self._client.list_containers(all=True), all_instances)
+        for image_id, image in sorted(cached.items()):
+            if image['Id'] in engine_ids or image_id in glance_ids:
+                self._mark_in_use(image_id)
+            else:
+                self._expire(image_id)
+
+    def _mark_in_use(self, image_id: str) -> None:
+        ref = names.local_ref(image_id)
+        LOG.debug('Cached image %s is in use', ref)
+        repo, _, tag = ref.rpartition(':')
+        try:
+            self._client.tag_image(ref, repo, tag)
+        except docker_errors.NotFound:
+            pass  # removed meanwhile: nothing to mark
+
+    def _expire(self, image_id: str) -> None:
+        max_age = CONF.image_cache.remove_unused_original_minimum_age_seconds
+        # The same lock as a load: no load or removal of this image runs
+        # at the same time, and a boot that just used it has re-tagged it.
+        with lockutils.lock(names.lock_name(image_id)):
+            ref = names.local_ref(image_id)
+            try:
+                info = self._client.inspect_image(ref)
+            except docker_errors.NotFound:
+                return
+            age = (timeutils.utcnow() - last_used(info)).total_seconds()
+            if age < max_age:
+                LOG.debug('Cached image %s is unused but only %d s old',
+                          ref, age)
+                return
+            if self._used_by_a_container(info['Id']):
+                return
+            if not CONF.image_cache.remove_unused_base_images:
+                LOG.info('Cached image %s is unused for %d s; '
+                         '[image_cache] remove_unused_base_images is '
+                         'false, so it stays', ref, age)
+                return
+            self._remove(ref, age)
+
+    def _used_by_a_container(self, engine_id: str) -> bool:
+        containers = self._client.list_containers(all=True)
+        return any(c.get('ImageID') == engine_id for c in containers)
+
+    def _remove(self, ref: str, age: float) -> None:
+        try:
+            self._client.remove_image(ref)
+        except docker_errors.NotFound:
+            return
+        except docker_errors.DockerError as exc:
+            # In use after all (Conflict), or the engine is busy: the
+            # next pass tries again.
+            LOG.info('Cached image %s stays: %s', ref, exc)
+            return
+        LOG.info('Removed cached image %s, unused for %d s', ref, age)

@@ -1,0 +1,96 @@
+"""Undo gzip on a stream, detected by content, in bounded pieces.
+
+A Glance image may hold a gzip-compressed ``docker save`` or root file
+system tar. :class:`Gunzip` passes plain data through untouched and
+inflates gzip (several concatenated members too) in pieces of at most
+:data:`PIECE` bytes, so a small compressed chunk can never turn into a
+large allocation.
+"""
+
+import zlib
+
+from nova_docker.image.tarstream import TarFormatError
+
+GZIP_MAGIC = b'\x1f\x8b'
+PIECE = 1024 * 1024
+# The engine also reads bzip2, xz and zstd; the driver must look inside
+# the tar to check it, and does so for plain and gzip data only.
+_OTHER_COMPRESSION = {
+    b'BZh': 'bzip2',
+    b'\xfd7zXZ\x00': 'xz',
+    b'\x28\xb5\x2f\xfd': 'zstd',
+}
+_SNIFF = max(len(m) for m in _OTHER_COMPRESSION)
+
+
+def _refuse_other(head: bytes) -> None:
+    for magic, name in _OTHER_COMPRESSION.items():
+        if head.startswith(magic):
+            raise TarFormatError(
+                'the data is %s-compressed; upload the tar uncompressed or '
+                'gzip-compressed' % name)
+
+
+class Gunzip:
+    """Stream filter: gzip -> plain; anything else passes through."""
+
+    def __init__(self):
+        self.compressed: bool | None = None
+        self._head = b''
+        self._inflater = None
+        self._trailing = False
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        if self.compressed is None:
+            self._head += chunk
+            if len(self._head) < _SNIFF:
+                return []
+            chunk, self._head = self._head, b''
+            self._decide(chunk)
+        if not self.compressed:
+            return [chunk]
+        return list(self._inflate(chunk))
+
+    def finish(self) -> list[bytes]:
+        """What is still held; TarFormatError if the gzip data ended early.
+        """
+        out: list[bytes] = []
+        if self.compressed is None:
+            head, self._head = self._head, b''
+            self._decide(head)
+            out = self.feed(head) if head else []
+        if self.compressed and not self._inflater.eof:
+            raise TarFormatError('the gzip data ends early (the upload to '
+                                 'Glance was probably cut short)')
+        return out
+
+    def _decide(self, head: bytes) -> None:
+        self.compressed = head.startswith(GZIP_MAGIC)
+        if self.compressed:
+            self._inflater = zlib.decompressobj(wbits=31)
+        else:
+            _refuse_other(head)
+
+    def _inflate(self, data: bytes):
+        while data and not self._trailing:
+            if self._inflater.eof:
+                data = self._next_member(data)
+                continue
+            try:
+                out = self._inflater.decompress(data, PIECE)
+            except zlib.error as exc:
+                raise TarFormatError('the gzip data is corrupt: %s'
+                                     % exc) from None
+            if out:
+                yield out
+            data = (self._inflater.unused_data if self._inflater.eof
+                    else self._inflater.unconsumed_tail)
+
+    def _next_member(self, data: bytes) -> bytes:
+        # gzip allows members back to back; anything else after the end
+        # is trailing padding the tar does not need.
+        if data.startswith(GZIP_MAGIC):
+            self._inflater = zlib.decompressobj(wbits=31)
+            return data
+        self._trailing = True
+        return b''

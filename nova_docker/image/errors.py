@@ -1,0 +1,41 @@
+"""nova exceptions of the image pipeline, worded for the operator."""
+
+from nova import exception
+
+
+class ImageDownloadFailed(exception.NovaException):
+    msg_fmt = ('Downloading image %(image_id)s from Glance stopped after '
+               '%(received)d of %(size)s bytes: %(reason)s. Check that '
+               'Glance is up and reachable from this host, then retry.')
+
+
+class ImageLoadFailed(exception.NovaException):
+    msg_fmt = ('The Docker Engine could not store image %(image_id)s: '
+               '%(reason)s')
+
+
+class SnapshotFailed(exception.NovaException):
+    msg_fmt = ('Snapshot of the container into image %(image_id)s failed: '
+               '%(reason)s')
+
+
+def unloadable(image_id: str, detail) -> exception.ImageUnacceptable:
+    """ImageUnacceptable for data that is no Docker image."""
+    return exception.ImageUnacceptable(
+        image_id=image_id,
+        reason='its data is not a loadable Docker image: %s. Upload a '
+               '`docker save` archive or a root file system tar '
+               '(`docker export`), plain or gzip-compressed' % detail)
+
+
+NO_SPACE = 'no space left on device'
+
+
+def engine_failed(image_id: str, explanation: str) -> ImageLoadFailed:
+    """ImageLoadFailed, with a hint when the engine ran out of space."""
+    reason = explanation
+    if NO_SPACE in (explanation or '').lower():
+        reason = ('%s. Free space where the engine keeps images (`docker '
+                  'info`: Docker Root Dir), e.g. remove unused images, '
+                  'then retry' % explanation)
+    return ImageLoadFailed(image_id=image_id, reason=reason)

@@ -1,0 +1,236 @@
+"""Glance image -> engine-local image ``glance/<image id>:latest``.
+
+The data streams from nova's image API through the checks of
+:mod:`nova_docker.image.source` into the engine, with no copy in memory
+and no file unless ``[docker] image_download_dir`` asks for one:
+
+* a ``docker save`` archive goes to ``POST /images/load`` with its
+  ``manifest.json`` rewritten without ``RepoTags`` (the engine never sees
+  the user's name, so two projects' ``app:latest`` cannot meet even
+  while both load), then the loaded id is tagged ``glance/<id>:latest``;
+* a root file system tar goes to ``POST /images/create?fromSrc=-`` as
+  ``glance/<id>:latest`` with ``CMD`` from the image property
+  ``os_command_line``.
+
+Whatever a failed load left on the engine is removed again.
+"""
+
+import json
+import shlex
+
+from nova import exception
+from nova.image import glance
+from oslo_concurrency import lockutils
+from oslo_log import log as logging
+
+from nova_docker import conf as docker_conf
+from nova_docker.docker import errors as docker_errors
+from nova_docker.image import errors
+from nova_docker.image import names
+from nova_docker.image import source
+from nova_docker.image import tarstream
+from nova_docker.image.digest import HashCheck
+
+CONF = docker_conf.CONF
+LOG = logging.getLogger(__name__)
+
+LOADED_ID = 'Loaded image ID: '
+
+
+def loaded_ids(lines: list[dict]) -> list[str]:
+    """The image ids ``POST /images/load`` reports (untagged loads)."""
+    ids = []
+    for line in lines:
+        stream = (line.get('stream') or '').strip()
+        if stream.startswith(LOADED_ID):
+            ids.append(stream[len(LOADED_ID):])
+    return ids
+
+
+def command_line(image: dict) -> list[str]:
+    """``os_command_line`` of a Glance image as an argv list.
+
+    ImageUnacceptable if it is missing or not a valid command line: a
+    root file system tar has no command of its own.
+    """
+    image_id = image['id']
+    line = (image.get('properties') or {}).get('os_command_line')
+    try:
+        argv = shlex.split(line or '')
+    except ValueError as exc:
+        raise exception.ImageUnacceptable(
+            image_id=image_id,
+            reason='its os_command_line %r is not a valid command line '
+                   '(%s): fix the image property' % (line, exc)) from None
+    if not argv:
+        raise exception.ImageUnacceptable(
+            image_id=image_id,
+            reason='it is a root file system tar, which has no command of '
+                   'its own: set the image property os_command_line, e.g. '
+                   '`openstack image set --property '
+                   'os_command_line="/bin/sh" %s`' % image_id)
+    return argv
+
+
+def check_manifest(image_id: str, tar: tarstream.TarStream) -> None:
+    """A docker save archive must describe exactly one image."""
+    if tar.kind != tarstream.DOCKER_SAVE:
+        return
+    if tar.manifest is None:
+        raise errors.unloadable(
+            image_id, 'the docker save archive has no manifest.json (made '
+                      'by Docker older than 1.10?); save it again with a '
+                      'current Docker')
+    if len(tar.manifest) != 1:
+        raise errors.unloadable(
+            image_id, 'the docker save archive holds %d images; a Glance '
+                      'image must hold exactly one' % len(tar.manifest))
+
+
+class ImageLoader:
+    """Makes a Glance image available on the engine, once per image id."""
+
+    def __init__(self, client, image_api=None):
+        self._client = client
+        self._image_api = image_api or glance.API()
+
+    def ensure_local(self, context, image_meta) -> str:
+        """The engine-local reference of ``image_meta``, loading it first
+        when the engine does not have it."""
+        image_id = image_meta.id
+        ref = names.local_ref(image_id)
+        if self._touch(ref):
+            return ref
+        # Concurrent boots of one image wait for a single load.
+        with lockutils.lock(names.lock_name(image_id)):
+            if not self._touch(ref):
+                self._load(context, image_id)
+        return ref
+
+    def _touch(self, ref: str) -> bool:
+        """True if ``ref`` exists; tagging it again records the time it
+        was last used (the image cache ages images by that)."""
+        repo, _, tag = ref.rpartition(':')
+        try:
+            self._client.tag_image(ref, repo, tag)
+        except docker_errors.NotFound:
+            return False
+        return True
+
+    # -- loading ----------------------------------------------------------
+
+    def _load(self, context, image_id: str) -> None:
+        image = self._image_api.get(context, image_id)
+        if image.get('status') not in (None, 'active'):
+            raise exception.ImageNotActive(image_id=image_id)
+        LOG.info('Loading Glance image %s (%s bytes) into the engine',
+                 image_id, image.get('size'))
+        pieces = source.TarPieces(
+            self._download(context, image),
+            final_checks=[lambda tar: check_manifest(image_id, tar),
+                          lambda tar: self._still_in_glance(context,
+                                                            image_id)])
+        try:
+            self._send(image, pieces)
+        except Exception as exc:
+            self._remove_partial(image_id, pieces.tar)
+            translated = self._translate(image_id, exc)
+            if translated is exc:
+                raise
+            raise translated from exc
+        finally:
+            pieces.close()
+        LOG.info('Loaded Glance image %s as %s', image_id,
+                 names.local_ref(image_id))
+
+    def _download(self, context, image: dict):
+        check = HashCheck.for_image(image)
+        chunks = self._image_api.download(context, image['id'])
+        directory = CONF.docker.image_download_dir
+        if directory:
+            return source.spooled(chunks, check, directory)
+        return source.verified(chunks, check)
+
+    def _still_in_glance(self, context, image_id: str) -> None:
+        # An image deleted while it downloaded must not appear on the
+        # engine: ImageNotFound stops the load before its last bytes.
+        try:
+            image = self._image_api.get(context, image_id)
+        except exception.ImageNotFound:
+            LOG.warning('Image %s was deleted from Glance while it was '
+                        'downloaded; not loading it', image_id)
+            raise
+        if image.get('status') not in (None, 'active'):
+            raise exception.ImageNotActive(image_id=image_id)
+
+    def _send(self, image: dict, pieces: source.TarPieces) -> None:
+        image_id = image['id']
+        kind = pieces.kind()
+        if kind == tarstream.ROOTFS:
+            argv = command_line(image)
+            self._client.import_image(
+                pieces, names.local_repo(image_id), names.LOCAL_TAG,
+                changes=['CMD ' + json.dumps(argv)])
+            return
+        if kind is None:
+            raise errors.unloadable(image_id, 'the tar archive holds no '
+                                              'named file')
+        lines = self._client.load_image(pieces)
+        self._tag_loaded(image_id, lines, pieces.tar)
+
+    def _tag_loaded(self, image_id: str, lines: list[dict],
+                    tar: tarstream.TarStream) -> None:
+        ids = loaded_ids(lines) or tarstream.config_digests(
+            tar.manifest or [])
+        if len(ids) != 1:
+            raise errors.unloadable(
+                image_id, 'the engine did not say which image it loaded '
+                          '(%s)' % lines[-1:])
+        self._client.tag_image(ids[0], names.local_repo(image_id),
+                               names.LOCAL_TAG)
+
+    # -- failures ---------------------------------------------------------
+
+    def _translate(self, image_id: str, exc: Exception) -> Exception:
+        if isinstance(exc, exception.NovaException):
+            return exc
+        if isinstance(exc, tarstream.TarFormatError):
+            return errors.unloadable(image_id, exc)
+        if isinstance(exc, docker_errors.StreamError):
+            # The engine read the data and refused it, or ran out of room.
+            if errors.NO_SPACE in (exc.explanation or '').lower():
+                return errors.engine_failed(image_id, exc.explanation)
+            return errors.unloadable(
+                image_id, 'the engine said: %s' % exc.explanation)
+        if isinstance(exc, docker_errors.DockerError):
+            return errors.engine_failed(image_id,
+                                        exc.explanation or str(exc))
+        return exc
+
+    def _remove_partial(self, image_id: str, tar: tarstream.TarStream
+                        ) -> None:
+        """Remove what a failed load may have left: our tag, and the
+        untagged image(s) the archive describes."""
+        self._remove(names.local_ref(image_id), image_id)
+        for digest in tarstream.config_digests(tar.manifest or []):
+            try:
+                info = self._client.inspect_image(digest)
+            except docker_errors.NotFound:
+                continue
+            # A tagged image with this id was there before (the same
+            # data under another Glance id): not ours to remove.
+            if not [t for t in info.get('RepoTags') or []
+                    if t != '<none>:<none>']:
+                self._remove(digest, image_id)
+
+    def _remove(self, ref: str, image_id: str) -> None:
+        try:
+            self._client.remove_image(ref)
+        except docker_errors.NotFound:
+            return
+        except docker_errors.DockerError as exc:
+            LOG.warning('Could not remove %s left by the failed load of '
+                        'image %s: %s', ref, image_id, exc)
+            return
+        LOG.info('Removed %s left by the failed load of image %s', ref,
+                 image_id)

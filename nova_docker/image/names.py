@@ -1,0 +1,49 @@
+"""The engine-local name of a Glance image.
+
+A Glance image lives on the engine as ``glance/<image id>:latest`` only,
+never under the name a user gave it: two projects' ``app:latest`` never
+meet, and a cached private image is reached only through an image_ref
+Nova has already authorised.
+"""
+
+import re
+
+from nova import exception
+
+LOCAL_REPO_PREFIX = 'glance/'
+LOCAL_TAG = 'latest'
+DOCKER_CONTAINER_FORMAT = 'docker'
+
+_LOCAL_REF = re.compile(r'glance/([0-9a-f-]{36}):latest\Z')
+
+
+def local_repo(image_id: str) -> str:
+    return LOCAL_REPO_PREFIX + image_id
+
+
+def local_ref(image_id: str) -> str:
+    return '%s:%s' % (local_repo(image_id), LOCAL_TAG)
+
+
+def glance_id(ref: str) -> str | None:
+    """The Glance image id of a local ref made by :func:`local_ref`."""
+    match = _LOCAL_REF.match(ref)
+    return match.group(1) if match else None
+
+
+def lock_name(image_id: str) -> str:
+    """The lock that serialises loading and removal of one image."""
+    return 'nova-docker-image-' + image_id
+
+
+def check_acceptable(image_meta) -> None:
+    """Only container_format docker boots on this driver."""
+    fmt = image_meta.container_format if image_meta.obj_attr_is_set(
+        'container_format') else None
+    if fmt != DOCKER_CONTAINER_FORMAT:
+        raise exception.ImageUnacceptable(
+            image_id=image_meta.id,
+            reason='container_format is %r; the Docker driver boots only '
+                   'images with container_format %r (upload a `docker '
+                   'save` tar or a root filesystem tar with that format)'
+                   % (fmt, DOCKER_CONTAINER_FORMAT))

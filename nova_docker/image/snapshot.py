@@ -1,0 +1,211 @@
+"""Container -> Glance image (``nova image-create``).
+
+The container is committed to an untagged engine image, whose ``docker
+save`` archive streams through a tar check straight into Glance's upload
+(no copy in memory or on disk), and the committed image is removed
+again. A failure after the upload began deletes the Glance image, so no
+half-uploaded image is ever left behind.
+"""
+
+import io
+from collections.abc import Iterable
+
+from nova.compute import task_states
+from nova import exception
+from nova.image import glance
+from nova import utils as nova_utils
+from oslo_log import log as logging
+
+from nova_docker import container
+from nova_docker.docker import errors as docker_errors
+from nova_docker.image import errors
+from nova_docker.image import names
+from nova_docker.image import source
+from nova_docker.image import tarstream
+
+LOG = logging.getLogger(__name__)
+
+# The instance's identity must not travel with the image: a container
+# booted from it later would otherwise carry the old instance's labels
+# until nova's own labels replace them, and anyone allowed to boot the
+# image could read them.
+_BLANKED_LABELS = (container.LABEL_INSTANCE_UUID,
+                   container.LABEL_INSTANCE_NAME,
+                   container.LABEL_PROJECT_ID,
+                   container.LABEL_IMAGE_ID)
+COMMIT_CHANGES = ['LABEL ' + ' '.join('"%s"=""' % label
+                                      for label in _BLANKED_LABELS)]
+
+# Image properties that describe one upload, not how to boot the image.
+_NOT_INHERITED = frozenset((
+    'img_signature', 'img_signature_hash_method', 'img_signature_key_type',
+    'img_signature_certificate_uuid', 'os_hash_algo', 'os_hash_value',
+    'checksum', 'size', 'image_location', 'image_state', 'owner_id',
+    'base_image_ref', 'image_type', 'instance_uuid', 'user_id',
+))
+
+
+def boot_properties(instance) -> dict:
+    """The image properties the instance was booted with (from its system
+    metadata), less those that only describe the original upload."""
+    if not instance.obj_attr_is_set('system_metadata'):
+        return {}
+    image = nova_utils.get_image_from_system_metadata(
+        instance.system_metadata or {})
+    return {key: value for key, value in image['properties'].items()
+            if key not in _NOT_INHERITED
+            and not key.startswith('img_signature')}
+
+
+def snapshot_metadata(instance) -> dict:
+    """What the driver sends to Glance with the data, like the libvirt
+    driver's ``_create_snapshot_metadata``, plus the boot properties (the
+    command above all) so the snapshot boots like the instance did."""
+    properties = boot_properties(instance)
+    properties.update({
+        'image_location': 'snapshot',
+        'image_state': 'available',
+        'owner_id': instance.project_id,
+    })
+    if instance.obj_attr_is_set('os_type') and instance.os_type:
+        properties['os_type'] = instance.os_type
+    return {'disk_format': 'raw',
+            'container_format': names.DOCKER_CONTAINER_FORMAT,
+            'properties': properties}
+
+
+def check_saved(tar: tarstream.TarStream) -> None:
+    """The engine's save stream must be one complete image archive (the
+    engine reports an error in the middle of a save by writing it into
+    the archive)."""
+    if tar.kind != tarstream.DOCKER_SAVE or tar.manifest is None:
+        raise tarstream.TarFormatError(
+            'the engine\'s `docker save` stream is not an image archive')
+    if len(tar.manifest) != 1:
+        raise tarstream.TarFormatError(
+            'the engine saved %d images instead of one' % len(tar.manifest))
+
+
+class IterReader(io.RawIOBase):
+    """A read-only file over an iterable of bytes (glanceclient uploads
+    file-like objects only)."""
+
+    def __init__(self, chunks: Iterable[bytes]):
+        super().__init__()
+        self._chunks = iter(chunks)
+        self._view = memoryview(b'')
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._view:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._view = memoryview(chunk)
+        size = min(len(buffer), len(self._view))
+        buffer[:size] = self._view[:size]
+        self._view = self._view[size:]
+        return size
+
+
+class Snapshotter:
+    """Uploads a container's file system to a Glance image Nova made."""
+
+    def __init__(self, client, image_api=None):
+        self._client = client
+        self._image_api = image_api or glance.API()
+
+    def snapshot(self, context, instance, image_id: str,
+                 update_task_state) -> None:
+        update_task_state(task_state=task_states.IMAGE_PENDING_UPLOAD)
+        committed = self._commit(instance, image_id)
+        try:
+            update_task_state(
+                task_state=task_states.IMAGE_UPLOADING,
+                expected_state=task_states.IMAGE_PENDING_UPLOAD)
+            self._upload(context, instance, image_id, committed)
+        finally:
+            self._remove_committed(instance, committed)
+        LOG.info('Snapshot uploaded to image %s', image_id,
+                 instance=instance)
+
+    def _commit(self, instance, image_id: str) -> str:
+        name = container.container_name(instance)
+        try:
+            # pause: a consistent file system for a running container;
+            # the engine skips it for a stopped or paused one.
+            committed = self._client.commit_container(
+                name, changes=COMMIT_CHANGES, pause=True)
+        except docker_errors.NotFound:
+            raise exception.InstanceNotFound(
+                instance_id=instance.uuid) from None
+        except docker_errors.DockerError as exc:
+            raise errors.SnapshotFailed(
+                image_id=image_id,
+                reason='the engine could not commit container %s: %s'
+                       % (name, exc.explanation or exc)) from exc
+        LOG.debug('Committed container %s as %s', name, committed,
+                  instance=instance)
+        return committed
+
+    def _upload(self, context, instance, image_id: str,
+                committed: str) -> None:
+        metadata = snapshot_metadata(instance)
+        saved = None
+        try:
+            saved = self._client.save_image(committed)
+            pieces = source.TarPieces(saved, final_checks=[check_saved],
+                                      rewrite_manifest=False)
+            image = self._image_api.update(context, image_id, metadata,
+                                           data=IterReader(pieces))
+            if image.get('status') != 'active':
+                raise errors.SnapshotFailed(
+                    image_id=image_id,
+                    reason='Glance left the image %s after the upload'
+                           % image.get('status'))
+        except Exception as exc:
+            self._delete_partial(context, instance, image_id)
+            translated = self._translate(image_id, exc)
+            if translated is exc:
+                raise
+            raise translated from exc
+        finally:
+            if saved is not None:
+                saved.close()
+
+    @staticmethod
+    def _translate(image_id: str, exc: Exception) -> Exception:
+        if isinstance(exc, exception.NovaException):
+            return exc
+        if isinstance(exc, docker_errors.DockerError):
+            reason = 'the engine failed to save the committed image: %s' % (
+                exc.explanation or exc)
+        elif isinstance(exc, tarstream.TarFormatError):
+            reason = str(exc)
+        else:
+            reason = 'the upload to Glance failed: %s' % (
+                str(exc) or type(exc).__name__)
+        return errors.SnapshotFailed(image_id=image_id, reason=reason)
+
+    def _delete_partial(self, context, instance, image_id: str) -> None:
+        try:
+            self._image_api.delete(context, image_id)
+        except exception.ImageNotFound:
+            return
+        except Exception as exc:  # Glance may be the reason we are here.
+            LOG.warning('Could not delete image %s after its failed '
+                        'upload: %s', image_id, exc, instance=instance)
+            return
+        LOG.info('Deleted image %s after its failed upload', image_id,
+                 instance=instance)
+
+    def _remove_committed(self, instance, committed: str) -> None:
+        try:
+            self._client.remove_image(committed)
+        except docker_errors.NotFound:
+            pass
+        except docker_errors.DockerError as exc:
+            LOG.warning('Could not remove the committed image %s: %s',
+                        committed, exc, instance=instance)

@@ -1,0 +1,293 @@
+"""Follow a tar archive as it streams past, without holding it.
+
+:class:`TarStream` is fed the archive in chunks cut anywhere and hands
+back what to forward. Along the way it
+
+* tells a ``docker save`` archive from a root file system tar by the
+  name of the first member (:func:`classify`);
+* reads ``manifest.json`` of a ``docker save`` archive, and may rewrite
+  it without ``RepoTags`` so the engine never sees a user-chosen name;
+* checks every header, so random bytes or a cut archive are refused
+  with a precise reason;
+* holds back the end-of-archive marker: the caller releases it with
+  :meth:`TarStream.finish` only after the data has been verified, so the
+  engine cannot complete an archive that turns out to be corrupt.
+
+Member data passes through as the same ``bytes`` objects whenever a
+chunk lies wholly inside one member: nothing is copied but headers and
+the pieces of a chunk that straddles a member boundary.
+"""
+
+import json
+import re
+import tarfile
+
+BLOCK = 512
+ZERO_BLOCK = bytes(BLOCK)
+# Two zero blocks end an archive; the engine's tar reader (Go's
+# archive/tar) accepts them with or without further padding.
+END_OF_ARCHIVE = bytes(2 * BLOCK)
+
+DOCKER_SAVE = 'docker-save'
+ROOTFS = 'rootfs'
+
+# Bigger manifests or extension headers are not real: refuse rather than
+# hold them in memory.
+MAX_METADATA = 1024 * 1024
+
+MANIFEST = 'manifest.json'
+_SAVE_NAMES = frozenset((MANIFEST, 'repositories', 'index.json',
+                         'oci-layout'))
+# Top-level members of a save archive: '<config digest>.json' and
+# '<layer id>/' (Docker 20.10), '<digest>.tar' (podman/skopeo),
+# 'blobs/' (OCI layout, Docker 25+).
+_SAVE_TOP = re.compile(r'(?:[0-9a-f]{64}(?:\.json|\.tar)?|blobs)\Z')
+
+# Members whose size field says nothing about data that follows.
+_HEADER_ONLY = frozenset((tarfile.LNKTYPE, tarfile.SYMTYPE, tarfile.CHRTYPE,
+                          tarfile.BLKTYPE, tarfile.DIRTYPE,
+                          tarfile.FIFOTYPE))
+_PAX = frozenset((tarfile.XHDTYPE, tarfile.XGLTYPE,
+                  tarfile.SOLARIS_XHDTYPE))
+_GNU_LONG = frozenset((tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK))
+
+
+class TarFormatError(ValueError):
+    """The data is not a (complete) tar archive; the message says why."""
+
+
+def padding(size: int) -> int:
+    """Bytes of zero padding after ``size`` bytes of member data."""
+    return -size % BLOCK
+
+
+def normalise(name: str) -> str:
+    """``./a/b``, ``/a/b`` -> ``a/b``; ``./`` -> ``''``."""
+    while name.startswith('./'):
+        name = name[2:]
+    name = name.lstrip('/')
+    return '' if name == '.' else name
+
+
+def classify(name: str) -> str:
+    """DOCKER_SAVE or ROOTFS, from an archive's first member name."""
+    top = name.split('/', 1)[0]
+    if name in _SAVE_NAMES or _SAVE_TOP.match(top):
+        return DOCKER_SAVE
+    return ROOTFS
+
+
+def parse_pax(data: bytes) -> dict[str, str]:
+    """The ``key=value`` records of a pax extended header."""
+    records = {}
+    pos = 0
+    while pos < len(data) and data[pos:pos + 1] not in (b'', b'\0'):
+        length_end = data.find(b' ', pos)
+        try:
+            length = int(data[pos:length_end])
+        except ValueError:
+            raise TarFormatError('malformed pax extended header') from None
+        if length <= 0 or length_end < 0:
+            raise TarFormatError('malformed pax extended header')
+        record = data[length_end + 1:pos + length - 1]
+        key, sep, value = record.partition(b'=')
+        if not sep:
+            raise TarFormatError('malformed pax extended header')
+        records[key.decode('utf-8', 'surrogateescape')] = value.decode(
+            'utf-8', 'surrogateescape')
+        pos += length
+    return records
+
+
+def without_repo_tags(manifest: list) -> list:
+    """``manifest`` with every image's ``RepoTags`` emptied."""
+    return [dict(entry, RepoTags=None) for entry in manifest]
+
+
+def config_digests(manifest: list) -> list[str]:
+    """``sha256:<hex>`` image ids named by the ``Config`` entries."""
+    digests = []
+    for entry in manifest:
+        config = str(entry.get('Config') or '')
+        hexpart = config.rsplit('/', 1)[-1]
+        if hexpart.endswith('.json'):
+            hexpart = hexpart[:-len('.json')]
+        if re.fullmatch(r'[0-9a-f]{64}', hexpart):
+            digests.append('sha256:' + hexpart)
+    return digests
+
+
+def _manifest_header(original: tarfile.TarInfo, size: int) -> bytes:
+    info = tarfile.TarInfo(MANIFEST)
+    info.size = size
+    info.mode = original.mode or 0o644
+    info.mtime = original.mtime
+    return info.tobuf(tarfile.USTAR_FORMAT)
+
+
+class _Capture:
+    """A small member (extension header or manifest) being collected."""
+
+    def __init__(self, what: str, header: bytes, info: tarfile.TarInfo,
+                 size: int, held: list[bytes]):
+        self.what = what
+        self.header = header
+        self.info = info
+        self.size = size
+        self.left = size + padding(size)
+        self.data = bytearray()
+        self.held = held
+
+
+class TarStream:
+    """Checks (and optionally rewrites) a tar archive passing through.
+
+    :param rewrite_manifest: in a ``docker save`` archive, forward
+        ``manifest.json`` with ``RepoTags`` emptied.
+
+    After the first member header, :attr:`kind` is DOCKER_SAVE or ROOTFS;
+    once ``manifest.json`` went by, :attr:`manifest` is its parsed content.
+    """
+
+    def __init__(self, rewrite_manifest: bool = False):
+        self.kind: str | None = None
+        self.manifest: list | None = None
+        self.members = 0
+        self.ended = False
+        self._rewrite = rewrite_manifest
+        self._header = bytearray()
+        self._skip = 0
+        self._capture: _Capture | None = None
+        # Extension headers wait for the member they describe: if that
+        # member is rewritten they are dropped, else forwarded with it.
+        self._held: list[bytes] = []
+        self._ext: dict[str, str] = {}
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """The pieces of the archive to forward for ``chunk``."""
+        out: list[bytes] = []
+        view = memoryview(chunk)
+        pos, end = 0, len(chunk)
+        while pos < end and not self.ended:
+            if self._skip:
+                take = min(self._skip, end - pos)
+                whole = pos == 0 and take == end
+                out.append(chunk if whole else bytes(view[pos:pos + take]))
+                self._skip -= take
+            elif self._capture is not None:
+                take = min(self._capture.left, end - pos)
+                self._capture.data += view[pos:pos + take]
+                self._capture.left -= take
+                if not self._capture.left:
+                    out.extend(self._captured())
+            else:
+                take = min(BLOCK - len(self._header), end - pos)
+                self._header += view[pos:pos + take]
+                if len(self._header) == BLOCK:
+                    block = bytes(self._header)
+                    self._header.clear()
+                    out.extend(self._on_header(block))
+            pos += take
+        # Whatever follows the end-of-archive marker is padding the engine
+        # does not need: it is dropped.
+        return out
+
+    def finish(self) -> bytes:
+        """The end-of-archive marker to forward last; TarFormatError if the
+        archive stopped inside a member or held no member at all."""
+        if self._header or self._skip or self._capture is not None:
+            raise TarFormatError(
+                'the tar archive ends in the middle of member %d '
+                '(the upload to Glance was probably cut short)'
+                % (self.members + (0 if self._header else 1)))
+        if not self.members:
+            raise TarFormatError('the tar archive holds no file at all')
+        return END_OF_ARCHIVE
+
+    # -- headers ---------------------------------------------------------
+
+    def _on_header(self, block: bytes) -> list[bytes]:
+        if block == ZERO_BLOCK:
+            if not self.members:
+                raise TarFormatError('the tar archive holds no file at all')
+            self.ended = True
+            return []
+        info = self._parse(block)
+        if info.type in _PAX or info.type in _GNU_LONG:
+            self._start_capture('extension', block, info, info.size)
+            return []
+        return self._on_member(block, info)
+
+    def _parse(self, block: bytes) -> tarfile.TarInfo:
+        try:
+            return tarfile.TarInfo.frombuf(block, 'utf-8', 'surrogateescape')
+        except tarfile.HeaderError as exc:
+            where = ('it does not start with a tar header'
+                     if not self.members else
+                     'header %d is damaged' % (self.members + 1))
+            raise TarFormatError(
+                'not a tar archive (%s: %s)' % (where, exc)) from None
+
+    def _on_member(self, block: bytes, info: tarfile.TarInfo) -> list[bytes]:
+        name = normalise(self._ext.pop('path', info.name))
+        size = info.size
+        if 'size' in self._ext:
+            size = int(self._ext.pop('size'))
+        self._ext = {}
+        if info.type in _HEADER_ONLY:
+            size = 0
+        self.members += 1
+        held, self._held = self._held, []
+        if self.kind is None and name:
+            self.kind = classify(name)
+        if self.kind == DOCKER_SAVE and name == MANIFEST:
+            self._start_capture('manifest', block, info, size, held)
+            return []
+        self._skip = size + padding(size)
+        return held + [block]
+
+    # -- small members read whole ----------------------------------------
+
+    def _start_capture(self, what: str, block: bytes, info: tarfile.TarInfo,
+                       size: int, held: list[bytes] | None = None) -> None:
+        if size > MAX_METADATA:
+            raise TarFormatError(
+                'the tar archive has a %s of %d bytes; more than %d is not '
+                'a real one' % (what, size, MAX_METADATA))
+        self._capture = _Capture(what, block, info, size, held or [])
+
+    def _captured(self) -> list[bytes]:
+        capture, self._capture = self._capture, None
+        data = bytes(capture.data[:capture.size])
+        if capture.what == 'extension':
+            self._on_extension(capture.info, data)
+            self._held.append(capture.header + bytes(capture.data))
+            return []
+        return self._on_manifest(capture, data)
+
+    def _on_extension(self, info: tarfile.TarInfo, data: bytes) -> None:
+        if info.type == tarfile.GNUTYPE_LONGNAME:
+            self._ext['path'] = data.rstrip(b'\0').decode(
+                'utf-8', 'surrogateescape')
+        elif info.type in (tarfile.XHDTYPE, tarfile.SOLARIS_XHDTYPE):
+            records = parse_pax(data)
+            self._ext.update({k: v for k, v in records.items()
+                              if k in ('path', 'size')})
+
+    def _on_manifest(self, capture: _Capture, data: bytes) -> list[bytes]:
+        try:
+            manifest = json.loads(data)
+        except ValueError:
+            raise TarFormatError(
+                'manifest.json of the docker save archive is not JSON'
+            ) from None
+        if not isinstance(manifest, list) or not all(
+                isinstance(entry, dict) for entry in manifest):
+            raise TarFormatError('manifest.json of the docker save archive '
+                                 'is not a list of images')
+        self.manifest = manifest
+        if not self._rewrite:
+            return capture.held + [capture.header, bytes(capture.data)]
+        new = json.dumps(without_repo_tags(manifest)).encode()
+        return [_manifest_header(capture.info, len(new)),
+                new + bytes(padding(len(new)))]
