@@ -1,5 +1,6 @@
 """Fixtures for tests against the real Docker Engine."""
 
+import hashlib
 import uuid
 
 import pytest
@@ -49,6 +50,15 @@ class LocalImageAPI:
         meta = nova_objects.image_meta(**props)
         self.data[meta.id] = data
         return meta
+
+    def get(self, context, image_id):
+        """What nova's image API says of an image: the loader reads the
+        hash to verify the download against."""
+        data = self.data[image_id]
+        return {'id': image_id, 'status': 'active', 'size': len(data),
+                'os_hash_algo': 'sha256',
+                'os_hash_value': hashlib.sha256(data).hexdigest(),
+                'properties': {}}
 
     def download(self, context, image_id):
         data = self.data[image_id]
