@@ -1,0 +1,465 @@
+"""Glance -> engine through the driver, against a real glance-api (nova's
+image API pointed at it) and the real engine.
+
+Every image built here carries a unique label, so its engine id is this
+test's own: checks and clean-up never touch another test's images.
+"""
+
+import gzip
+import hashlib
+import os
+import threading
+import uuid
+
+import pytest
+from nova import context as nova_context
+from nova import exception
+
+from nova_docker import driver as driver_mod
+from nova_docker.image import errors
+from tests.fixtures import glance as glance_fx
+from tests.fixtures import images as image_fx
+from tests.unit import nova_objects
+
+
+# -- fixtures shared by the test_image_* modules ---------------------------
+
+@pytest.fixture(scope='module')
+def glance_server():
+    server = glance_fx.GlanceServer()
+    server.setUp()
+    yield server
+    server.cleanUp()
+
+
+@pytest.fixture
+def glance(glance_server):
+    """The Glance server, with nova's image API pointed at it."""
+    glance_fx.point_nova_at(glance_server)
+    yield glance_server
+    glance_fx.unpoint_nova()
+
+
+@pytest.fixture
+def ctx():
+    return nova_context.RequestContext('user-a', 'project-a',
+                                       auth_token='token', is_admin=True)
+
+
+@pytest.fixture
+def gdriver(engine, glance, local_images):
+    """A DockerDriver as nova-compute builds it, reading from Glance.
+
+    It depends on ``local_images`` so that the images are removed after
+    the containers of ``instances`` (set up later, torn down earlier): a
+    running container would keep a removed image as a dangling one.
+    """
+    drv = driver_mod.DockerDriver(virtapi=None)
+    drv.init_host('test-node')
+    return drv
+
+
+@pytest.fixture
+def local_images(engine):
+    """Engine references to remove after the test (missing ones are
+    fine)."""
+    refs = []
+    yield refs
+    for ref in refs:
+        engine.remove_image(ref)
+
+
+def unique_labels():
+    return {'org.openstack.nova-docker.test': uuid.uuid4().hex}
+
+
+def save_tar(cmd=('/bin/sh',), repo_tag=None, rootfs=None, gz=False):
+    return image_fx.docker_save_tar(repo_tag, list(cmd), rootfs=rootfs,
+                                    gzip=gz, labels=unique_labels())
+
+
+def unique_rootfs(extra=None):
+    files = {'etc/motd': uuid.uuid4().hex.encode()}
+    files.update(extra or {})
+    return image_fx.busybox_rootfs_tar(files)
+
+
+def local_ref(image_id):
+    return 'glance/%s:latest' % image_id
+
+
+def digest_of(tar):
+    return 'sha256:' + image_fx.saved_image_id(tar)
+
+
+def image_meta(image_id, **props):
+    return nova_objects.image_meta(image_id=image_id, **props)
+
+
+def boot(drv, ctx, inst, image_id, **props):
+    drv.spawn(ctx, inst, image_meta(image_id, **props), [], None, {})
+
+
+def wait_output(engine, inst):
+    engine.post('/containers/nova-%s/wait' % inst.uuid)
+    return engine.logs('nova-' + inst.uuid)[0]
+
+
+def engine_has(engine, ref):
+    return engine.get('/images/%s/json' % ref).status_code == 200
+
+
+def assert_nothing_left(engine, image_id, tar=None):
+    assert not engine_has(engine, local_ref(image_id))
+    if tar is not None:
+        assert not engine_has(engine, digest_of(tar))
+
+
+def tamper(glance_server, image_id, offset_fraction=0.5):
+    """Flip one byte of the file Glance stores (its size stays)."""
+    path = os.path.join(glance_server.data_dir, image_id)
+    with open(path, 'r+b') as f:
+        data = bytearray(f.read())
+        data[int(len(data) * offset_fraction)] ^= 0xff
+        f.seek(0)
+        f.write(data)
+
+
+class CountingCalls:
+    """Wraps a method, counting calls (thread-safe)."""
+
+    def __init__(self, monkeypatch, obj, name):
+        self.count = 0
+        self._lock = threading.Lock()
+        real = getattr(obj, name)
+
+        def counted(*args, **kwargs):
+            with self._lock:
+                self.count += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(obj, name, counted)
+
+
+# -- loading -------------------------------------------------------------
+
+@pytest.mark.parametrize('gz', [False, True], ids=['plain', 'gzip'])
+def test_docker_save_image_boots_under_its_glance_id_only(
+        gdriver, glance, ctx, engine, instances, local_images, gz):
+    tar = save_tar(['/bin/echo', 'hello from save'],
+                   repo_tag='someones/app:1', gz=gz)
+    image = glance.create_image('someones/app:1', tar)
+    local_images.append(local_ref(image['id']))
+    inst = instances()
+
+    boot(gdriver, ctx, inst, image['id'])
+
+    info = engine.inspect_image(local_ref(image['id']))
+    assert info['RepoTags'] == [local_ref(image['id'])]
+    assert info['Id'] == digest_of(tar)
+    assert not engine_has(engine, 'someones/app:1')
+    assert wait_output(engine, inst) == b'hello from save\n'
+
+
+def test_rootfs_image_is_imported_with_os_command_line(
+        gdriver, glance, ctx, engine, instances, local_images):
+    rootfs = unique_rootfs({'etc/motd': b'motd of the rootfs\n'})
+    image = glance.create_image('rootfs', rootfs,
+                                os_command_line='/bin/cat /etc/motd')
+    local_images.append(local_ref(image['id']))
+    inst = instances()
+
+    boot(gdriver, ctx, inst, image['id'])
+
+    info = engine.inspect_image(local_ref(image['id']))
+    assert info['Config']['Cmd'] == ['/bin/cat', '/etc/motd']
+    assert info['RepoTags'] == [local_ref(image['id'])]
+    assert wait_output(engine, inst) == b'motd of the rootfs\n'
+
+
+def test_gzip_rootfs_is_imported(gdriver, glance, ctx, engine,
+                                 local_images):
+    image = glance.create_image('rootfs-gz', gzip.compress(unique_rootfs()),
+                                os_command_line='/bin/true')
+    local_images.append(local_ref(image['id']))
+    ref = gdriver._images.ensure_local(ctx, image_meta(image['id']))
+    assert engine.inspect_image(ref)['Config']['Cmd'] == ['/bin/true']
+
+
+def test_two_projects_same_named_images_never_meet(
+        gdriver, glance, engine, instances, local_images):
+    """Both images are called app:latest inside and in Glance, and boot at
+    the same time."""
+    images, insts, errors_seen = {}, {}, []
+    for project in ('project-1', 'project-2'):
+        tar = save_tar(['/bin/echo', 'I am ' + project],
+                       repo_tag='app:latest')
+        images[project] = glance.create_image('app:latest', tar,
+                                              visibility='private',
+                                              owner=project)
+        local_images.append(local_ref(images[project]['id']))
+        insts[project] = instances(project_id=project)
+
+    def boot_for(project):
+        ctx = nova_context.RequestContext('u', project, auth_token='t',
+                                          is_admin=False)
+        try:
+            boot(gdriver, ctx, insts[project], images[project]['id'])
+        except Exception as exc:  # reported below, with the project
+            errors_seen.append((project, exc))
+
+    threads = [threading.Thread(target=boot_for, args=(p,)) for p in images]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors_seen == []
+    for project, inst in insts.items():
+        assert wait_output(engine, inst) == ('I am %s\n' % project).encode()
+        info = engine.inspect_image(local_ref(images[project]['id']))
+        assert info['RepoTags'] == [local_ref(images[project]['id'])]
+    assert not engine_has(engine, 'app:latest')
+
+
+def test_concurrent_boots_of_one_image_load_it_once(
+        gdriver, glance, ctx, engine, instances, local_images,
+        monkeypatch):
+    tar = save_tar(['/bin/sh'])
+    image = glance.create_image('shared', tar)
+    local_images.append(local_ref(image['id']))
+    loads = CountingCalls(monkeypatch, gdriver._client, 'load_image')
+    downloads = CountingCalls(monkeypatch, gdriver._images._image_api,
+                              'download')
+    insts = [instances() for _ in range(6)]
+    failures = []
+
+    def boot_one(inst):
+        try:
+            boot(gdriver, ctx, inst, image['id'])
+        except Exception as exc:  # reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=boot_one, args=(i,)) for i in insts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert failures == []
+    assert (loads.count, downloads.count) == (1, 1)
+    for inst in insts:
+        running = engine.get('/containers/nova-%s/json' % inst.uuid).json()
+        assert running['Image'] == digest_of(tar)
+
+
+def test_cached_image_is_not_downloaded_again_but_marked_used(
+        gdriver, glance, ctx, engine, local_images, monkeypatch):
+    image = glance.create_image('cached', save_tar())
+    ref = local_ref(image['id'])
+    local_images.append(ref)
+    gdriver._images.ensure_local(ctx, image_meta(image['id']))
+    first = engine.inspect_image(ref)['Metadata']['LastTagTime']
+    downloads = CountingCalls(monkeypatch, gdriver._images._image_api,
+                              'download')
+
+    assert gdriver._images.ensure_local(ctx, image_meta(image['id'])) == ref
+    assert downloads.count == 0
+    assert engine.inspect_image(ref)['Metadata']['LastTagTime'] > first
+
+
+def test_download_through_a_temp_file_leaves_no_file(
+        gdriver, glance, ctx, engine, local_images, tmp_path):
+    driver_mod.CONF.set_override('image_download_dir', str(tmp_path),
+                                 'docker')
+    try:
+        good = glance.create_image('spooled', save_tar(['/bin/true']))
+        local_images.append(local_ref(good['id']))
+        gdriver._images.ensure_local(ctx, image_meta(good['id']))
+        assert engine_has(engine, local_ref(good['id']))
+
+        bad_tar = save_tar()
+        bad = glance.create_image('spooled-bad', bad_tar)
+        tamper(glance, bad['id'])
+        with pytest.raises(exception.ImageUnacceptable,
+                           match='checksum mismatch'):
+            gdriver._images.ensure_local(ctx, image_meta(bad['id']))
+        assert_nothing_left(engine, bad['id'], bad_tar)
+    finally:
+        driver_mod.CONF.clear_override('image_download_dir', 'docker')
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- bad input -----------------------------------------------------------
+
+@pytest.mark.parametrize('make, match', [
+    (lambda: image_fx.random_bytes(64 * 1024, seed=7),
+     'not a loadable Docker image.*not a tar archive'),
+    (lambda: image_fx.truncated(save_tar()),
+     'not a loadable Docker image.*ends in the middle'),
+    (lambda: image_fx.truncated(gzip.compress(save_tar())),
+     'not a loadable Docker image.*gzip data ends early'),
+], ids=['random', 'truncated', 'truncated-gzip'])
+def test_unloadable_data_fails_the_boot_and_leaves_nothing(
+        gdriver, glance, ctx, engine, instances, make, match):
+    image = glance.create_image('bad', make())
+    inst = instances()
+    with pytest.raises(exception.ImageUnacceptable, match=match):
+        boot(gdriver, ctx, inst, image['id'])
+    assert_nothing_left(engine, image['id'])
+    assert engine.get('/containers/nova-%s/json' % inst.uuid
+                      ).status_code == 404
+
+
+def test_rootfs_without_os_command_line_is_refused(
+        gdriver, glance, ctx, engine, instances, monkeypatch):
+    image = glance.create_image('rootfs-no-cmd', unique_rootfs())
+    imports = CountingCalls(monkeypatch, gdriver._client, 'import_image')
+    with pytest.raises(exception.ImageUnacceptable,
+                       match='set the image property os_command_line'):
+        boot(gdriver, ctx, instances(), image['id'])
+    assert imports.count == 0
+    assert_nothing_left(engine, image['id'])
+
+
+@pytest.mark.parametrize('kind', ['save', 'rootfs'])
+def test_hash_mismatch_fails_naming_the_image_and_leaves_nothing(
+        gdriver, glance, ctx, engine, instances, kind):
+    if kind == 'save':
+        data, props = save_tar(), {}
+    else:
+        data, props = unique_rootfs(), {'os_command_line': '/bin/true'}
+    image = glance.create_image('tampered', data, **props)
+    # Inside the data of the largest member (busybox): the tar stays
+    # well formed, only Glance's hash can tell.
+    tamper(glance, image['id'])
+    with pytest.raises(exception.ImageUnacceptable,
+                       match='%s.*checksum mismatch' % image['id']):
+        boot(gdriver, ctx, instances(), image['id'])
+    assert_nothing_left(engine, image['id'],
+                        data if kind == 'save' else None)
+    if kind == 'rootfs':
+        # An import of the tampered data would have this layer.
+        with open(os.path.join(glance.data_dir, image['id']), 'rb') as f:
+            diff_id = 'sha256:' + hashlib.sha256(f.read()).hexdigest()
+        assert images_with_layer(engine, diff_id) == []
+
+
+def images_with_layer(engine, diff_id):
+    found = []
+    for summary in engine.images():
+        info = engine.get('/images/%s/json' % summary['Id'])
+        if info.status_code == 200 and diff_id in info.json().get(
+                'RootFS', {}).get('Layers', []):
+            found.append(summary['Id'])
+    return found
+
+
+def test_md5_checksum_is_used_without_multihash(
+        gdriver, glance, ctx, engine, local_images, monkeypatch):
+    tar = save_tar()
+    image = glance.create_image('md5-only', tar)
+    api = gdriver._images._image_api
+    real_get = api.get
+
+    def get_without_multihash(context, image_id, **kwargs):
+        meta = real_get(context, image_id, **kwargs)
+        meta.update(os_hash_algo=None, os_hash_value=None)
+        return meta
+
+    monkeypatch.setattr(api, 'get', get_without_multihash)
+    assert image['checksum'] == hashlib.md5(tar).hexdigest()
+    tamper(glance, image['id'])
+    with pytest.raises(exception.ImageUnacceptable,
+                       match='checksum mismatch: Glance records md5'):
+        gdriver._images.ensure_local(ctx, image_meta(image['id']))
+    assert_nothing_left(engine, image['id'], tar)
+
+
+def test_glance_unreachable_is_a_clear_error(
+        gdriver, glance, ctx, engine, instances):
+    image = glance.create_image('unreachable', save_tar())
+    glance_fx.point_nova_at('http://127.0.0.1:9')  # discard port: closed
+    with pytest.raises(exception.GlanceConnectionFailed,
+                       match='127.0.0.1:9'):
+        boot(gdriver, ctx, instances(), image['id'])
+    assert_nothing_left(engine, image['id'])
+
+
+def _after_first_chunk(monkeypatch, drv, action):
+    """Make the driver's download run ``action`` once it got a chunk."""
+    api = drv._images._image_api
+    real = api.download
+
+    def download(context, image_id, **kwargs):
+        chunks = iter(real(context, image_id, **kwargs))
+        yield next(chunks)
+        action(image_id)
+        yield from chunks
+
+    monkeypatch.setattr(api, 'download', download)
+
+
+def test_glance_dying_mid_download_fails_and_leaves_nothing(
+        engine, ctx, instances, monkeypatch):
+    server = glance_fx.GlanceServer()
+    server.setUp()
+    try:
+        glance_fx.point_nova_at(server)
+        drv = driver_mod.DockerDriver(virtapi=None)
+        # 40 MB: far more than socket buffers hold when glance dies.
+        big = save_tar(rootfs=image_fx.busybox_rootfs_tar(
+            {'data.bin': image_fx.random_bytes(40 * 1024 * 1024, seed=3)}))
+        image = server.create_image('big', big)
+        _after_first_chunk(monkeypatch, drv, lambda _id: server._stop())
+        with pytest.raises(errors.ImageDownloadFailed,
+                           match='%s from Glance stopped after' % image['id']):
+            boot(drv, ctx, instances(), image['id'])
+        assert_nothing_left(engine, image['id'], big)
+    finally:
+        glance_fx.unpoint_nova()
+        server.cleanUp()
+
+
+def test_image_deleted_mid_download_fails_and_leaves_nothing(
+        gdriver, glance, ctx, engine, instances, monkeypatch):
+    tar = save_tar()
+    image = glance.create_image('deleted-midway', tar)
+    _after_first_chunk(monkeypatch, gdriver, glance.delete_image)
+    with pytest.raises(exception.ImageNotFound, match=image['id']):
+        boot(gdriver, ctx, instances(), image['id'])
+    assert_nothing_left(engine, image['id'], tar)
+
+
+def test_archive_of_two_images_is_refused(gdriver, glance, ctx, engine):
+    one, two = save_tar(['/bin/true']), save_tar(['/bin/false'])
+    both = _two_image_archive(one, two)
+    image = glance.create_image('two-in-one', both)
+    with pytest.raises(exception.ImageUnacceptable, match='holds 2 images'):
+        gdriver._images.ensure_local(ctx, image_meta(image['id']))
+    assert_nothing_left(engine, image['id'], one)
+    assert not engine_has(engine, digest_of(two))
+
+
+def _two_image_archive(one, two):
+    import io
+    import json
+    import tarfile
+
+    out = io.BytesIO()
+    manifest = []
+    with tarfile.open(fileobj=out, mode='w',
+                      format=tarfile.USTAR_FORMAT) as dst:
+        for data in (one, two):
+            with tarfile.open(fileobj=io.BytesIO(data)) as src:
+                for member in src.getmembers():
+                    if member.name == 'manifest.json':
+                        manifest += json.load(src.extractfile(member))
+                        continue
+                    body = (src.extractfile(member) if member.isfile()
+                            else None)
+                    dst.addfile(member, body)
+        raw = json.dumps(manifest).encode()
+        info = tarfile.TarInfo('manifest.json')
+        info.size = len(raw)
+        dst.addfile(info, io.BytesIO(raw))
+    return out.getvalue()
