@@ -8,6 +8,7 @@ half-uploaded image is ever left behind.
 """
 
 import io
+import time
 from collections.abc import Iterable
 
 from nova.compute import task_states
@@ -35,6 +36,11 @@ _BLANKED_LABELS = (container.LABEL_INSTANCE_UUID,
                    container.LABEL_IMAGE_ID)
 COMMIT_CHANGES = ['LABEL ' + ' '.join('"%s"=""' % label
                                       for label in _BLANKED_LABELS)]
+
+# A failed upload is deleted from Glance with this many tries, the n-th
+# after n times this many seconds.
+DELETE_ATTEMPTS = 4
+DELETE_RETRY_DELAY = 0.5
 
 # Image properties that describe one upload, not how to boot the image.
 _NOT_INHERITED = frozenset((
@@ -190,16 +196,24 @@ class Snapshotter:
         return errors.SnapshotFailed(image_id=image_id, reason=reason)
 
     def _delete_partial(self, context, instance, image_id: str) -> None:
-        try:
-            self._image_api.delete(context, image_id)
-        except exception.ImageNotFound:
+        # Glance may still be winding up the aborted upload and refuse
+        # (409/500) for a moment: try a few times before giving up.
+        for attempt in range(1, DELETE_ATTEMPTS + 1):
+            try:
+                self._image_api.delete(context, image_id)
+            except exception.ImageNotFound:
+                return
+            except Exception as exc:  # Glance may be the reason we are here.
+                if attempt == DELETE_ATTEMPTS:
+                    LOG.warning('Could not delete image %s after its failed '
+                                'upload: %s', image_id, exc,
+                                instance=instance)
+                    return
+                time.sleep(DELETE_RETRY_DELAY * attempt)
+                continue
+            LOG.info('Deleted image %s after its failed upload', image_id,
+                     instance=instance)
             return
-        except Exception as exc:  # Glance may be the reason we are here.
-            LOG.warning('Could not delete image %s after its failed '
-                        'upload: %s', image_id, exc, instance=instance)
-            return
-        LOG.info('Deleted image %s after its failed upload', image_id,
-                 instance=instance)
 
     def _remove_committed(self, instance, committed: str) -> None:
         try:

@@ -1,0 +1,240 @@
+"""DockerDriver.snapshot against a real glance-api and the real engine:
+the snapshot boots again with its data and command, and a failure leaves
+no committed image and no half-uploaded Glance image."""
+
+import os
+import time
+
+import pytest
+from nova.compute import task_states
+from nova import exception
+
+from nova_docker.docker import errors as docker_errors
+from nova_docker.image import errors
+from tests.fixtures import glance as glance_fx
+from tests.functional import test_images as base
+from tests.functional.test_images import boot
+from tests.functional.test_images import engine_has
+from tests.functional.test_images import local_ref
+from tests.functional.test_images import save_tar
+from tests.functional.test_images import wait_output
+
+# The fixtures of test_images, used here under the same names.
+glance_server = base.glance_server
+glance = base.glance
+ctx = base.ctx
+gdriver = base.gdriver
+local_images = base.local_images
+
+WRITER = ("/bin/sh -c 'echo snapshot-data > /root/state; "
+          "dd if=/dev/urandom of=/root/blob bs=1024 count=512 2>/dev/null;"
+          " md5sum /root/blob > /root/blob.md5; echo ready; "
+          "while true; do sleep 1; done'")
+
+
+class TaskStates:
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, task_state, expected_state=None):
+        self.calls.append((task_state, expected_state))
+
+
+def spawn_writer(drv, ctx, engine, glance, instances, local_images):
+    base = glance.create_image('base', save_tar(['/bin/sh']))
+    local_images.append(local_ref(base['id']))
+    inst = instances(image_ref=base['id'])
+    inst.system_metadata = {'image_os_command_line': WRITER,
+                            'image_hypervisor_type': 'docker',
+                            'image_img_signature': 'not-inherited'}
+    boot(drv, ctx, inst, base['id'], os_command_line=WRITER)
+    for _ in range(100):
+        logs = engine.logs('nova-' + inst.uuid)[0]
+        if b'ready' in logs:
+            break
+        time.sleep(0.05)
+    return inst
+
+
+@pytest.fixture
+def commits(gdriver, monkeypatch):
+    """Ids of the images the driver commits."""
+    made = []
+    real = gdriver._client.commit_container
+
+    def commit(*args, **kwargs):
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(gdriver._client, 'commit_container', commit)
+    return made
+
+
+def new_snapshot_image(glance):
+    return glance.create_queued_image('snap', container_format='bare',
+                                      disk_format='qcow2')
+
+
+def assert_no_glance_data(glance, image_id):
+    images = {i['id']: i for i in glance.list_images()}
+    assert image_id not in images or images[image_id]['status'] != 'active'
+    assert not os.path.exists(os.path.join(glance.data_dir, image_id))
+
+
+@pytest.mark.parametrize('state', ['running', 'stopped', 'paused'])
+def test_snapshot_boots_again_with_data_and_command(
+        gdriver, glance, ctx, engine, instances,
+        local_images, commits, state):
+    inst = spawn_writer(gdriver, ctx, engine, glance, instances,
+                        local_images)
+    if state == 'stopped':
+        gdriver.power_off(inst, timeout=0)
+    elif state == 'paused':
+        gdriver.pause(inst)
+    snap = new_snapshot_image(glance)
+    states = TaskStates()
+
+    gdriver.snapshot(ctx, inst, snap['id'], states)
+
+    assert states.calls == [
+        (task_states.IMAGE_PENDING_UPLOAD, None),
+        (task_states.IMAGE_UPLOADING, task_states.IMAGE_PENDING_UPLOAD)]
+    image = glance.get_image(snap['id'])
+    assert image['status'] == 'active'
+    assert (image['container_format'], image['disk_format']) == (
+        'docker', 'raw')
+    assert image['os_command_line'] == WRITER
+    assert image['hypervisor_type'] == 'docker'
+    assert image['image_location'] == 'snapshot'
+    assert 'img_signature' not in image
+    # The committed image is gone; the instance's container is as it was.
+    assert commits and not engine_has(engine, commits[0])
+    running = engine.get('/containers/nova-%s/json' % inst.uuid).json()
+    assert running['State']['Paused'] is (state == 'paused')
+    assert running['State']['Running'] is (state != 'stopped')
+
+    # Boot it: the data is there, and the command is the image's own.
+    local_images.append(local_ref(snap['id']))
+    clone = instances()
+    boot(gdriver, ctx, clone, snap['id'])
+    config = engine.inspect_image(local_ref(snap['id']))['Config']
+    assert config['Cmd'][:2] == ['/bin/sh', '-c']
+    assert config['Labels'].get('org.openstack.nova.instance-uuid') == ''
+    code, out, _ = engine.run(local_ref(snap['id']), [
+        '/bin/sh', '-c', 'cat /root/state; md5sum -c /root/blob.md5'])
+    assert (code, out) == (0, b'snapshot-data\n/root/blob: OK\n')
+    engine.post('/containers/nova-%s/kill' % clone.uuid)
+
+
+def test_snapshot_of_a_missing_container_is_instance_not_found(
+        gdriver, glance, ctx, engine, instances):
+    inst = instances()
+    snap = new_snapshot_image(glance)
+    with pytest.raises(exception.InstanceNotFound, match=inst.uuid):
+        gdriver.snapshot(ctx, inst, snap['id'], TaskStates())
+    assert_no_glance_data(glance, snap['id'])
+
+
+class BreakingSave:
+    """Wraps save_image: the stream breaks after ``after`` chunks with
+    ``exc``, or ends with ``tail`` (what the engine writes when a save
+    fails after it started streaming)."""
+
+    def __init__(self, monkeypatch, drv, after=1, exc=None, tail=None):
+        real = drv._client.save_image
+
+        def save(names):
+            stream = real(names)
+            return _Broken(stream, after, exc, tail)
+
+        monkeypatch.setattr(drv._client, 'save_image', save)
+
+
+class _Broken:
+    def __init__(self, stream, after, exc, tail):
+        self._stream = stream
+        self._chunks = self._generate(iter(stream), after, exc, tail)
+
+    @staticmethod
+    def _generate(chunks, after, exc, tail):
+        for _ in range(after):
+            yield next(chunks)
+        if exc is not None:
+            raise exc
+        yield tail
+
+    def __iter__(self):
+        return self._chunks
+
+    def __next__(self):
+        return next(self._chunks)
+
+    def close(self):
+        self._stream.close()
+
+
+@pytest.mark.parametrize('exc, tail, match', [
+    (docker_errors.EngineUnreachable('Cannot talk to the Docker Engine'),
+     None, 'the engine failed to save the committed image: Cannot talk'),
+    (None, b'{"errorDetail":{"message":"write: no space left on device"}}',
+     'tar'),
+], ids=['engine-gone', 'error-in-stream'])
+def test_save_failing_midway_leaves_no_glance_image_and_no_commit(
+        gdriver, glance, ctx, engine, instances, local_images,
+        commits, monkeypatch, exc, tail, match):
+    inst = spawn_writer(gdriver, ctx, engine, glance, instances,
+                        local_images)
+    snap = new_snapshot_image(glance)
+    BreakingSave(monkeypatch, gdriver, exc=exc, tail=tail)
+    with pytest.raises(errors.SnapshotFailed, match=match):
+        gdriver.snapshot(ctx, inst, snap['id'], TaskStates())
+    assert_no_glance_data(glance, snap['id'])
+    assert snap['id'] not in {i['id'] for i in glance.list_images()}
+    assert commits and not engine_has(engine, commits[0])
+
+
+def test_glance_unreachable_during_upload_removes_the_commit(
+        gdriver, glance, ctx, engine, instances, local_images,
+        commits):
+    inst = spawn_writer(gdriver, ctx, engine, glance, instances,
+                        local_images)
+    snap = new_snapshot_image(glance)
+    glance_fx.point_nova_at('http://127.0.0.1:9')
+    with pytest.raises(exception.GlanceConnectionFailed):
+        gdriver.snapshot(ctx, inst, snap['id'], TaskStates())
+    assert commits and not engine_has(engine, commits[0])
+    assert_no_glance_data(glance, snap['id'])
+
+
+def test_glance_image_deleted_before_upload_is_image_not_found(
+        gdriver, glance, ctx, engine, instances, local_images,
+        commits):
+    inst = spawn_writer(gdriver, ctx, engine, glance, instances,
+                        local_images)
+    snap = new_snapshot_image(glance)
+    glance.delete_image(snap['id'])
+    with pytest.raises(exception.ImageNotFound):
+        gdriver.snapshot(ctx, inst, snap['id'], TaskStates())
+    assert commits and not engine_has(engine, commits[0])
+
+
+def test_snapshot_output_survives_a_round_trip(
+        gdriver, glance, ctx, engine, instances, local_images):
+    """A snapshot of a snapshot still boots (the saved archive of a
+    committed image loads through the same checks)."""
+    inst = spawn_writer(gdriver, ctx, engine, glance, instances,
+                        local_images)
+    first = new_snapshot_image(glance)
+    gdriver.snapshot(ctx, inst, first['id'], TaskStates())
+    local_images.append(local_ref(first['id']))
+    second_inst = instances(image_ref=first['id'])
+    second_inst.system_metadata = {'image_os_command_line': WRITER}
+    boot(gdriver, ctx, second_inst, first['id'], os_command_line=WRITER)
+    second = new_snapshot_image(glance)
+    gdriver.snapshot(ctx, second_inst, second['id'], TaskStates())
+    local_images.append(local_ref(second['id']))
+    probe = instances()
+    boot(gdriver, ctx, probe, second['id'],
+         os_command_line='/bin/cat /root/state')
+    assert wait_output(engine, probe) == b'snapshot-data\n'
+
