@@ -17,8 +17,7 @@ MIB = 1024 * 1024
 
 # A busybox whose command prints a line and idles, and leaves on SIGTERM
 # at once (as an init would): ``docker stop`` then takes no grace time.
-SEED_CMD = ('/bin/sh', '-c',
-            "trap 'exit 0' TERM; echo %s; sleep 100000 & wait" % cloud.HELLO)
+SEED_CMD = cloud.BUSYBOX_CMD
 OTHER_LINE = 'hello from the other image'
 OTHER_CMD = ('/bin/sh', '-c',
              "trap 'exit 0' TERM; echo %s; sleep 100000 & wait" % OTHER_LINE)
