@@ -63,8 +63,9 @@ def last_used(info: dict) -> datetime.datetime:
 def images_in_use(containers: list[dict], all_instances) -> tuple[set, set]:
     """(engine image ids run by containers, Glance ids of instances)."""
     engine_ids = {c.get('ImageID') for c in containers if c.get('ImageID')}
+    # image_ref is a column nova always loads; never lazy-load it here.
     glance_ids = {inst.image_ref for inst in all_instances
-                  if inst.image_ref}
+                  if inst.obj_attr_is_set('image_ref') and inst.image_ref}
     return engine_ids, glance_ids
 
 
