@@ -59,6 +59,14 @@ container_opts = [
         min=0,
         help='Most processes one container may run (0: no limit). Guards '
              'the host against a fork bomb in one instance.'),
+    cfg.FloatOpt(
+        'lifecycle_event_delay',
+        default=15.0,
+        min=0.0,
+        help='Seconds a container\'s stop is held back before Nova hears '
+             'of it; a start within that time (a reboot) cancels it. '
+             'Nova hears of a container that exits on its own this long '
+             'after it exits.'),
 ]
 
 image_opts = [

@@ -19,6 +19,7 @@ from nova_docker import conf as docker_conf
 from nova_docker import container
 from nova_docker import docker
 from nova_docker.docker import errors
+from nova_docker import events
 from nova_docker import exception as docker_exception
 from nova_docker import host
 from nova_docker import images
@@ -68,6 +69,7 @@ class DockerDriver(driver.ComputeDriver):
         self._snapshots = images.Snapshotter(self._client)
         self._image_cache = images.ImageCache(self._client)
         self._nodename = CONF.host
+        self._events = None
 
     # -- host -------------------------------------------------------------
 
@@ -84,6 +86,21 @@ class DockerDriver(driver.ComputeDriver):
             raise docker_exception.EngineUnsupported(
                 url=url, reason=exc) from exc
         LOG.info('Docker Engine at %s speaks API %s', url, version)
+
+    def register_event_listener(self, callback):
+        super().register_event_listener(callback)
+        # Nova registers its listener after init_host; follow the engine's
+        # events only when someone listens.
+        if callback is not None and self._events is None:
+            self._events = events.EventWatcher(
+                self._client, self.emit_event,
+                CONF.docker.lifecycle_event_delay)
+            self._events.start()
+
+    def cleanup_host(self, host):
+        if self._events is not None:
+            self._events.stop()
+            self._events = None
 
     def get_available_nodes(self, refresh=False):
         return [self._nodename]

@@ -1,0 +1,65 @@
+"""Lifecycle events from the real engine's event stream."""
+
+import queue
+
+from nova.virt import event as virtevent
+
+from tests.unit import nova_objects
+
+STARTED = virtevent.EVENT_LIFECYCLE_STARTED
+STOPPED = virtevent.EVENT_LIFECYCLE_STOPPED
+
+
+def listen(driver, delay):
+    from nova_docker import driver as driver_mod
+    driver_mod.CONF.set_override('lifecycle_event_delay', delay, 'docker')
+    got = Events()
+    driver.register_event_listener(got)
+    return got
+
+
+class Events:
+    """What the driver emitted, per instance, in order."""
+
+    def __init__(self):
+        self._queue = queue.Queue()
+        self._seen = {}
+
+    def __call__(self, event):
+        self._queue.put((event.uuid, event.transition))
+
+    def next_for(self, uuid, timeout=20):
+        """The next transition of ``uuid``; queue.Empty if none comes."""
+        while not self._seen.get(uuid):
+            event_uuid, transition = self._queue.get(timeout=timeout)
+            self._seen.setdefault(event_uuid, []).append(transition)
+        return self._seen[uuid].pop(0)
+
+
+def test_exit_and_reboot_seen_from_the_event_stream(driver, instances,
+                                                    busybox_image):
+    from nova_docker import driver as driver_mod
+    got = listen(driver, delay=1.0)
+    try:
+        exits = instances()
+        rebooted = instances()
+        driver.spawn(None, exits, nova_objects.image_meta(
+            image_id=busybox_image.id, os_command_line='/bin/sleep 1'),
+            [], None, {})
+        driver.spawn(None, rebooted, busybox_image, [], None, {})
+        assert got.next_for(exits.uuid) == STARTED
+        assert got.next_for(exits.uuid) == STOPPED
+
+        assert got.next_for(rebooted.uuid) == STARTED
+        driver.reboot(None, rebooted, None, 'HARD')
+        # The stop of the reboot is dropped: only the new start arrives,
+        # and nothing after it while the container runs.
+        assert got.next_for(rebooted.uuid) == STARTED
+        try:
+            extra = got.next_for(rebooted.uuid, timeout=2)
+        except queue.Empty:
+            extra = None
+        assert extra is None
+    finally:
+        driver.cleanup_host('test-node')
+        driver_mod.CONF.clear_override('lifecycle_event_delay', 'docker')
