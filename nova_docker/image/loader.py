@@ -148,8 +148,8 @@ class ImageLoader:
         chunks = self._image_api.download(context, image['id'])
         directory = CONF.docker.image_download_dir
         if directory:
-            return source.spooled(chunks, check, directory)
-        return source.verified(chunks, check)
+            return source.Prefetch(source.spooled(chunks, check, directory))
+        return source.Prefetch(source.verified(chunks, check))
 
     def _still_in_glance(self, context, image_id: str) -> None:
         # An image deleted while it downloaded must not appear on the

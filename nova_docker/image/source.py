@@ -9,6 +9,9 @@
   report as an engine failure).
 * :func:`spooled` (only when ``[docker] image_download_dir`` is set)
   writes the verified data to an anonymous temporary file first.
+* :class:`Prefetch` reads the download in a thread of its own, a few MB
+  ahead: receiving and hashing Glance's data overlap with sending to the
+  engine instead of taking turns with it.
 * :class:`TarPieces` undoes gzip, follows the tar and releases its
   end-of-archive marker only after the whole download was verified and
   the caller's last checks passed: the engine cannot complete an archive
@@ -16,15 +19,26 @@
 """
 
 import functools
+import queue
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator
 
+from nova_docker.docker import streams
 from nova_docker.image import errors
 from nova_docker.image.compression import Gunzip
 from nova_docker.image.digest import HashCheck
 from nova_docker.image.tarstream import TarStream
 
 SPOOL_PIECE = 1024 * 1024
+# Read ahead of the engine: 4 pieces of 1 MiB. Joining glanceclient's
+# 64 KiB chunks into 1 MiB pieces halves the time lost to the engine's
+# smaller writes and keeps the process's memory flat (measured: 13 MB of
+# growth at 50 and at 500 MB; 64 pieces of 64 KiB grew 25-33 MB).
+PREFETCH_PIECE = 1024 * 1024
+PREFETCH_DEPTH = 4
+# How often a reader thread blocked on a full queue looks for close().
+_POLL = 0.1
 
 
 def close_quietly(iterable) -> None:
@@ -80,6 +94,68 @@ def spooled(chunks: Iterable[bytes], check: HashCheck,
             spool.write(chunk)
         spool.seek(0)
         yield from iter(functools.partial(spool.read, SPOOL_PIECE), b'')
+
+
+class _Failed:
+    def __init__(self, exc: Exception):
+        self.exc = exc
+
+
+_END = object()
+
+
+class Prefetch:
+    """Iterates ``iterable`` in a thread of its own, joined into pieces of
+    at least ``piece`` bytes, up to ``depth`` pieces ahead of the reader.
+    The bytes come out in order. An exception of the iterable is raised
+    to the reader in place of the bytes not yet handed over (up to one
+    piece): the reader fails either way.
+
+    Memory is bounded by ``depth`` pieces. ``close()`` stops the thread at
+    its next piece (it cannot interrupt a read that is waiting on the
+    network; that read's own timeout ends it).
+    """
+
+    def __init__(self, iterable: Iterable[bytes],
+                 piece: int = PREFETCH_PIECE, depth: int = PREFETCH_DEPTH):
+        self._queue: queue.Queue = queue.Queue(depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(iterable, piece), daemon=True,
+            name='nova-docker-image-prefetch')
+        self._thread.start()
+
+    def _run(self, iterable: Iterable[bytes], piece: int) -> None:
+        try:
+            for item in streams.rechunk(iterable, piece):
+                if not self._put(item):
+                    return
+            self._put(_END)
+        except Exception as exc:  # handed to the reader, who raises it
+            self._put(_Failed(exc))
+        finally:
+            close_quietly(iterable)
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=_POLL)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                return
+            if isinstance(item, _Failed):
+                raise item.exc
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
 
 
 class TarPieces:

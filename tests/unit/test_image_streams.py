@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import tarfile
+import threading
 
 import pytest
 from nova import exception
@@ -380,3 +381,37 @@ def test_iter_reader_reads_like_a_file():
     assert reader.read(10) == b''
     with pytest.raises(TypeError):
         json.dumps(reader)  # glanceclient then chunks it as a file
+
+
+# -- prefetch ------------------------------------------------------------
+
+def test_prefetch_keeps_the_bytes_in_order_in_bigger_pieces():
+    chunks = [bytes([i % 256]) * 1000 for i in range(50)]
+    pieces = list(source.Prefetch(iter(chunks), piece=4096, depth=2))
+    assert b''.join(pieces) == b''.join(chunks)
+    assert all(len(p) >= 4096 for p in pieces[:-1])
+
+
+def test_prefetch_raises_the_source_error_to_the_reader():
+    def chunks():
+        yield b'a' * 10
+        raise exception.ImageUnacceptable(image_id='x', reason='mismatch')
+
+    with pytest.raises(exception.ImageUnacceptable, match='mismatch'):
+        list(source.Prefetch(chunks(), piece=4, depth=1))
+
+
+def test_prefetch_close_stops_and_closes_the_source():
+    closed = threading.Event()
+
+    def endless():
+        try:
+            while True:
+                yield b'x' * 100
+        finally:
+            closed.set()
+
+    prefetch = source.Prefetch(endless(), piece=100, depth=1)
+    assert next(iter(prefetch)) == b'x' * 100
+    prefetch.close()
+    assert closed.wait(5)
