@@ -78,9 +78,10 @@ def check_manifest(image_id: str, tar: tarstream.TarStream) -> None:
         return
     if tar.manifest is None:
         raise errors.unloadable(
-            image_id, 'the docker save archive has no manifest.json (made '
-                      'by Docker older than 1.10?); save it again with a '
-                      'current Docker')
+            image_id, 'the archive has no manifest.json (an OCI archive '
+                      'without Docker\'s manifest, or a save made by '
+                      'Docker older than 1.10); save the image again with '
+                      '`docker save`')
     if len(tar.manifest) != 1:
         raise errors.unloadable(
             image_id, 'the docker save archive holds %d images; a Glance '

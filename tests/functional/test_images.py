@@ -463,3 +463,41 @@ def _two_image_archive(one, two):
         info.size = len(raw)
         dst.addfile(info, io.BytesIO(raw))
     return out.getvalue()
+
+
+# -- archives made by the engine itself ------------------------------------
+
+def test_archives_made_by_the_engine_boot(
+        gdriver, glance, ctx, engine, instances, local_images):
+    """``docker save`` (config first, manifest last, tagged) and ``docker
+    export`` (a rootfs starting with .dockerenv) as the engine writes
+    them."""
+    tar = save_tar(['/bin/echo', 'from a real save'])
+    repo = 'nd-real-save-%s' % uuid.uuid4().hex[:12]
+    loaded = engine.load(tar).split('Loaded image ID: ')[1]
+    engine.post('/images/%s/tag' % loaded, params={'repo': repo,
+                                                   'tag': 'v1'})
+    try:
+        saved = engine.get('/images/%s:v1/get' % repo).content
+        source_id = engine.create_container(
+            repo + ':v1', cmd=['/bin/sh', '-c',
+                               'echo exported > /etc/motd'])
+        engine.post('/containers/%s/start' % source_id)
+        engine.post('/containers/%s/wait' % source_id)
+        exported = engine.get('/containers/%s/export' % source_id).content
+        engine.remove_container(source_id)
+    finally:
+        engine.remove_image(repo + ':v1')
+
+    save_image = glance.create_image('real-save', saved)
+    export_image = glance.create_image('real-export', exported,
+                                       os_command_line='/bin/cat /etc/motd')
+    local_images.extend([local_ref(save_image['id']),
+                         local_ref(export_image['id'])])
+    from_save, from_export = instances(), instances()
+    boot(gdriver, ctx, from_save, save_image['id'])
+    boot(gdriver, ctx, from_export, export_image['id'])
+
+    assert wait_output(engine, from_save) == b'from a real save\n'
+    assert wait_output(engine, from_export) == b'exported\n'
+    assert not engine_has(engine, repo + ':v1')
