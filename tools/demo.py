@@ -283,8 +283,7 @@ def main(argv=None):
     tmp_before = set(os.listdir(tempfile.gettempdir()))
 
     # nova-compute's own entry point runs with native threads; so does
-    # the demo (tests/e2e/__init__.py applies it before nova is imported).
-    os.environ.setdefault('OS_NOVA_DISABLE_EVENTLET_PATCHING', 'true')
+    # the demo (tests/e2e/__init__.py patches before nova is imported).
     import logging
     import warnings
     warnings.simplefilter('ignore')
