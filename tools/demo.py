@@ -20,6 +20,8 @@ on a free port of 127.0.0.1, so no fixed port can be taken.
 
 import argparse
 import os
+import re
+import signal
 import sys
 import tempfile
 import time
@@ -27,6 +29,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 T0 = float(os.environ.get('NOVA_DOCKER_DEMO_T0') or time.time())
 INSTANCE_LABEL = 'org.openstack.nova.instance-uuid'
+TIMESTAMP = re.compile(r'^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d')
 
 
 def say(message):
@@ -259,20 +262,40 @@ def _detail_text(content):
         return str(content)
 
 
+def _error_blocks(log):
+    """The ERROR records of nova's log, with their tracebacks."""
+    blocks, keep = [], False
+    for line in log.splitlines():
+        if TIMESTAMP.match(line):
+            keep = ' ERROR [' in line
+        if keep:
+            blocks.append(line)
+    return blocks
+
+
 def report(problems):
     for details in problems:
-        log = None
-        for name, content in sorted(details.items()):
-            text = _detail_text(content) if hasattr(
-                content, 'iter_text') else str(content)
-            if name.startswith('pythonlogging'):
-                log = text
-            elif text.strip():
-                print(text.rstrip(), file=sys.stderr)
-        if log:
-            tail = log.rstrip().splitlines()[-40:]
-            print('--- last lines of the nova log ---', file=sys.stderr)
-            print('\n'.join(tail), file=sys.stderr)
+        texts = {name: _detail_text(content) if hasattr(
+            content, 'iter_text') else str(content)
+            for name, content in details.items()}
+        log = ''.join(t for n, t in texts.items()
+                      if n.startswith('pythonlogging'))
+        for name, text in sorted(texts.items()):
+            if name.startswith('pythonlogging') or not text.strip():
+                continue
+            last = text.strip().splitlines()[-1]
+            if last.startswith(('tests.e2e.cloud.CloudError: ',
+                                'AssertionError: ')):
+                text = last.split(': ', 1)[1]  # says it all
+            print(text.rstrip(), file=sys.stderr)
+        errors = _error_blocks(log)
+        if errors:
+            print('--- errors nova logged ---', file=sys.stderr)
+            print('\n'.join(errors[-40:]), file=sys.stderr)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt()
 
 
 def main(argv=None):
@@ -298,7 +321,13 @@ def main(argv=None):
     say('starting the all-in-one cloud in this process')
     case = make_demo(args)
     result = Result()
-    case.run(result)
+    # SIGTERM like Ctrl-C: the harness's clean-ups (delete the server,
+    # stop Glance's gunicorn, remove temp dirs) run either way.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        case.run(result)
+    except KeyboardInterrupt:
+        fail('interrupted; what the demo started was stopped and removed')
     if result.problems:
         report(result.problems)
         fail('the demo failed (see above); what it started was stopped '
