@@ -1,13 +1,11 @@
 #!/usr/bin/env bash
 # The README's first command: `sudo tools/demo.sh [--keep]`.
 #
-# As root on Debian, from a clone: installs and starts the Docker Engine
-# when needed (tools/ensure-docker.sh), builds a virtualenv in .venv (or
-# $NOVA_DOCKER_VENV) with requirements.txt and test-requirements.txt,
-# installs nova-docker into it as a wheel (so nova's loader finds the
-# nova/virt/docker shim), then runs tools/demo.py: an all-in-one Nova with a
-# real Glance in one process boots busybox:latest onto the engine, shows
-# it, and cleans up. Arguments go to tools/demo.py (--keep, --help).
+# As root on Debian, from a clone: tools/setup-env.sh installs and starts
+# the Docker Engine when needed and builds the virtualenv .venv (or
+# $NOVA_DOCKER_VENV) with nova-docker in it, then tools/demo.py runs: an
+# all-in-one Nova with a real Glance in one process boots busybox:latest
+# onto the engine, shows it, and cleans up. Arguments go to tools/demo.py (--keep, --help).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,35 +38,6 @@ if [ "$(id -u)" -ne 0 ]; then
         "missing, starts dockerd, and uses its root-only socket)"
 fi
 
-step "checking the Docker Engine (tools/ensure-docker.sh)"
-if ! tools/ensure-docker.sh; then
-    die "no Docker Engine: it could not be installed or started (see" \
-        "above); on Debian, 'apt-get install docker.io' then 'dockerd &'" \
-        "is what tools/ensure-docker.sh tries"
-fi
-
-# A fresh Debian may lack python3 or its venv module.
-if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
-    step "installing python3 and python3-venv (apt-get)"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >/dev/null &&
-        apt-get install -y -qq --no-install-recommends python3 \
-            python3-venv >/dev/null ||
-        die "could not install python3-venv with apt-get"
-fi
-
+tools/setup-env.sh
 venv=${NOVA_DOCKER_VENV:-.venv}
-if [ ! -x "$venv/bin/python" ]; then
-    step "creating virtualenv $venv (first run: installing nova, glance" \
-         "and placement takes a minute or two)"
-    python3 -m venv "$venv" || die "python3 -m venv $venv failed"
-fi
-step "installing requirements into $venv"
-"$venv/bin/pip" install -q --disable-pip-version-check \
-    -r requirements.txt -r test-requirements.txt ||
-    die "pip could not install requirements.txt and test-requirements.txt"
-step "installing nova-docker into $venv (wheel)"
-"$venv/bin/pip" install -q --disable-pip-version-check --no-deps \
-    --force-reinstall . || die "pip could not install nova-docker"
-
 exec "$venv/bin/python" tools/demo.py "$@"

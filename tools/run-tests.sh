@@ -1,28 +1,19 @@
 #!/usr/bin/env bash
-# Runs every test (unit, functional, e2e) against a real Docker Engine.
-# As root on Debian: installs and starts the engine when needed, builds a
-# virtualenv in .venv (or $NOVA_DOCKER_VENV), installs the package as a
-# wheel (so nova's loader finds the nova/virt/docker shim), lints, checks
-# the sample config is current, then runs pytest. Extra args go to pytest.
+# The README's second command: every test (unit, functional, e2e) against
+# a real Docker Engine. As root on Debian: tools/setup-env.sh installs what
+# is missing, then this lints, checks the sample config is current, and runs
+# pytest. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-start=$(date +%s)
-step() { printf '[%4ss] %s\n' "$(( $(date +%s) - start ))" "$*"; }
+t0=$(date +%s%N)
+export NOVA_DOCKER_DEMO_T0="${t0:0:-9}.${t0: -9}"
+step() {
+    local ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+    printf '[%4d.%ds] %s\n' $((ms / 1000)) $((ms % 1000 / 100)) "$*"
+}
 
-step "checking the Docker Engine"
-tools/ensure-docker.sh
-
+tools/setup-env.sh
 venv=${NOVA_DOCKER_VENV:-.venv}
-if [ ! -x "$venv/bin/python" ]; then
-    step "creating virtualenv $venv"
-    python3 -m venv "$venv"
-fi
-step "installing requirements"
-"$venv/bin/pip" install -q --disable-pip-version-check \
-    -r requirements.txt -r test-requirements.txt
-step "installing nova-docker"
-"$venv/bin/pip" install -q --disable-pip-version-check --no-deps \
-    --force-reinstall .
 
 step "lint (ruff)"
 "$venv/bin/ruff" check .
@@ -41,4 +32,3 @@ fi
 
 step "pytest"
 "$venv/bin/python" -m pytest tests "$@"
-step "done"

@@ -62,7 +62,6 @@ import functools
 import json
 import os
 import sys
-import tempfile
 import time
 
 import fixtures
@@ -80,15 +79,6 @@ from tests.fixtures import glance as glance_fixtures
 from tests.fixtures import images as image_fixtures
 
 LOG = logging.getLogger(__name__)
-
-# nova.test.TestCase points ``tempfile`` at a per-test folder that is
-# removed after each test (oslotest's NestedTempfile); GlanceServer's
-# template database must outlive the test that made it, so its cache
-# folder is fixed here, at import, from the real temp dir.
-os.environ.setdefault(
-    'NOVA_DOCKER_GLANCE_DB_CACHE',
-    os.path.join(tempfile.gettempdir(),
-                 'nova-docker-test-cache-%d' % os.getuid()))
 
 COMPUTE_DRIVER = 'docker.DockerDriver'
 COMPUTE_HOST = 'docker-compute'

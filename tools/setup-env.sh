@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Everything the demo and the tests need, installed only when missing:
+# a running Docker Engine (tools/ensure-docker.sh), python3-venv, and a
+# virtualenv in .venv (or $NOVA_DOCKER_VENV) holding requirements.txt,
+# test-requirements.txt and nova-docker itself as a wheel (an editable
+# install would not put the nova/virt/docker shim where nova's loader
+# looks). Progress lines count seconds from $NOVA_DOCKER_DEMO_T0 when the
+# caller set it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+t0=${NOVA_DOCKER_DEMO_T0:-$(date +%s.%N)}
+t0_ns=${t0/./}
+step() {
+    local ms=$(( ($(date +%s%N) - t0_ns) / 1000000 ))
+    printf '[%4d.%ds] %s\n' $((ms / 1000)) $((ms % 1000 / 100)) "$*"
+}
+die() { step "ERROR: $*" >&2; exit 1; }
+
+[ "$(id -u)" -eq 0 ] ||
+    die "run as root: it installs Docker Engine when missing, starts" \
+        "dockerd, and uses the engine's root-only socket"
+
+step "checking the Docker Engine (tools/ensure-docker.sh)"
+tools/ensure-docker.sh ||
+    die "no Docker Engine: it could not be installed or started (see" \
+        "above); on Debian, 'apt-get install docker.io' then 'dockerd &'" \
+        "is what tools/ensure-docker.sh tries"
+
+# A fresh Debian may lack python3's venv module.
+if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    step "installing python3 and python3-venv (apt-get)"
+    export DEBIAN_FRONTEND=noninteractive
+    { apt-get update -qq >/dev/null &&
+      apt-get install -y -qq --no-install-recommends python3 \
+          python3-venv >/dev/null; } ||
+        die "could not install python3-venv with apt-get"
+fi
+
+venv=${NOVA_DOCKER_VENV:-.venv}
+if [ ! -x "$venv/bin/python" ]; then
+    step "creating virtualenv $venv (first run: installing nova, glance" \
+         "and placement takes a minute or two)"
+    python3 -m venv "$venv" || die "python3 -m venv $venv failed"
+fi
+step "installing requirements into $venv"
+"$venv/bin/pip" install -q --disable-pip-version-check \
+    -r requirements.txt -r test-requirements.txt ||
+    die "pip could not install requirements.txt and test-requirements.txt"
+step "installing nova-docker into $venv (wheel)"
+"$venv/bin/pip" install -q --disable-pip-version-check --no-deps \
+    --force-reinstall . || die "pip could not install nova-docker"
