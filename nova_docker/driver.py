@@ -294,6 +294,11 @@ class DockerDriver(driver.ComputeDriver):
         self._snapshots.snapshot(context, instance, image_id,
                                  update_task_state)
 
+    def cache_image(self, context, image_id):
+        """Load a Glance image before any boot needs it (nova's aggregate
+        image pre-caching); True if loaded now, False if already here."""
+        return self._images.cache(context, image_id)
+
     def manage_image_cache(self, context, all_instances):
         """Remove cached Glance images that no container and no instance
         in ``all_instances`` uses, once unused for [image_cache]

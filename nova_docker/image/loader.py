@@ -98,15 +98,32 @@ class ImageLoader:
     def ensure_local(self, context, image_meta) -> str:
         """The engine-local reference of ``image_meta``, loading it first
         when the engine does not have it."""
-        image_id = image_meta.id
+        self._ensure(context, image_meta.id)
+        return names.local_ref(image_meta.id)
+
+    def cache(self, context, image_id: str) -> bool:
+        """Load ``image_id`` ahead of any boot (nova's image pre-caching);
+        True if it was loaded now, False if the engine had it."""
+        image = self._image_api.get(context, image_id)
+        if image.get('container_format') != names.DOCKER_CONTAINER_FORMAT:
+            raise exception.ImageUnacceptable(
+                image_id=image_id,
+                reason='container_format is %r, not %r: the Docker driver '
+                       'cannot boot it, so it is not cached'
+                       % (image.get('container_format'),
+                          names.DOCKER_CONTAINER_FORMAT))
+        return self._ensure(context, image_id)
+
+    def _ensure(self, context, image_id: str) -> bool:
         ref = names.local_ref(image_id)
         if self._touch(ref):
-            return ref
+            return False
         # Concurrent boots of one image wait for a single load.
         with lockutils.lock(names.lock_name(image_id)):
-            if not self._touch(ref):
-                self._load(context, image_id)
-        return ref
+            if self._touch(ref):
+                return False
+            self._load(context, image_id)
+        return True
 
     def _touch(self, ref: str) -> bool:
         """True if ``ref`` exists; tagging it again records the time it

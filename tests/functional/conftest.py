@@ -45,10 +45,13 @@ class LocalImageAPI:
 
     def __init__(self):
         self.data = {}
+        self.formats = {}
 
-    def add(self, data: bytes, **props):
-        meta = nova_objects.image_meta(**props)
+    def add(self, data: bytes, container_format='docker', **props):
+        meta = nova_objects.image_meta(container_format=container_format,
+                                       **props)
         self.data[meta.id] = data
+        self.formats[meta.id] = container_format
         return meta
 
     def get(self, context, image_id):
@@ -56,6 +59,7 @@ class LocalImageAPI:
         hash to verify the download against."""
         data = self.data[image_id]
         return {'id': image_id, 'status': 'active', 'size': len(data),
+                'container_format': self.formats[image_id],
                 'os_hash_algo': 'sha256',
                 'os_hash_value': hashlib.sha256(data).hexdigest(),
                 'properties': {}}

@@ -287,3 +287,23 @@ def test_memory_below_the_engine_minimum_is_refused(
                        match='[Mm]inimum memory'):
         spawn(driver, inst, busybox_image)
     assert_no_container(engine, inst)
+
+
+def test_cache_image_loads_ahead_of_a_boot_once(driver, engine, image_api):
+    tar = image_fixtures.docker_save_tar(
+        None, ['/bin/sh', '-c', str(uuid.uuid4())])
+    meta = image_api.add(tar)
+    try:
+        assert driver.cache_image(None, meta.id) is True
+        assert engine.inspect_image('glance/%s:latest' % meta.id)
+        assert driver.cache_image(None, meta.id) is False
+    finally:
+        engine.remove_image('glance/%s:latest' % meta.id)
+
+
+def test_cache_image_refuses_other_formats(driver, engine, image_api):
+    meta = image_api.add(b'not docker', container_format='bare')
+    with pytest.raises(exception.ImageUnacceptable, match="'bare'"):
+        driver.cache_image(None, meta.id)
+    assert engine.get('/images/glance/%s:latest/json' % meta.id
+                      ).status_code == 404
