@@ -5,20 +5,12 @@
 # the Docker Engine when needed and builds the virtualenv .venv (or
 # $NOVA_DOCKER_VENV) with nova-docker in it, then tools/demo.py runs: an
 # all-in-one Nova with a real Glance in one process boots busybox:latest
-# onto the engine, shows it, and cleans up. Arguments go to tools/demo.py (--keep, --help).
+# onto the engine, shows it, and cleans up. Arguments go to tools/demo.py
+# (--keep, --help).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# One clock for this script and tools/demo.py: progress lines show the
-# seconds since the start.
-t0=$(date +%s%N)
-export NOVA_DOCKER_DEMO_T0="${t0:0:-9}.${t0: -9}"
-elapsed() {
-    local ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-    printf '[%4d.%ds]' $((ms / 1000)) $((ms % 1000 / 100))
-}
-step() { echo "$(elapsed) $*"; }
-die() { echo "$(elapsed) ERROR: $*" >&2; exit 1; }
+. tools/progress.sh
 
 for arg in "$@"; do
     case "$arg" in

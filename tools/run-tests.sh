@@ -5,12 +5,7 @@
 # pytest. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-t0=$(date +%s%N)
-export NOVA_DOCKER_DEMO_T0="${t0:0:-9}.${t0: -9}"
-step() {
-    local ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-    printf '[%4d.%ds] %s\n' $((ms / 1000)) $((ms % 1000 / 100)) "$*"
-}
+. tools/progress.sh
 
 tools/setup-env.sh
 venv=${NOVA_DOCKER_VENV:-.venv}

@@ -4,18 +4,11 @@
 # virtualenv in .venv (or $NOVA_DOCKER_VENV) holding requirements.txt,
 # test-requirements.txt and nova-docker itself as a wheel (an editable
 # install would not put the nova/virt/docker shim where nova's loader
-# looks). Progress lines count seconds from $NOVA_DOCKER_DEMO_T0 when the
-# caller set it.
+# looks).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-t0=${NOVA_DOCKER_DEMO_T0:-$(date +%s.%N)}
-t0_ns=${t0/./}
-step() {
-    local ms=$(( ($(date +%s%N) - t0_ns) / 1000000 ))
-    printf '[%4d.%ds] %s\n' $((ms / 1000)) $((ms % 1000 / 100)) "$*"
-}
-die() { step "ERROR: $*" >&2; exit 1; }
+. tools/progress.sh
 
 [ "$(id -u)" -eq 0 ] ||
     die "run as root: it installs Docker Engine when missing, starts" \

@@ -32,6 +32,7 @@ from oslo_log import log as logging
 from oslo_utils import timeutils
 
 from nova_docker.docker import errors as docker_errors
+from nova_docker.image import loader
 from nova_docker.image import names
 
 CONF = nova_conf.CONF
@@ -88,13 +89,8 @@ class ImageCache:
                 self._expire(image_id)
 
     def _mark_in_use(self, image_id: str) -> None:
-        ref = names.local_ref(image_id)
-        LOG.debug('Cached image %s is in use', ref)
-        repo, _, tag = ref.rpartition(':')
-        try:
-            self._client.tag_image(ref, repo, tag)
-        except docker_errors.NotFound:
-            pass  # removed meanwhile: nothing to mark
+        LOG.debug('Cached image %s is in use', image_id)
+        loader.touch(self._client, image_id)
 
     def _expire(self, image_id: str) -> None:
         max_age = CONF.image_cache.remove_unused_original_minimum_age_seconds

@@ -72,6 +72,18 @@ def command_line(image: dict) -> list[str]:
     return argv
 
 
+def touch(client, image_id: str) -> bool:
+    """True if the engine holds Glance image ``image_id``; tagging it again
+    records the time it was last used (the image cache ages images by
+    that)."""
+    try:
+        client.tag_image(names.local_ref(image_id),
+                         names.local_repo(image_id), names.LOCAL_TAG)
+    except docker_errors.NotFound:
+        return False
+    return True
+
+
 def check_manifest(image_id: str, tar: tarstream.TarStream) -> None:
     """A docker save archive must describe exactly one image."""
     if tar.kind != tarstream.DOCKER_SAVE:
@@ -115,24 +127,13 @@ class ImageLoader:
         return self._ensure(context, image_id)
 
     def _ensure(self, context, image_id: str) -> bool:
-        ref = names.local_ref(image_id)
-        if self._touch(ref):
+        if touch(self._client, image_id):
             return False
         # Concurrent boots of one image wait for a single load.
         with lockutils.lock(names.lock_name(image_id)):
-            if self._touch(ref):
+            if touch(self._client, image_id):
                 return False
             self._load(context, image_id)
-        return True
-
-    def _touch(self, ref: str) -> bool:
-        """True if ``ref`` exists; tagging it again records the time it
-        was last used (the image cache ages images by that)."""
-        repo, _, tag = ref.rpartition(':')
-        try:
-            self._client.tag_image(ref, repo, tag)
-        except docker_errors.NotFound:
-            return False
         return True
 
     # -- loading ----------------------------------------------------------
