@@ -50,6 +50,11 @@ def client_from_conf() -> 'docker.DockerClient':
                                image_timeout=opts.image_timeout)
 
 
+def _reason(exc: errors.DockerError) -> str:
+    """The engine's own words when it answered, else what went wrong."""
+    return exc.explanation or str(exc)
+
+
 class DockerDriver(driver.ComputeDriver):
     """Nova compute driver backed by a Docker Engine."""
 
@@ -151,12 +156,7 @@ class DockerDriver(driver.ComputeDriver):
             state=power.from_container_state(state, instance))
 
     def _inspect(self, instance) -> dict:
-        try:
-            return self._client.inspect_container(
-                container.container_name(instance))
-        except errors.NotFound:
-            raise exception.InstanceNotFound(
-                instance_id=instance.uuid) from None
+        return self._call(instance, self._client.inspect_container)
 
     # -- lifecycle --------------------------------------------------------
 
@@ -174,7 +174,7 @@ class DockerDriver(driver.ComputeDriver):
         except errors.DockerError as exc:
             raise exception.InstanceDeployFailure(
                 reason='the engine refused the container: %s'
-                       % exc.explanation) from exc
+                       % _reason(exc)) from exc
         LOG.info('Created container %s', name, instance=instance)
         if power_on:
             self._start_or_remove(instance, name)
@@ -184,21 +184,25 @@ class DockerDriver(driver.ComputeDriver):
             self._client.start_container(name)
         except errors.DockerError as exc:
             LOG.warning('Container %s did not start, removing it: %s',
-                        name, exc.explanation, instance=instance)
-            self._remove(name)
+                        name, _reason(exc), instance=instance)
+            self._remove(instance)
             raise exception.InstanceDeployFailure(
-                reason='the container did not start: %s' % exc.explanation
+                reason='the container did not start: %s' % _reason(exc)
             ) from exc
 
-    def _remove(self, name: str) -> None:
+    def _remove(self, instance) -> None:
+        """Remove the container; one already gone (or going) is fine."""
         try:
-            self._client.remove_container(name, force=True)
-        except errors.NotFound:
+            self._call(instance, self._client.remove_container, force=True)
+        except exception.InstanceNotFound:
             pass
+        except errors.Conflict as exc:
+            if 'already in progress' not in (exc.explanation or ''):
+                raise
 
     def destroy(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, destroy_secrets=True):
-        self._remove(container.container_name(instance))
+        self._remove(instance)
         LOG.info('Removed container', instance=instance)
 
     def cleanup(self, context, instance, network_info, block_device_info=None,
@@ -210,14 +214,18 @@ class DockerDriver(driver.ComputeDriver):
     # -- power ------------------------------------------------------------
 
     def _call(self, instance, method, *args, **kwargs):
-        """Call the engine for ``instance``'s container; NotFound becomes
-        InstanceNotFound."""
+        """Call the engine for ``instance``'s container, in Nova's terms:
+        a missing container is InstanceNotFound, a missing engine
+        EngineUnavailable (a HypervisorUnavailable)."""
         try:
             return method(container.container_name(instance),
                           *args, **kwargs)
         except errors.NotFound:
             raise exception.InstanceNotFound(
                 instance_id=instance.uuid) from None
+        except errors.EngineUnreachable as exc:
+            raise docker_exception.EngineUnavailable(
+                url=CONF.docker.host_url, reason=exc) from exc
 
     def _thaw(self, instance) -> None:
         # A frozen container cannot handle SIGTERM; thaw it before a stop.

@@ -55,3 +55,19 @@ def test_init_host_negotiates_with_the_engine(engine_at):
     drv.init_host('node-7')
     assert drv._client.api_version == '1.41'
     assert drv.get_available_nodes() == ['node-7']
+
+
+def test_engine_gone_after_start_is_hypervisor_unavailable(engine_at):
+    from nova import exception
+
+    from tests.unit import nova_objects
+
+    engine_at.route('GET', r'^/_ping$', body=b'OK')
+    drv = driver_mod.DockerDriver(virtapi=None)
+    drv.init_host('node-7')
+    engine_at.stop()
+    # As when dockerd goes away: its connections go with it.
+    drv._client._session.close()
+    with pytest.raises(exception.HypervisorUnavailable,
+                       match=engine_at.url):
+        drv.get_info(nova_objects.instance())
