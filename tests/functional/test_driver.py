@@ -37,6 +37,16 @@ def test_compute_driver_loads_through_novas_loader():
     assert isinstance(loaded, driver_mod.DockerDriver)
 
 
+def test_the_wheel_puts_only_the_shim_under_nova():
+    # What pip installs, it uninstalls (RECORD): nothing of nova's own.
+    from importlib import metadata
+
+    under_nova = {str(f) for f in metadata.files('nova-docker')
+                  if str(f).startswith('nova/')
+                  and '__pycache__' not in str(f)}
+    assert under_nova == {'nova/virt/docker/__init__.py'}
+
+
 def test_spawn_runs_a_container_shaped_by_the_flavor(
         driver, engine, instances, busybox_image):
     flavor = nova_objects.flavor(memory_mb=64, vcpus=2, extra_specs={
