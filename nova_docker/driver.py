@@ -164,6 +164,7 @@ class DockerDriver(driver.ComputeDriver):
               admin_password, allocations, network_info=None,
               block_device_info=None, power_on=True, accel_info=None):
         images.check_acceptable(image_meta)
+        self._warn_unplugged(instance, network_info)
         image_ref = self._images.ensure_local(context, image_meta)
         body = container.create_body(instance, image_meta, image_ref,
                                      CONF.docker.pids_limit,
@@ -178,6 +179,17 @@ class DockerDriver(driver.ComputeDriver):
         LOG.info('Created container %s', name, instance=instance)
         if power_on:
             self._start_or_remove(instance, name)
+
+    @staticmethod
+    def _warn_unplugged(instance, network_info) -> None:
+        # Containers get NetworkMode none and no Neutron wiring yet: say
+        # so, rather than let a port look attached while it carries
+        # nothing.
+        for vif in network_info or []:
+            LOG.warning('Neutron port %s (%s) is not wired into the '
+                        'container: this driver does not plug VIFs yet',
+                        vif.get('id'), vif.get('address'),
+                        instance=instance)
 
     def _start_or_remove(self, instance, name: str) -> None:
         try:

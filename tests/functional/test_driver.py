@@ -317,3 +317,15 @@ def test_cache_image_refuses_other_formats(driver, engine, image_api):
         driver.cache_image(None, meta.id)
     assert engine.get('/images/glance/%s:latest/json' % meta.id
                       ).status_code == 404
+
+
+def test_neutron_ports_are_named_as_not_wired(driver, instances,
+                                              busybox_image, caplog):
+    from nova.network import model as network_model
+
+    inst = instances()
+    vif = network_model.VIF(id='port-1', address='fa:16:3e:00:00:01')
+    driver.spawn(None, inst, busybox_image, [], None, {},
+                 network_info=network_model.NetworkInfo([vif]))
+    assert 'Neutron port port-1 (fa:16:3e:00:00:01) is not wired' in \
+        caplog.text
