@@ -302,8 +302,8 @@ class DockerDriver(driver.ComputeDriver):
     # -- console ----------------------------------------------------------
 
     def get_console_output(self, context, instance):
-        log = self._call(instance, self._client.container_logs)
-        return log[-CONSOLE_LOG_MAX_BYTES:]
+        return self._call(instance, self._client.container_logs,
+                          max_bytes=CONSOLE_LOG_MAX_BYTES)
 
     # -- images -----------------------------------------------------------
 

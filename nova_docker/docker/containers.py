@@ -73,9 +73,11 @@ class ContainersMixin:
 
     def container_logs(self, container: str, stdout: bool = True,
                        stderr: bool = True, tail: int | str = 'all',
-                       timestamps: bool = False) -> bytes:
+                       timestamps: bool = False,
+                       max_bytes: int | None = None) -> bytes:
         """The container's output so far, stdout and stderr interleaved
-        in the order written."""
+        in the order written; only its last ``max_bytes`` when given,
+        without ever holding much more than that."""
         params = {'stdout': flag(stdout), 'stderr': flag(stderr),
                   'tail': str(tail), 'timestamps': flag(timestamps),
                   'follow': '0'}
@@ -83,9 +85,11 @@ class ContainersMixin:
                                 params=params)
         with contextlib.closing(response):
             chunks = streams.iter_chunks(response)
-            if self._logs_are_raw(response, container):
+            if not self._logs_are_raw(response, container):
+                chunks = streams.demux_payloads(chunks)
+            if max_bytes is None:
                 return b''.join(chunks)
-            return streams.demux_bytes(chunks)
+            return streams.tail_bytes(chunks, max_bytes)
 
     def _logs_are_raw(self, response, container: str) -> bool:
         kind = streams.content_kind(response)

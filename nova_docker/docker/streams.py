@@ -133,10 +133,28 @@ def _check_header(buf: bytearray) -> tuple[int, int]:
     return kind, size
 
 
+def demux_payloads(chunks: Iterable[bytes],
+                   streams: tuple[int, ...] = (STDOUT, STDERR)
+                   ) -> Iterator[bytes]:
+    """The payloads of the frames of ``streams``, in order."""
+    return (data for kind, data in demux(chunks) if kind in streams)
+
+
 def demux_bytes(chunks: Iterable[bytes],
                 streams: tuple[int, ...] = (STDOUT, STDERR)) -> bytes:
     """The payloads of the frames of ``streams``, joined in order."""
-    return b''.join(data for kind, data in demux(chunks) if kind in streams)
+    return b''.join(demux_payloads(chunks, streams))
+
+
+def tail_bytes(pieces: Iterable[bytes], limit: int) -> bytes:
+    """The last ``limit`` bytes of ``pieces``, holding at most about twice
+    that in memory however long the stream is."""
+    buf = bytearray()
+    for piece in pieces:
+        buf += piece
+        if len(buf) > 2 * limit:
+            del buf[:-limit]
+    return bytes(buf[-limit:]) if limit else b''
 
 
 def content_kind(response: requests.Response) -> str | None:

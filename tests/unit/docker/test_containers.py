@@ -116,6 +116,15 @@ def test_logs_are_demultiplexed_in_order(fake_engine, client):
                      'timestamps': ['0'], 'follow': ['0']}
 
 
+def test_logs_tail_keeps_only_the_last_bytes(fake_engine, client):
+    _inspect(fake_engine, tty=False)
+    lines = [b'%05d\n' % i for i in range(2000)]
+    frames = [frame(1 + i % 2, line) for i, line in enumerate(lines)]
+    fake_engine.route('GET', '/containers/c1/logs', chunks=frames)
+    assert client.container_logs('c1', max_bytes=600) == \
+        b''.join(lines)[-600:]
+
+
 def test_logs_of_a_tty_container_pass_through(fake_engine, client):
     _inspect(fake_engine, tty=True)
     fake_engine.route('GET', '/containers/c1/logs',

@@ -96,3 +96,10 @@ def test_rechunk_gathers_small_chunks():
 def test_rechunk_passes_big_chunks():
     assert list(streams.rechunk([b'y' * 5000], 1000)) == [b'y' * 5000]
     assert list(streams.rechunk([], 1000)) == []
+
+
+def test_tail_bytes_bounds_what_it_holds():
+    pieces = [bytes([i % 256]) * 100 for i in range(1000)]
+    assert streams.tail_bytes(iter(pieces), 250) == b''.join(pieces)[-250:]
+    assert streams.tail_bytes(iter([b'short']), 250) == b'short'
+    assert streams.tail_bytes(iter([b'abc']), 0) == b''
