@@ -3,8 +3,9 @@
 The driver translates ComputeDriver calls into calls of the modules that
 own each concern: ``container`` (instance -> create body), ``images``
 (Glance <-> engine), ``host`` (resources), ``power`` (states), ``events``
-(engine events -> lifecycle events), and the engine client. It keeps no state of its own: the container named
-``nova-<uuid>`` and its labels are the whole record.
+(engine events -> lifecycle events), and the engine client. It keeps no
+state of its own: the container named ``nova-<uuid>`` and its labels are
+the whole record.
 """
 
 from nova import conf as nova_conf
