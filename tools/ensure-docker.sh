@@ -42,10 +42,27 @@ ping_engine() {
         2>/dev/null)" = OK ]
 }
 
-dockerd_alive() {
-    local pid
-    pid=$(cat /var/run/docker.pid 2>/dev/null) || return 1
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+# A process killed with the session may linger as a zombie until it is
+# reaped, and a pid may be reused: only a live process of that name counts.
+alive() {
+    local pid=$1 name=$2 state
+    [ -n "$pid" ] || return 1
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ] || return 1
+    state=$(awk '/^State:/ {print $2}' "/proc/$pid/status" 2>/dev/null)
+    [ -n "$state" ] && [ "$state" != Z ]
+}
+
+DOCKERD_PID=/var/run/docker.pid
+CONTAINERD_PID=/var/run/docker/containerd/containerd.pid
+
+# dockerd refuses to start while its pid file names any process, and waits
+# in vain for a managed containerd whose pid file names a dead one.
+clear_stale_pid() {
+    local file=$1 name=$2
+    [ -e "$file" ] || return 0
+    alive "$(cat "$file" 2>/dev/null)" "$name" && return 0
+    say "removing the stale $file"
+    rm -f "$file"
 }
 
 if ping_engine; then
@@ -58,25 +75,38 @@ fail() {
     exit 1
 }
 
-started=
-if dockerd_alive; then
+# Returns 0 once the engine answers, 1 if the dockerd it waits on exits.
+wait_for_engine() {
+    local started=$1
+    for _ in $(seq $((WAIT * 5))); do
+        if ping_engine; then
+            say "engine answers on $SOCK"
+            return 0
+        fi
+        if [ -n "$started" ] && ! kill -0 "$started" 2>/dev/null; then
+            return 1
+        fi
+        sleep 0.2
+    done
+    fail "engine did not answer GET /_ping on $SOCK within ${WAIT} s"
+}
+
+if alive "$(cat $DOCKERD_PID 2>/dev/null)" dockerd; then
     say "dockerd is running but not answering yet; waiting"
-else
+    wait_for_engine "" && exit 0
+fi
+
+for attempt in 1 2 3; do
+    clear_stale_pid $DOCKERD_PID dockerd
+    clear_stale_pid $CONTAINERD_PID containerd
     say "starting dockerd --bridge=none (log: $LOG)"
     # setsid + nohup: dockerd outlives this script and its session.
     setsid nohup dockerd --bridge=none >>"$LOG" 2>&1 </dev/null &
-    started=$!
-fi
-
-for _ in $(seq $((WAIT * 5))); do
-    if ping_engine; then
-        say "engine answers on $SOCK"
-        exit 0
+    wait_for_engine $! && exit 0
+    if [ "$attempt" -lt 3 ]; then
+        # Often the remains of a killed engine, gone a moment later.
+        say "dockerd exited before answering; trying again in 3 s"
+        sleep 3
     fi
-    if [ -n "$started" ] && ! kill -0 "$started" 2>/dev/null; then
-        fail "dockerd exited before answering GET /_ping on $SOCK"
-    fi
-    sleep 0.2
 done
-
-fail "engine did not answer GET /_ping on $SOCK within ${WAIT} s"
+fail "dockerd exited before answering GET /_ping on $SOCK"
