@@ -74,6 +74,7 @@ from nova.tests.functional import fixtures as func_fixtures
 from nova.tests.functional import integrated_helpers
 from oslo_log import log as logging
 
+from nova_docker import conf as docker_conf  # noqa: F401  [docker] opts
 from tests.fixtures import engine as engine_fixtures
 from tests.fixtures import glance as glance_fixtures
 from tests.fixtures import images as image_fixtures
@@ -190,6 +191,9 @@ class DockerCloudTestCase(test.TestCase,
     TIMEOUT = 60
     POLL = 0.05
     SHUTDOWN_TIMEOUT = 10
+    # Seconds before the driver tells nova that a container stopped (see
+    # nova_docker.events); short, so a test sees it without a long wait.
+    LIFECYCLE_EVENT_DELAY = 1.0
 
     def progress(self, message):
         """Called at each set-up step; the demo prints these."""
@@ -223,6 +227,8 @@ class DockerCloudTestCase(test.TestCase,
                    shutdown_timeout=self.SHUTDOWN_TIMEOUT)
         self.flags(api_paste_config=os.path.join(
             sys.prefix, 'etc', 'nova', 'api-paste.ini'), group='wsgi')
+        self.flags(lifecycle_event_delay=self.LIFECYCLE_EVENT_DELAY,
+                   group='docker')
 
         self.check_engine_has_no_instances()
 

@@ -244,6 +244,19 @@ class TestNovaBoot(cloud.DockerCloudTestCase):
         self.assert_nothing_left(server['id'])
         self.assertEqual([], self.nova_containers())
 
+    def test_exit_reaches_nova_through_the_event_stream(self):
+        # No periodic sync here: the engine's die event, passed on by the
+        # driver as a lifecycle event, is what makes nova stop the server.
+        brief = self.upload_busybox('busybox-brief',
+                                    cmd=('/bin/sleep', '2'))
+        server = self.boot('brief', brief['id'])
+        server = self.wait_for(server, timeout=30, status='SHUTOFF',
+                               power_state=SHUTDOWN)
+        self.assertFalse(
+            self.container_of(server['id'])['State']['Running'])
+        self.delete(server)
+        self.assert_nothing_left(server['id'])
+
     # -- the host as nova sees it -------------------------------------------
 
     def test_host_resources(self):
