@@ -276,6 +276,16 @@ class DockerDriver(driver.ComputeDriver):
                  block_device_info=None, accel_info=None, share_info=None):
         self._call(instance, self._client.start_container)
 
+    def resume_state_on_host_boot(self, context, instance, network_info,
+                                  share_info, block_device_info=None):
+        """Start the container again after the host (or dockerd) came back
+        ([DEFAULT] resume_guests_state_on_host_boot): the engine restarts
+        nothing by itself, Nova decides."""
+        if not self._inspect(instance)['State'].get('Running'):
+            self._call(instance, self._client.start_container)
+            LOG.info('Started again after the host came back',
+                     instance=instance)
+
     def pause(self, instance):
         self._call(instance, self._client.pause_container)
 

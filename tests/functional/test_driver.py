@@ -329,3 +329,18 @@ def test_neutron_ports_are_named_as_not_wired(driver, instances,
                  network_info=network_model.NetworkInfo([vif]))
     assert 'Neutron port port-1 (fa:16:3e:00:00:01) is not wired' in \
         caplog.text
+
+
+def test_resume_state_on_host_boot_starts_a_stopped_container(
+        driver, engine, instances, busybox_image):
+    inst = instances()
+    spawn(driver, inst, busybox_image, GRACEFUL)
+    # As after a reboot of the host: the engine left it stopped.
+    engine.post('/containers/nova-%s/stop' % inst.uuid, params={'t': 5})
+    assert driver.get_info(inst).state == power_state.SHUTDOWN
+    driver.resume_state_on_host_boot(None, inst, None, None)
+    assert driver.get_info(inst).state == power_state.RUNNING
+    # Running already: left as it is.
+    started = inspect(engine, inst)['State']['StartedAt']
+    driver.resume_state_on_host_boot(None, inst, None, None)
+    assert inspect(engine, inst)['State']['StartedAt'] == started
