@@ -112,8 +112,7 @@ class DockerDriver(driver.ComputeDriver):
         return [self._nodename]
 
     def get_available_resource(self, nodename):
-        return host.available_resource(self._client.info(),
-                                       self._client.version(), nodename)
+        return host.available_resource(self._client.info(), nodename)
 
     def update_provider_tree(self, provider_tree, nodename, allocations=None):
         resources = self.get_available_resource(nodename)

@@ -49,9 +49,9 @@ def _memory_used_mb(total_mb: int) -> int:
     return max(total_mb - available_kb // 1024, 0)
 
 
-def available_resource(info: dict, version: dict, nodename: str) -> dict:
-    """``get_available_resource`` from the engine's ``/info`` and
-    ``/version``."""
+def available_resource(info: dict, nodename: str) -> dict:
+    """``get_available_resource`` from the engine's ``/info`` (one call:
+    it carries the engine version too)."""
     memory_mb = int(info.get('MemTotal', 0)) // units.Mi
     disk_gb, disk_used_gb = _disk_gb(info.get('DockerRootDir') or '/')
     arch = architecture(info)
@@ -63,7 +63,8 @@ def available_resource(info: dict, version: dict, nodename: str) -> dict:
         'memory_mb_used': _memory_used_mb(memory_mb),
         'local_gb_used': disk_used_gb,
         'hypervisor_type': fields.HVType.DOCKER,
-        'hypervisor_version': hypervisor_version(version.get('Version', '')),
+        'hypervisor_version': hypervisor_version(
+            info.get('ServerVersion', '')),
         'hypervisor_hostname': nodename,
         'cpu_info': jsonutils.dumps({'arch': arch,
                                      'model': info.get('KernelVersion', ''),

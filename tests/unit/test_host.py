@@ -10,12 +10,14 @@ def test_hypervisor_version_from_debian_engine_version():
 
 def test_available_resource_from_engine_info():
     info = {'NCPU': 4, 'MemTotal': 8 * 1024 ** 3, 'Architecture': 'x86_64',
-            'DockerRootDir': '/nonexistent-root-dir'}
-    res = host.available_resource(info, {'Version': '20.10.24'}, 'node1')
+            'DockerRootDir': '/nonexistent-root-dir',
+            'ServerVersion': '20.10.24+dfsg1'}
+    res = host.available_resource(info, 'node1')
     assert res['vcpus'] == 4
     assert res['memory_mb'] == 8192
     assert res['local_gb'] > 0
     assert res['hypervisor_type'] == 'docker'
+    assert res['hypervisor_version'] == 20010024
     assert res['hypervisor_hostname'] == 'node1'
     assert res['supported_instances'] == [('x86_64', 'docker', 'exe')]
 
