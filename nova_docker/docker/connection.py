@@ -3,18 +3,20 @@ session, timeouts and API version negotiation."""
 
 from __future__ import annotations
 
+import copy
 import os
+import socket
 import threading
 import time
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import requests
-import requests.adapters
 import requests_unixsocket
 from requests_unixsocket.adapters import UnixHTTPConnection
 from urllib3.connectionpool import HTTPConnectionPool
 
+from nova_docker.docker import cancel
 from nova_docker.docker import errors
 
 # The oldest engine API this client works with: every endpoint and
@@ -123,14 +125,33 @@ class _UnixConnection(UnixHTTPConnection):
         # a TCP connect would; wait for room up to the connect timeout.
         limit = self.timeout if isinstance(self.timeout, (int, float)) else 10
         deadline = time.monotonic() + limit
+        path = unquote(urlsplit(self.unix_socket_url).netloc)
         while True:
+            sock = self._open()
             try:
-                super().connect()
+                sock.connect(path)
+                self.sock = sock
                 return
             except BlockingIOError:
+                sock.close()
                 if time.monotonic() >= deadline:
                     raise
                 time.sleep(0.005)
+            except BaseException:
+                sock.close()
+                raise
+
+    def _open(self) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            # A Cancellation can then abort this request (see cancel.py);
+            # it raises if cancelled, which also ends the wait above.
+            cancel.register(sock)
+        except OSError:
+            sock.close()
+            raise
+        sock.settimeout(self.timeout)
+        return sock
 
 
 class _UnixConnectionPool(HTTPConnectionPool):
@@ -178,7 +199,7 @@ def make_session(tls: TLSConfig | None,
     session.trust_env = False
     session.mount(UNIX_SCHEME, UnixAdapter(pool_maxsize=pool_size))
     for prefix in ('http://', 'https://'):
-        session.mount(prefix, requests.adapters.HTTPAdapter(
+        session.mount(prefix, cancel.HTTPAdapter(
             pool_connections=4, pool_maxsize=pool_size, max_retries=0))
     if tls is not None:
         session.verify = tls.verify
@@ -252,6 +273,23 @@ class Connection:
         self._session = make_session(self.tls, pool_size)
         self._version_lock = threading.Lock()
         self._api_version: str | None = None
+        self._cancellation: cancel.Cancellation | None = None
+
+    def interruptible(self, cancellation: cancel.Cancellation
+                      ) -> Connection:
+        """A view of this client whose requests ``cancellation`` can
+        abort from another thread, wherever they block (connecting,
+        awaiting the reply, reading a stream).
+
+        Each request of the view opens a connection of its own (a pooled
+        one may be blocked in a socket no one registered); so use it for
+        a long-lived stream and the few calls around it, not for a busy
+        path.
+        """
+        view = copy.copy(self)
+        view._cancellation = cancellation
+        view._version_lock = threading.Lock()
+        return view
 
     @property
     def api_version(self) -> str:
@@ -285,12 +323,24 @@ class Connection:
               **kwargs: Any) -> Any:
         url = self._url(path, versioned)
         try:
-            response = self._session.request(
+            response = self._request(
                 method, url, timeout=self._timeouts(timeout), stream=stream,
                 **kwargs)
             return errors.from_response(response, stream=stream)
         except requests.RequestException as exc:
             raise errors.transport_error(exc, url) from exc
+
+    def _request(self, method: str, url: str, **kwargs: Any
+                 ) -> requests.Response:
+        if self._cancellation is None:
+            return self._session.request(method, url, **kwargs)
+        # A session of its own, so that the connection is a new one whose
+        # socket the cancellation holds. Closing the session right away
+        # leaves a streamed reply's connection open: urllib3 only closes
+        # idle pooled connections, and this one is checked out.
+        with make_session(self.tls, pool_size=1) as session:
+            with self._cancellation.scope():
+                return session.request(method, url, **kwargs)
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         """One request; the decoded reply or a DockerError.

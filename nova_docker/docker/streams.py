@@ -196,6 +196,11 @@ class Stream:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def headers(self):
+        """The reply's headers (e.g. the engine's ``Date``)."""
+        return self._response.headers
+
     def __iter__(self) -> Stream:
         return self
 

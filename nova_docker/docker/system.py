@@ -43,12 +43,15 @@ class SystemMixin:
         return self._call('GET', '/info')
 
     def events(self, since=None, until=None,
-               filters: dict | None = None) -> streams.Stream:
+               filters: dict | None = None,
+               timeout: float | None = None) -> streams.Stream:
         """Engine events as decoded dicts, as they happen.
 
         Iterate the returned stream; ``close()`` it (from any thread) to
-        stop. Without ``until`` it never ends by itself, so no read
-        timeout applies.
+        stop. Without ``until`` it never ends by itself. ``timeout`` is
+        the read timeout (None: none): a quiet engine sends nothing for
+        hours, so a caller that sets one must expect EngineTimeout in
+        the iteration and open the stream again.
         """
         params = {}
         if since is not None:
@@ -58,5 +61,5 @@ class SystemMixin:
         if filters:
             params['filters'] = json.dumps(filters)
         response = self._stream('GET', '/events', params=params,
-                                timeout=None)
+                                timeout=timeout)
         return streams.Stream(response, streams.json_lines(response))

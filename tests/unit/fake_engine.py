@@ -5,7 +5,8 @@ what the client sent. The regex is matched against the whole path with a
 leading ``/v1.NN`` version prefix removed; ``requests`` keeps the path as
 sent. Replies are a JSON document, a body, or an iterable of chunks sent
 with chunked transfer encoding (a generator may block to hold a stream
-open).
+open; a callable taking the Request gives each request chunks of its own).
+``FakeEngine(tcp=True)`` listens on 127.0.0.1 instead (plain HTTP).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import socketserver
 import tempfile
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
@@ -54,15 +55,17 @@ class Route:
     status: int
     headers: dict[str, str]
     body: bytes | None
-    chunks: Iterable[bytes | str] | None
+    chunks: Iterable[bytes | str] | Callable[[Request], Iterable] | None
     delay: float
 
 
 class FakeEngine:
-    """The fake engine; ``url`` is ``unix:///tmp/.../docker.sock``."""
+    """The fake engine; ``url`` is ``unix:///tmp/.../docker.sock`` (or
+    ``tcp://127.0.0.1:<port>`` with ``tcp``, known once started)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tcp: bool = False) -> None:
         self._dir = tempfile.mkdtemp(prefix='fake-docker-')
+        self.tcp = tcp
         self.socket_path = os.path.join(self._dir, 'docker.sock')
         self.url = 'unix://' + self.socket_path
         self.requests: list[Request] = []
@@ -70,14 +73,14 @@ class FakeEngine:
         self.connections = 0
         self._routes: list[Route] = []
         self._lock = threading.Lock()
-        self._server: socketserver.ThreadingUnixStreamServer | None = None
+        self._server: socketserver.BaseServer | None = None
         self.route('GET', '/version', json=DEFAULT_VERSION)
         self.route('GET', '/_ping', body=b'OK',
                    headers={'Content-Type': 'text/plain; charset=utf-8'})
 
     def route(self, method: str, path_regex: str, status: int = 200,
               json: Any = None, body: bytes | str | None = None,
-              chunks: Iterable[bytes | str] | None = None,
+              chunks: Iterable[bytes | str] | Callable | None = None,
               headers: dict[str, str] | None = None,
               delay: float = 0) -> None:
         """Answer ``method`` on paths matching ``path_regex``; the latest
@@ -117,7 +120,11 @@ class FakeEngine:
 
     def start(self) -> None:
         handler = type('BoundHandler', (_Handler,), {'engine': self})
-        self._server = _Server(self.socket_path, handler)
+        if self.tcp:
+            self._server = _TCPServer(('127.0.0.1', 0), handler)
+            self.url = 'tcp://127.0.0.1:%d' % self._server.server_address[1]
+        else:
+            self._server = _Server(self.socket_path, handler)
         # A short poll interval keeps stop() (and so each test) quick.
         thread = threading.Thread(target=self._server.serve_forever,
                                   args=(0.02,), name='fake-docker-engine',
@@ -134,6 +141,12 @@ class FakeEngine:
 class _Server(socketserver.ThreadingUnixStreamServer):
     daemon_threads = True
     block_on_close = False
+
+
+class _TCPServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -180,13 +193,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             else:
                 if route.delay:
                     time.sleep(route.delay)
-                self._answer(route)
+                self._answer(route, request)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client went away
 
-    def _answer(self, route: Route) -> None:
+    def _answer(self, route: Route, request: Request) -> None:
         if route.chunks is not None:
-            self._reply_chunked(route.status, route.headers, route.chunks)
+            chunks = route.chunks
+            if callable(chunks):
+                chunks = chunks(request)
+            self._reply_chunked(route.status, route.headers, chunks)
         else:
             self._reply(route.status, route.headers, route.body or b'')
 
