@@ -45,6 +45,16 @@ connection_opts = [
         min=1.0,
         help='Seconds to wait for a reply to an ordinary API call.'),
     cfg.FloatOpt(
+        'event_stream_timeout',
+        default=60.0,
+        min=1.0,
+        help='Seconds the engine\'s event stream may stay silent before '
+             'nova-compute opens it again, resuming after the last event '
+             'it saw and re-reading container states, so nothing is lost. '
+             'A quiet engine sends nothing for long periods; this bounds '
+             'how long a silent network split to a tcp:// engine goes '
+             'unnoticed.'),
+    cfg.FloatOpt(
         'image_timeout',
         default=1800.0,
         min=1.0,
