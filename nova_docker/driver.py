@@ -51,6 +51,17 @@ def client_from_conf() -> 'docker.DockerClient':
                                image_timeout=opts.image_timeout)
 
 
+# The engine is down, or up but not answering: either way the hypervisor
+# is unavailable to Nova, which must not see the client's own errors.
+_ENGINE_DOWN = (errors.EngineUnreachable, errors.EngineTimeout)
+
+
+def _engine_unavailable(exc: errors.DockerError
+                        ) -> docker_exception.EngineUnavailable:
+    return docker_exception.EngineUnavailable(url=CONF.docker.host_url,
+                                              reason=exc)
+
+
 def _reason(exc: errors.DockerError) -> str:
     """The engine's own words when it answered, else what went wrong."""
     return exc.explanation or str(exc)
@@ -100,7 +111,8 @@ class DockerDriver(driver.ComputeDriver):
         if callback is not None and self._events is None:
             self._events = events.EventWatcher(
                 self._client, self.emit_event,
-                CONF.docker.lifecycle_event_delay)
+                CONF.docker.lifecycle_event_delay,
+                read_timeout=CONF.docker.event_stream_timeout)
             self._events.start()
 
     def cleanup_host(self, host):
@@ -136,8 +148,12 @@ class DockerDriver(driver.ComputeDriver):
     # -- listing ----------------------------------------------------------
 
     def _our_containers(self, instance_uuid=None) -> list[dict]:
-        return self._client.list_containers(
-            all=True, filters=container.instance_label_filter(instance_uuid))
+        try:
+            return self._client.list_containers(
+                all=True,
+                filters=container.instance_label_filter(instance_uuid))
+        except _ENGINE_DOWN as exc:
+            raise _engine_unavailable(exc) from exc
 
     def list_instances(self):
         return [c['Labels'].get(container.LABEL_INSTANCE_NAME, '')
@@ -235,9 +251,8 @@ class DockerDriver(driver.ComputeDriver):
         except errors.NotFound:
             raise exception.InstanceNotFound(
                 instance_id=instance.uuid) from None
-        except errors.EngineUnreachable as exc:
-            raise docker_exception.EngineUnavailable(
-                url=CONF.docker.host_url, reason=exc) from exc
+        except _ENGINE_DOWN as exc:
+            raise _engine_unavailable(exc) from exc
 
     def _thaw(self, instance) -> None:
         # A frozen container cannot handle SIGTERM; thaw it before a stop.
