@@ -123,6 +123,7 @@ class EventWatcher:
         self._delivered = 0
         self._outage = False
         self._announced = False
+        self._following = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True,
                                         name='nova-docker-events')
 
@@ -147,6 +148,15 @@ class EventWatcher:
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
+
+    @property
+    def following(self) -> bool:
+        """True while a stream is open and its resync done."""
+        return self._following.is_set()
+
+    def wait_following(self, timeout: float) -> bool:
+        """Wait until ``following``; False if it was not in time."""
+        return self._following.wait(timeout)
 
     # -- the connection -----------------------------------------------------
 
@@ -179,8 +189,10 @@ class EventWatcher:
             try:
                 self.resync()
                 self._report_back()
+                self._following.set()
                 return self._read(stream), 'the engine ended the stream'
             finally:
+                self._following.clear()
                 stream.close()
         except errors.DockerError as exc:
             return ENDED, str(exc)

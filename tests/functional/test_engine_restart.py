@@ -1,0 +1,223 @@
+"""The event follower and the driver across restarts of a private engine.
+
+Each test runs a dockerd of its own (tests.fixtures.private_engine): the
+shared engine is never stopped.
+"""
+
+import os
+import queue
+import shutil
+import threading
+import time
+import uuid
+
+import pytest
+from nova import exception
+from nova.virt import event as virtevent
+
+from nova_docker import container
+from nova_docker import events
+from nova_docker.docker import DockerClient
+from tests.fixtures import images as image_fixtures
+from tests.fixtures import private_engine as private_fixtures
+from tests.unit import nova_objects
+
+STARTED = virtevent.EVENT_LIFECYCLE_STARTED
+STOPPED = virtevent.EVENT_LIFECYCLE_STOPPED
+# Ends at once on SIGTERM (a shell as PID 1 ignores it; the engine would
+# wait its 10 s stop timeout).
+IDLE = "/bin/sh -c 'trap \"exit 0\" TERM; while :; do sleep 1; done'"
+STOP_DELAY = 0.5
+# Driver calls while the engine is down must fail well within this.
+FAIL_FAST = 15
+
+
+@pytest.fixture
+def private_engine():
+    """private_engine(live_restore=False) -> a started PrivateEngine; all
+    are torn down after the test, leaving no process and no mount."""
+    if os.geteuid() != 0 or not shutil.which('dockerd'):
+        pytest.skip('needs root and dockerd to run a private engine')
+    made = []
+
+    def make(live_restore=False):
+        engine = private_fixtures.PrivateEngine(live_restore=live_restore)
+        made.append(engine)
+        engine.start()
+        return engine
+
+    yield make
+    for engine in made:
+        engine.teardown()
+        assert engine.leftovers() == ([], []), 'private engine left behind'
+
+
+class Events:
+    """What a watcher emitted, per instance, in order."""
+
+    def __init__(self):
+        self._queue = queue.Queue()
+        self._seen = {}
+
+    def __call__(self, event):
+        self._queue.put((event.uuid, event.transition))
+
+    def next_for(self, uuid, timeout=30):
+        """The next transition of ``uuid``; queue.Empty if none comes."""
+        deadline = time.monotonic() + timeout
+        while not self._seen.get(uuid):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise queue.Empty
+            event_uuid, transition = self._queue.get(timeout=left)
+            self._seen.setdefault(event_uuid, []).append(transition)
+        return self._seen[uuid].pop(0)
+
+    def none_for(self, uuid, wait):
+        try:
+            transition = self.next_for(uuid, timeout=wait)
+        except queue.Empty:
+            return True
+        raise AssertionError('unexpected %s for %s' % (transition, uuid))
+
+
+class GatedBackoff(events.Backoff):
+    """Holds the watcher between attempts until the test opens the gate,
+    so that the stream stays down while the test changes the engine."""
+
+    def __init__(self):
+        super().__init__(first=0.1, cap=0.5)
+        self.gate = threading.Event()
+        self.held = threading.Event()
+
+    def next(self):
+        self.held.set()
+        self.gate.wait(60)
+        return super().next()
+
+
+def load_busybox(engine):
+    """ImageMeta and engine-local name of an idle busybox image, named
+    as the driver names a cached Glance image."""
+    api = engine.api()
+    try:
+        image_id = str(uuid.uuid4())
+        tar = image_fixtures.docker_save_tar(None, ['/bin/sh'])
+        loaded = api.load(tar).split('Loaded image ID: ')[1]
+        api.post('/images/%s/tag' % loaded,
+                 params={'repo': 'glance/' + image_id, 'tag': 'latest'})
+    finally:
+        api.close()
+    meta = nova_objects.image_meta(image_id=image_id, os_command_line=IDLE)
+    return meta, 'glance/%s:latest' % image_id
+
+
+def run_instance(client, image):
+    """A running container for a new instance, labelled as the driver
+    labels it."""
+    meta, ref = image
+    instance = nova_objects.instance()
+    name = container.container_name(instance)
+    client.create_container(
+        container.create_body(instance, meta, ref, 1024, image_id=meta.id),
+        name=name)
+    client.start_container(name)
+    return instance
+
+
+def running(client, instance):
+    state = client.inspect_container(container.container_name(instance))
+    return state['State']['Running']
+
+
+@pytest.fixture
+def watch():
+    """watch(engine, backoff=None) -> (watcher, Events), following."""
+    made = []
+
+    def make(engine, backoff=None):
+        got = Events()
+        watcher = events.EventWatcher(
+            DockerClient(engine.url), got, stop_delay=STOP_DELAY,
+            backoff=backoff or events.Backoff(first=0.2, cap=1.0))
+        made.append((watcher, backoff))
+        watcher.start()
+        assert watcher.wait_following(30)
+        return watcher, got
+
+    yield make
+    for watcher, backoff in made:
+        if isinstance(backoff, GatedBackoff):
+            backoff.gate.set()
+        watcher.stop()
+        assert not watcher.alive
+
+
+@pytest.mark.parametrize('how', ['stop', 'kill'])
+def test_restart_without_live_restore_is_heard_as_stopped(
+        private_engine, watch, how):
+    engine = private_engine()
+    client = DockerClient(engine.url)
+    instance = run_instance(client, load_busybox(engine))
+    watcher, got = watch(engine)
+    assert got.none_for(instance.uuid, STOP_DELAY)
+
+    # SIGTERM: the engine stops the container and says so before it
+    # exits; SIGKILL: it says nothing, and stops the container when it
+    # starts again. Either way the watcher reconnects by itself.
+    getattr(engine, how)()
+    engine.start()
+    assert watcher.wait_following(30)
+    assert got.next_for(instance.uuid) == STOPPED
+    assert not running(client, instance)
+    assert got.none_for(instance.uuid, STOP_DELAY + 1)
+
+
+def test_live_restore_keeps_running_and_resync_finds_new_starts(
+        private_engine, watch):
+    engine = private_engine(live_restore=True)
+    client = DockerClient(engine.url)
+    image = load_busybox(engine)
+    kept = run_instance(client, image)
+    backoff = GatedBackoff()
+    watcher, got = watch(engine, backoff)
+
+    engine.stop()
+    assert backoff.held.wait(30)  # the stream is down, the watcher waits
+    engine.start()
+    started = run_instance(client, image)  # while the stream was down
+    backoff.gate.set()
+    assert watcher.wait_following(30)
+
+    assert got.next_for(started.uuid) == STARTED
+    assert running(client, kept)
+    assert got.none_for(kept.uuid, STOP_DELAY + 2)
+
+
+@pytest.mark.parametrize('how', ['stop', 'kill'])
+def test_driver_calls_fail_fast_while_the_engine_is_down(private_engine,
+                                                         how):
+    from nova_docker import driver as driver_mod
+
+    engine = private_engine()
+    driver_mod.CONF.set_override('host_url', engine.url, 'docker')
+    try:
+        drv = driver_mod.DockerDriver(virtapi=None)
+        drv.init_host('test-node')
+        instance = run_instance(drv._client, load_busybox(engine))
+        assert drv.list_instances() == [instance.name]
+
+        getattr(engine, how)()
+        calls = {
+            'get_info': lambda: drv.get_info(instance),
+            'list_instances': drv.list_instances,
+            'power_on': lambda: drv.power_on(None, instance, None),
+        }
+        for name, call in calls.items():
+            began = time.monotonic()
+            with pytest.raises(exception.HypervisorUnavailable,
+                               match=engine.url):
+                call()
+            assert time.monotonic() - began < FAIL_FAST, name
+    finally:
+        driver_mod.CONF.clear_override('host_url', 'docker')
