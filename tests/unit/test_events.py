@@ -10,7 +10,7 @@ from nova.virt import event as virtevent
 from nova_docker import container
 from nova_docker import events
 from nova_docker.docker import DockerClient
-from tests.unit.docker import test_cancel
+from tests.fixtures.sockets import full_backlog
 from tests.unit.fake_engine import FakeEngine
 
 
@@ -328,7 +328,7 @@ def test_stop_while_listing_for_resync(fake_engine, watch):
 @pytest.mark.parametrize('family', [socket.AF_UNIX, socket.AF_INET],
                          ids=['unix', 'tcp'])
 def test_stop_while_connecting(family):
-    with test_cancel.full_backlog(family) as url:
+    with full_backlog(family) as url:
         client = DockerClient(url, tls=None, connect_timeout=30)
         watcher = events.EventWatcher(client, Collector(), stop_delay=0)
         watcher.start()

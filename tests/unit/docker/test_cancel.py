@@ -1,9 +1,6 @@
 """Requests of an interruptible client view, aborted from another thread."""
 
-import contextlib
-import os
 import socket
-import tempfile
 import threading
 import time
 
@@ -12,41 +9,7 @@ import pytest
 from nova_docker.docker import DockerClient
 from nova_docker.docker import cancel
 from nova_docker.docker import errors
-
-
-@contextlib.contextmanager
-def full_backlog(family):
-    """A listening socket that never accepts, its backlog already full:
-    a TCP connect to it blocks (the SYN is dropped), a unix one gets
-    EAGAIN until there is room."""
-    tmp = tempfile.mkdtemp(prefix='backlog-')
-    listener = socket.socket(family, socket.SOCK_STREAM)
-    if family == socket.AF_UNIX:
-        address = os.path.join(tmp, 'docker.sock')
-        url = 'unix://' + address
-    else:
-        address = ('127.0.0.1', 0)
-    listener.bind(address)
-    listener.listen(0)
-    if family != socket.AF_UNIX:
-        address = listener.getsockname()
-        url = 'tcp://%s:%d' % address
-    fillers = []
-    for _ in range(3):
-        filler = socket.socket(family, socket.SOCK_STREAM)
-        filler.setblocking(False)
-        with contextlib.suppress(BlockingIOError):
-            filler.connect(address)
-        fillers.append(filler)
-    time.sleep(0.1)  # let the kernel queue the fillers' handshakes
-    try:
-        yield url
-    finally:
-        for sock in fillers + [listener]:
-            sock.close()
-        with contextlib.suppress(OSError):
-            os.unlink(os.path.join(tmp, 'docker.sock'))
-        os.rmdir(tmp)
+from tests.fixtures.sockets import full_backlog
 
 
 def call_in_thread(func):
