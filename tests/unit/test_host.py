@@ -16,6 +16,9 @@ def test_available_resource_from_engine_info():
     assert res['vcpus'] == 4
     assert res['memory_mb'] == 8192
     assert res['local_gb'] > 0
+    assert 0 <= res['disk_available_least'] <= res['local_gb']
+    assert res['local_gb_used'] + res['disk_available_least'] <= \
+        res['local_gb']
     assert res['hypervisor_type'] == 'docker'
     assert res['hypervisor_version'] == 20010024
     assert res['hypervisor_hostname'] == 'node1'
