@@ -312,8 +312,21 @@ class DockerDriver(driver.ComputeDriver):
     # -- console ----------------------------------------------------------
 
     def get_console_output(self, context, instance):
-        return self._call(instance, self._client.container_logs,
-                          max_bytes=CONSOLE_LOG_MAX_BYTES)
+        """The last CONSOLE_LOG_MAX_BYTES of the container's output, as
+        str.
+
+        Every line holds at least one byte (its newline), so the last
+        CONSOLE_LOG_MAX_BYTES lines hold all of those bytes: asking the
+        engine for that tail lets it read only the end of a long log.
+        Decoded as latin-1, one character per byte: nova's compute
+        manager encodes a str back with latin-1 and decodes the result
+        ascii/replace for the API, so no byte is lost or refused on the
+        way (a utf-8 decode could give characters latin-1 cannot encode).
+        """
+        output = self._call(instance, self._client.container_logs,
+                            tail=CONSOLE_LOG_MAX_BYTES,
+                            max_bytes=CONSOLE_LOG_MAX_BYTES)
+        return output.decode('latin-1')
 
     # -- images -----------------------------------------------------------
 
