@@ -289,7 +289,10 @@ class DockerDriver(driver.ComputeDriver):
         self._call(instance, self._client.pause_container)
 
     def unpause(self, instance):
-        self._call(instance, self._client.unpause_container)
+        # A container that is not frozen has nothing to undo (libvirt's
+        # resume of a running domain is a no-op too); the engine would
+        # answer 500 "is not paused".
+        self._thaw(instance)
 
     def suspend(self, context, instance):
         """Freeze every process of the container (cgroup freezer).

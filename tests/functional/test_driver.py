@@ -157,6 +157,8 @@ def test_pause_and_suspend_freeze_the_container(
     assert driver.get_info(inst).state == power_state.PAUSED
     driver.unpause(inst)
     assert driver.get_info(inst).state == power_state.RUNNING
+    driver.unpause(inst)  # not frozen: nothing to undo, no engine error
+    assert driver.get_info(inst).state == power_state.RUNNING
 
     inst.task_state = 'suspending'
     driver.suspend(None, inst)
