@@ -133,6 +133,9 @@ class DockerDriver(driver.ComputeDriver):
         out, _err = processutils.execute('env', 'LANG=C', 'uptime')
         return out
 
+    def get_host_cpu_stats(self):
+        return host.cpu_stats()
+
     # -- listing ----------------------------------------------------------
 
     def _our_containers(self, instance_uuid=None) -> list[dict]:
@@ -255,6 +258,10 @@ class DockerDriver(driver.ComputeDriver):
             self._kill(instance)
         self._call(instance, self._client.start_container)
         LOG.info('Rebooted (%s)', reboot_type, instance=instance)
+
+    def poll_rebooting_instances(self, timeout, instances):
+        """Nothing to poll: reboot returns once the container runs again
+        (as libvirt's does)."""
 
     def _kill(self, instance) -> None:
         try:

@@ -49,6 +49,39 @@ def _memory_used_mb(total_mb: int) -> int:
     return max(total_mb - available_kb // 1024, 0)
 
 
+def _cpu_mhz() -> int:
+    """The first CPU's clock as /proc/cpuinfo says (0 if it does not)."""
+    try:
+        with open('/proc/cpuinfo') as cpuinfo:
+            for line in cpuinfo:
+                key, _sep, value = line.partition(':')
+                if key.strip() == 'cpu MHz':
+                    return int(float(value))
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def cpu_stats() -> dict:
+    """``get_host_cpu_stats``: the host's CPU times since boot in
+    nanoseconds, summed over CPUs, and its clock in MHz.
+
+    libvirt's own reading of the first line of /proc/stat
+    (virHostCPUGetStatsLinux), which nova's ``cpu.virt_driver`` compute
+    monitor turns into percentages. It describes the host nova-compute
+    runs on, as the disk figures do for a remote engine.
+    """
+    with open('/proc/stat') as stat:
+        ticks = [int(v) for v in stat.readline().split()[1:8]]
+    user, nice, system, idle, iowait, irq, softirq = ticks
+    ns_per_tick = 10 ** 9 // os.sysconf('SC_CLK_TCK')
+    return {'kernel': (system + irq + softirq) * ns_per_tick,
+            'idle': idle * ns_per_tick,
+            'user': (user + nice) * ns_per_tick,
+            'iowait': iowait * ns_per_tick,
+            'frequency': _cpu_mhz()}
+
+
 def available_resource(info: dict, nodename: str) -> dict:
     """``get_available_resource`` from the engine's ``/info`` (one call:
     it carries the engine version too)."""
