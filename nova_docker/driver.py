@@ -145,6 +145,9 @@ class DockerDriver(driver.ComputeDriver):
         out, _err = processutils.execute('env', 'LANG=C', 'uptime')
         return out
 
+    def get_host_cpu_stats(self):
+        return host.cpu_stats()
+
     # -- listing ----------------------------------------------------------
 
     def _our_containers(self, instance_uuid=None) -> list[dict]:
@@ -271,6 +274,10 @@ class DockerDriver(driver.ComputeDriver):
         self._call(instance, self._client.start_container)
         LOG.info('Rebooted (%s)', reboot_type, instance=instance)
 
+    def poll_rebooting_instances(self, timeout, instances):
+        """Nothing to poll: reboot returns once the container runs again
+        (as libvirt's does)."""
+
     def _kill(self, instance) -> None:
         try:
             self._call(instance, self._client.kill_container)
@@ -304,7 +311,10 @@ class DockerDriver(driver.ComputeDriver):
         self._call(instance, self._client.pause_container)
 
     def unpause(self, instance):
-        self._call(instance, self._client.unpause_container)
+        # A container that is not frozen has nothing to undo (libvirt's
+        # resume of a running domain is a no-op too); the engine would
+        # answer 500 "is not paused".
+        self._thaw(instance)
 
     def suspend(self, context, instance):
         """Freeze every process of the container (cgroup freezer).
@@ -327,8 +337,21 @@ class DockerDriver(driver.ComputeDriver):
     # -- console ----------------------------------------------------------
 
     def get_console_output(self, context, instance):
-        return self._call(instance, self._client.container_logs,
-                          max_bytes=CONSOLE_LOG_MAX_BYTES)
+        """The last CONSOLE_LOG_MAX_BYTES of the container's output, as
+        str.
+
+        Every line holds at least one byte (its newline), so the last
+        CONSOLE_LOG_MAX_BYTES lines hold all of those bytes: asking the
+        engine for that tail lets it read only the end of a long log.
+        Decoded as latin-1, one character per byte: nova's compute
+        manager encodes a str back with latin-1 and decodes the result
+        ascii/replace for the API, so no byte is lost or refused on the
+        way (a utf-8 decode could give characters latin-1 cannot encode).
+        """
+        output = self._call(instance, self._client.container_logs,
+                            tail=CONSOLE_LOG_MAX_BYTES,
+                            max_bytes=CONSOLE_LOG_MAX_BYTES)
+        return output.decode('latin-1')
 
     # -- images -----------------------------------------------------------
 

@@ -26,8 +26,8 @@ def architecture(info: dict) -> str:
                                             os.uname().machine)
 
 
-def _disk_gb(path: str) -> tuple[int, int]:
-    """(total, used) GB of the filesystem holding ``path``."""
+def _disk_gb(path: str) -> tuple[int, int, int]:
+    """(total, used, free) GB of the filesystem holding ``path``."""
     try:
         st = os.statvfs(path)
     except OSError:
@@ -36,7 +36,7 @@ def _disk_gb(path: str) -> tuple[int, int]:
         st = os.statvfs('/')
     total = st.f_blocks * st.f_frsize
     free = st.f_bavail * st.f_frsize
-    return total // units.Gi, (total - free) // units.Gi
+    return total // units.Gi, (total - free) // units.Gi, free // units.Gi
 
 
 def _memory_used_mb(total_mb: int) -> int:
@@ -49,11 +49,45 @@ def _memory_used_mb(total_mb: int) -> int:
     return max(total_mb - available_kb // 1024, 0)
 
 
+def _cpu_mhz() -> int:
+    """The first CPU's clock as /proc/cpuinfo says (0 if it does not)."""
+    try:
+        with open('/proc/cpuinfo') as cpuinfo:
+            for line in cpuinfo:
+                key, _sep, value = line.partition(':')
+                if key.strip() == 'cpu MHz':
+                    return int(float(value))
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def cpu_stats() -> dict:
+    """``get_host_cpu_stats``: the host's CPU times since boot in
+    nanoseconds, summed over CPUs, and its clock in MHz.
+
+    libvirt's own reading of the first line of /proc/stat
+    (virHostCPUGetStatsLinux), which nova's ``cpu.virt_driver`` compute
+    monitor turns into percentages. It describes the host nova-compute
+    runs on, as the disk figures do for a remote engine.
+    """
+    with open('/proc/stat') as stat:
+        ticks = [int(v) for v in stat.readline().split()[1:8]]
+    user, nice, system, idle, iowait, irq, softirq = ticks
+    ns_per_tick = 10 ** 9 // os.sysconf('SC_CLK_TCK')
+    return {'kernel': (system + irq + softirq) * ns_per_tick,
+            'idle': idle * ns_per_tick,
+            'user': (user + nice) * ns_per_tick,
+            'iowait': iowait * ns_per_tick,
+            'frequency': _cpu_mhz()}
+
+
 def available_resource(info: dict, nodename: str) -> dict:
     """``get_available_resource`` from the engine's ``/info`` (one call:
     it carries the engine version too)."""
     memory_mb = int(info.get('MemTotal', 0)) // units.Mi
-    disk_gb, disk_used_gb = _disk_gb(info.get('DockerRootDir') or '/')
+    disk_gb, disk_used_gb, disk_free_gb = _disk_gb(
+        info.get('DockerRootDir') or '/')
     arch = architecture(info)
     return {
         'vcpus': int(info.get('NCPU', 0)),
@@ -62,6 +96,11 @@ def available_resource(info: dict, nodename: str) -> dict:
         'vcpus_used': 0,
         'memory_mb_used': _memory_used_mb(memory_mb),
         'local_gb_used': disk_used_gb,
+        # ComputeNode.disk_available_least (os-hypervisors shows it).
+        # libvirt subtracts what its sparse disks may yet grow to; a
+        # container's layers take room only as they are written: the
+        # free space is all there is to say.
+        'disk_available_least': disk_free_gb,
         'hypervisor_type': fields.HVType.DOCKER,
         'hypervisor_version': hypervisor_version(
             info.get('ServerVersion', '')),

@@ -145,7 +145,9 @@ class Snapshotter:
             committed = self._client.commit_container(
                 name, changes=COMMIT_CHANGES, pause=True)
         except docker_errors.NotFound:
-            raise exception.InstanceNotFound(
+            # As libvirt says of a missing domain: nova's compute manager
+            # then deletes the image it made for the snapshot.
+            raise exception.InstanceNotRunning(
                 instance_id=instance.uuid) from None
         except docker_errors.DockerError as exc:
             raise errors.SnapshotFailed(

@@ -157,6 +157,8 @@ def test_pause_and_suspend_freeze_the_container(
     assert driver.get_info(inst).state == power_state.PAUSED
     driver.unpause(inst)
     assert driver.get_info(inst).state == power_state.RUNNING
+    driver.unpause(inst)  # not frozen: nothing to undo, no engine error
+    assert driver.get_info(inst).state == power_state.RUNNING
 
     inst.task_state = 'suspending'
     driver.suspend(None, inst)
@@ -184,10 +186,35 @@ def test_console_output_has_stdout_and_stderr(
           "/bin/sh -c 'echo to-stdout; echo to-stderr >&2; sleep 1000'")
     for _ in range(50):
         out = driver.get_console_output(None, inst)
-        if b'to-stderr' in out:
+        if 'to-stderr' in out:
             break
-    assert b'to-stdout\n' in out
-    assert b'to-stderr\n' in out
+    assert 'to-stdout\n' in out
+    assert 'to-stderr\n' in out
+
+
+def test_console_output_keeps_every_byte_through_novas_decoding(
+        driver, instances, busybox_image, monkeypatch):
+    # The euro sign has no latin-1 code: decoded as utf-8, nova's manager could
+    # not encode it back. (Bytes that are no utf-8 never reach the
+    # driver: the json-file log driver stores them as U+FFFD.)
+    raw = b'caf\xc3\xa9 \xe2\x82\xac\n'
+    inst = instances()
+    spawn(driver, inst, busybox_image,
+          "/bin/sh -c 'printf \"caf\\303\\251 \\342\\202\\254\\n\"; "
+          "sleep 1000'")
+    asked = []
+    real = driver._client.container_logs
+    monkeypatch.setattr(driver._client, 'container_logs',
+                        lambda *a, **k: asked.append(k) or real(*a, **k))
+    for _ in range(50):
+        out = driver.get_console_output(None, inst)
+        if out:
+            break
+        time.sleep(0.1)
+    assert isinstance(out, str)
+    # What nova's compute manager does with a str before the API sees it.
+    assert out.encode('latin-1') == raw
+    assert asked[0]['tail'] == driver_mod.CONSOLE_LOG_MAX_BYTES
 
 
 def test_console_output_is_the_last_100_kib(driver, engine, instances,
@@ -200,7 +227,7 @@ def test_console_output_is_the_last_100_kib(driver, engine, instances,
     engine.post('/containers/nova-%s/wait' % inst.uuid)
     out = driver.get_console_output(None, inst)
     assert len(out) == 100 * 1024
-    assert out.endswith(b'%099d\n' % 2999)
+    assert out.endswith('%099d\n' % 2999)
 
 
 def test_a_container_that_exits_is_shutdown(driver, engine, instances,

@@ -126,11 +126,12 @@ def test_snapshot_boots_again_with_data_and_command(
     engine.post('/containers/nova-%s/kill' % clone.uuid)
 
 
-def test_snapshot_of_a_missing_container_is_instance_not_found(
+def test_snapshot_of_a_missing_container_is_instance_not_running(
         gdriver, glance, ctx, engine, instances):
+    # What nova's driver suite (and libvirt) says of a missing guest.
     inst = instances()
     snap = new_snapshot_image(glance)
-    with pytest.raises(exception.InstanceNotFound, match=inst.uuid):
+    with pytest.raises(exception.InstanceNotRunning, match=inst.uuid):
         gdriver.snapshot(ctx, inst, snap['id'], TaskStates())
     assert_no_glance_data(glance, snap['id'])
 

@@ -1,3 +1,5 @@
+import os
+
 import os_resource_classes as orc
 
 from nova_docker import host
@@ -16,6 +18,9 @@ def test_available_resource_from_engine_info():
     assert res['vcpus'] == 4
     assert res['memory_mb'] == 8192
     assert res['local_gb'] > 0
+    assert 0 <= res['disk_available_least'] <= res['local_gb']
+    assert res['local_gb_used'] + res['disk_available_least'] <= \
+        res['local_gb']
     assert res['hypervisor_type'] == 'docker'
     assert res['hypervisor_version'] == 20010024
     assert res['hypervisor_hostname'] == 'node1'
@@ -31,3 +36,12 @@ def test_inventory_honours_ratios_and_reserved():
     assert inv[orc.VCPU]['allocation_ratio'] == 16.0
     assert inv[orc.MEMORY_MB]['reserved'] == 512
     assert inv[orc.DISK_GB]['max_unit'] == 100
+
+
+def test_cpu_stats_are_nanoseconds_since_boot_and_a_clock():
+    stats = host.cpu_stats()
+    assert set(stats) == {'kernel', 'idle', 'user', 'iowait', 'frequency'}
+    assert stats['idle'] > 0
+    assert stats['frequency'] >= 0
+    # /proc/stat counts ticks of 1/SC_CLK_TCK s: whole ticks in ns.
+    assert stats['idle'] % (10 ** 9 // os.sysconf('SC_CLK_TCK')) == 0

@@ -234,7 +234,7 @@ def test_snapshot_task_states_and_missing_container():
 
     states = []
     inst = nova_objects.instance()
-    with pytest.raises(exception.InstanceNotFound):
+    with pytest.raises(exception.InstanceNotRunning):
         snapshot.Snapshotter(Client(), image_api=object()).snapshot(
             None, inst, 'img', lambda **kw: states.append(kw))
     assert states == [{'task_state': task_states.IMAGE_PENDING_UPLOAD}]
