@@ -8,6 +8,7 @@ large allocation.
 """
 
 import zlib
+from collections.abc import Iterable
 
 from nova_docker.image.tarstream import TarFormatError
 
@@ -40,7 +41,10 @@ class Gunzip:
         self._inflater = None
         self._trailing = False
 
-    def feed(self, chunk: bytes) -> list[bytes]:
+    def feed(self, chunk: bytes) -> Iterable[bytes]:
+        """The plain data of ``chunk``, inflated lazily: a chunk of a gzip
+        bomb must not become one list of gigabytes before the consumer can
+        refuse it."""
         if self.compressed is None:
             self._head += chunk
             if len(self._head) < _SNIFF:
@@ -49,7 +53,7 @@ class Gunzip:
             self._decide(chunk)
         if not self.compressed:
             return [chunk]
-        return list(self._inflate(chunk))
+        return self._inflate(chunk)
 
     def finish(self) -> list[bytes]:
         """What is still held; TarFormatError if the gzip data ended early.
@@ -58,7 +62,7 @@ class Gunzip:
         if self.compressed is None:
             head, self._head = self._head, b''
             self._decide(head)
-            out = self.feed(head) if head else []
+            out = list(self.feed(head)) if head else []
         if self.compressed and not self._inflater.eof:
             raise TarFormatError('the gzip data ends early (the upload to '
                                  'Glance was probably cut short)')

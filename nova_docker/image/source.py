@@ -166,13 +166,16 @@ class TarPieces:
     :param final_checks: callables given the TarStream once the whole
         source went by, before the end-of-archive marker is released; they
         raise to stop the load.
-    :param rewrite_manifest: see TarStream.
+    :param rewrite_manifest, max_size: see TarStream (``max_size`` bounds
+        the data after gzip is undone).
     """
 
     def __init__(self, source: Iterable[bytes],
                  final_checks: Iterable[Callable[[TarStream], None]] = (),
-                 rewrite_manifest: bool = True):
-        self.tar = TarStream(rewrite_manifest=rewrite_manifest)
+                 rewrite_manifest: bool = True,
+                 max_size: int | None = None):
+        self.tar = TarStream(rewrite_manifest=rewrite_manifest,
+                             max_size=max_size)
         self._source = source
         self._final_checks = list(final_checks)
         self._gunzip = Gunzip()

@@ -22,6 +22,10 @@ import json
 import re
 import tarfile
 
+from nova_docker.image import members
+from nova_docker.image.members import MANIFEST
+from nova_docker.image.members import TarFormatError
+
 BLOCK = 512
 ZERO_BLOCK = bytes(BLOCK)
 # Two zero blocks end an archive; the engine's tar reader (Go's
@@ -32,28 +36,40 @@ DOCKER_SAVE = 'docker-save'
 ROOTFS = 'rootfs'
 
 # Bigger manifests or extension headers are not real: refuse rather than
-# hold them in memory.
+# hold them in memory. It bounds all that is held at once, too.
 MAX_METADATA = 1024 * 1024
+# A member of a root file system tar may carry a pax header and GNU long
+# name and link headers; more in front of one member is not a real tar.
+MAX_EXTENSIONS = 3
 
-MANIFEST = 'manifest.json'
-_SAVE_NAMES = frozenset((MANIFEST, 'repositories', 'index.json',
-                         'oci-layout'))
+_SAVE_NAMES = members.METADATA_NAMES
 # Top-level members of a save archive: '<config digest>.json' and
 # '<layer id>/' (Docker 20.10), '<digest>.tar' (podman/skopeo),
 # 'blobs/' (OCI layout, Docker 25+).
 _SAVE_TOP = re.compile(r'(?:[0-9a-f]{64}(?:\.json|\.tar)?|blobs)\Z')
 
-# Members whose size field says nothing about data that follows.
-_HEADER_ONLY = frozenset((tarfile.LNKTYPE, tarfile.SYMTYPE, tarfile.CHRTYPE,
-                          tarfile.BLKTYPE, tarfile.DIRTYPE,
-                          tarfile.FIFOTYPE))
-_PAX = frozenset((tarfile.XHDTYPE, tarfile.XGLTYPE,
-                  tarfile.SOLARIS_XHDTYPE))
+_PAX = frozenset((tarfile.XHDTYPE, tarfile.SOLARIS_XHDTYPE))
 _GNU_LONG = frozenset((tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK))
+# OCI index annotations that newer engines turn into image names.
+NAME_ANNOTATIONS = ('io.containerd.image.name',
+                    'org.opencontainers.image.ref.name')
+# Compressed data inside a docker save archive would unpack to a size the
+# archive does not show; `docker save` writes its layers uncompressed.
+_COMPRESSED = (
+    (re.compile(rb'\x1f\x8b'), 'gzip'),
+    (re.compile(rb'BZh[1-9]1AY&SY'), 'bzip2'),
+    (re.compile(rb'\xfd7zXZ\x00'), 'xz'),
+    (re.compile(rb'\x28\xb5\x2f\xfd'), 'zstd'),
+)
+_SNIFF = 10
 
 
-class TarFormatError(ValueError):
-    """The data is not a (complete) tar archive; the message says why."""
+class ArchiveTooLarge(TarFormatError):
+    """The archive unpacks to more than the caller allowed."""
+
+    def __init__(self, limit: int):
+        super().__init__('the image unpacks to more than %d bytes' % limit)
+        self.limit = limit
 
 
 def padding(size: int) -> int:
@@ -78,20 +94,20 @@ def classify(name: str) -> str:
 
 
 def parse_pax(data: bytes) -> dict[str, str]:
-    """The ``key=value`` records of a pax extended header."""
+    """The ``key=value`` records of a pax extended header, read as strictly
+    as Go's archive/tar reads them (each record ends in a newline)."""
     records = {}
     pos = 0
-    while pos < len(data) and data[pos:pos + 1] not in (b'', b'\0'):
+    while pos < len(data) and data[pos:pos + 1] != b'\0':
         length_end = data.find(b' ', pos)
-        try:
-            length = int(data[pos:length_end])
-        except ValueError:
-            raise TarFormatError('malformed pax extended header') from None
-        if length <= 0 or length_end < 0:
+        digits = data[pos:length_end] if length_end > pos else b''
+        if not digits.isdigit():
             raise TarFormatError('malformed pax extended header')
-        record = data[length_end + 1:pos + length - 1]
-        key, sep, value = record.partition(b'=')
-        if not sep:
+        length = int(digits)
+        record = data[length_end + 1:pos + length]
+        key, sep, value = record[:-1].partition(b'=')
+        if (length <= 0 or pos + length > len(data) or not sep or not key or
+                not record.endswith(b'\n')):
             raise TarFormatError('malformed pax extended header')
         records[key.decode('utf-8', 'surrogateescape')] = value.decode(
             'utf-8', 'surrogateescape')
@@ -117,16 +133,42 @@ def config_digests(manifest: list) -> list[str]:
     return digests
 
 
-def _manifest_header(original: tarfile.TarInfo, size: int) -> bytes:
-    info = tarfile.TarInfo(MANIFEST)
+def without_name_annotations(index: dict) -> dict:
+    """An OCI ``index.json`` without the annotations that name images."""
+    manifests = []
+    for entry in index.get('manifests') or []:
+        if isinstance(entry, dict) and isinstance(entry.get('annotations'),
+                                                  dict):
+            entry = dict(entry, annotations={
+                k: v for k, v in entry['annotations'].items()
+                if k not in NAME_ANNOTATIONS})
+        manifests.append(entry)
+    return dict(index, manifests=manifests)
+
+
+def _member_header(name: str, original: tarfile.TarInfo, size: int) -> bytes:
+    info = tarfile.TarInfo(name)
     info.size = size
     info.mode = original.mode or 0o644
     info.mtime = original.mtime
     return info.tobuf(tarfile.USTAR_FORMAT)
 
 
+def _member(name: str, original: tarfile.TarInfo, data: bytes) -> list[bytes]:
+    return [_member_header(name, original, len(data)),
+            data + bytes(padding(len(data)))]
+
+
+def _load_json(data: bytes, name: str):
+    try:
+        return json.loads(data)
+    except ValueError:
+        raise TarFormatError(
+            '%s of the docker save archive is not JSON' % name) from None
+
+
 class _Capture:
-    """A small member (extension header or manifest) being collected."""
+    """A small member (extension header or metadata) being collected."""
 
     def __init__(self, what: str, header: bytes, info: tarfile.TarInfo,
                  size: int, held: list[bytes]):
@@ -143,20 +185,31 @@ class TarStream:
     """Checks (and optionally rewrites) a tar archive passing through.
 
     :param rewrite_manifest: in a ``docker save`` archive, forward
-        ``manifest.json`` with ``RepoTags`` emptied.
+        ``manifest.json`` with ``RepoTags`` emptied and ``index.json``
+        without name annotations, and drop ``repositories``: the engine
+        then has no name of the user's to apply.
+    :param max_size: refuse (ArchiveTooLarge) an archive longer than this
+        many bytes; a docker save archive's layers are uncompressed, so
+        this bounds what the engine unpacks.
 
     After the first member header, :attr:`kind` is DOCKER_SAVE or ROOTFS;
     once ``manifest.json`` went by, :attr:`manifest` is its parsed content.
+    A docker save archive is held to :class:`members.SaveMembers`.
     """
 
-    def __init__(self, rewrite_manifest: bool = False):
+    def __init__(self, rewrite_manifest: bool = False,
+                 max_size: int | None = None):
         self.kind: str | None = None
         self.manifest: list | None = None
         self.members = 0
+        self.size = 0
         self.ended = False
         self._rewrite = rewrite_manifest
+        self._max_size = max_size
+        self._save_members = members.SaveMembers()
         self._header = bytearray()
         self._skip = 0
+        self._sniff: bytearray | None = None
         self._capture: _Capture | None = None
         # Extension headers wait for the member they describe: if that
         # member is rewritten they are dropped, else forwarded with it.
@@ -165,12 +218,17 @@ class TarStream:
 
     def feed(self, chunk: bytes) -> list[bytes]:
         """The pieces of the archive to forward for ``chunk``."""
+        self.size += len(chunk)
+        if self._max_size is not None and self.size > self._max_size:
+            raise ArchiveTooLarge(self._max_size)
         out: list[bytes] = []
         view = memoryview(chunk)
         pos, end = 0, len(chunk)
         while pos < end and not self.ended:
             if self._skip:
                 take = min(self._skip, end - pos)
+                if self._sniff is not None:
+                    self._sniff_member(view[pos:pos + take])
                 whole = pos == 0 and take == end
                 out.append(chunk if whole else bytes(view[pos:pos + take]))
                 self._skip -= take
@@ -214,6 +272,10 @@ class TarStream:
             return []
         info = self._parse(block)
         if info.type in _PAX or info.type in _GNU_LONG:
+            if len(self._held) >= MAX_EXTENSIONS:
+                raise TarFormatError(
+                    'member %d has more than %d extension headers'
+                    % (self.members + 1, MAX_EXTENSIONS))
             self._start_capture('extension', block, info, info.size)
             return []
         return self._on_member(block, info)
@@ -229,31 +291,51 @@ class TarStream:
                 'not a tar archive (%s: %s)' % (where, exc)) from None
 
     def _on_member(self, block: bytes, info: tarfile.TarInfo) -> list[bytes]:
-        name = normalise(self._ext.pop('path', info.name))
+        raw_name = self._ext.pop('path', info.name)
+        name = normalise(raw_name)
         size = info.size
         if 'size' in self._ext:
             size = int(self._ext.pop('size'))
         self._ext = {}
-        if info.type in _HEADER_ONLY:
-            size = 0
         self.members += 1
         held, self._held = self._held, []
         if self.kind is None and name:
             self.kind = classify(name)
-        if self.kind == DOCKER_SAVE and name == MANIFEST:
-            self._start_capture('manifest', block, info, size, held)
-            return []
+        if info.type in members.HEADER_ONLY_TYPES and (
+                self.kind != DOCKER_SAVE):
+            size = 0
+        if self.kind == DOCKER_SAVE:
+            self._save_members.check(block, info, raw_name, size, len(held))
+            if name in members.METADATA_NAMES and name != members.OCI_LAYOUT:
+                self._start_capture(name, block, info, size, held)
+                return []
+            if info.isreg() and size:
+                self._sniff = bytearray()
         self._skip = size + padding(size)
         return held + [block]
+
+    def _sniff_member(self, data: memoryview) -> None:
+        self._sniff += data[:_SNIFF - len(self._sniff)]
+        if len(self._sniff) < _SNIFF and len(data) < self._skip:
+            return
+        head, self._sniff = bytes(self._sniff), None
+        for magic, compression in _COMPRESSED:
+            if magic.match(head):
+                raise TarFormatError(
+                    'member %d of the docker save archive is %s-compressed;'
+                    ' `docker save` writes layers uncompressed, and the '
+                    'size of compressed ones cannot be bounded before the '
+                    'engine unpacks them' % (self.members, compression))
 
     # -- small members read whole ----------------------------------------
 
     def _start_capture(self, what: str, block: bytes, info: tarfile.TarInfo,
                        size: int, held: list[bytes] | None = None) -> None:
-        if size > MAX_METADATA:
+        held_bytes = sum(len(piece) for piece in self._held + (held or []))
+        if size + held_bytes > MAX_METADATA:
             raise TarFormatError(
                 'the tar archive has a %s of %d bytes; more than %d is not '
-                'a real one' % (what, size, MAX_METADATA))
+                'a real one' % (what, size + held_bytes, MAX_METADATA))
         self._capture = _Capture(what, block, info, size, held or [])
 
     def _captured(self) -> list[bytes]:
@@ -263,7 +345,14 @@ class TarStream:
             self._on_extension(capture.info, data)
             self._held.append(capture.header + bytes(capture.data))
             return []
-        return self._on_manifest(capture, data)
+        original = capture.held + [capture.header, bytes(capture.data)]
+        if capture.what == MANIFEST:
+            return self._on_manifest(capture.info, data, original)
+        if capture.what == members.OCI_INDEX:
+            return self._on_index(capture.info, data, original)
+        # 'repositories' names images too, in the format before
+        # manifest.json; an archive with a manifest does not need it.
+        return [] if self._rewrite else original
 
     def _on_extension(self, info: tarfile.TarInfo, data: bytes) -> None:
         if info.type == tarfile.GNUTYPE_LONGNAME:
@@ -271,23 +360,31 @@ class TarStream:
                 'utf-8', 'surrogateescape')
         elif info.type in (tarfile.XHDTYPE, tarfile.SOLARIS_XHDTYPE):
             records = parse_pax(data)
+            if self.kind != ROOTFS:
+                members.check_pax(records)
             self._ext.update({k: v for k, v in records.items()
                               if k in ('path', 'size')})
 
-    def _on_manifest(self, capture: _Capture, data: bytes) -> list[bytes]:
-        try:
-            manifest = json.loads(data)
-        except ValueError:
-            raise TarFormatError(
-                'manifest.json of the docker save archive is not JSON'
-            ) from None
+    def _on_manifest(self, info: tarfile.TarInfo, data: bytes,
+                     original: list[bytes]) -> list[bytes]:
+        manifest = _load_json(data, MANIFEST)
         if not isinstance(manifest, list) or not all(
                 isinstance(entry, dict) for entry in manifest):
             raise TarFormatError('manifest.json of the docker save archive '
                                  'is not a list of images')
         self.manifest = manifest
         if not self._rewrite:
-            return capture.held + [capture.header, bytes(capture.data)]
+            return original
         new = json.dumps(without_repo_tags(manifest)).encode()
-        return [_manifest_header(capture.info, len(new)),
-                new + bytes(padding(len(new)))]
+        return _member(MANIFEST, info, new)
+
+    def _on_index(self, info: tarfile.TarInfo, data: bytes,
+                  original: list[bytes]) -> list[bytes]:
+        index = _load_json(data, members.OCI_INDEX)
+        if not isinstance(index, dict):
+            raise TarFormatError('index.json of the docker save archive is '
+                                 'not an OCI image index')
+        if not self._rewrite:
+            return original
+        new = json.dumps(without_name_annotations(index)).encode()
+        return _member(members.OCI_INDEX, info, new)
