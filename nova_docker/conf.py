@@ -80,6 +80,16 @@ container_opts = [
 ]
 
 image_opts = [
+    cfg.IntOpt(
+        'max_image_size_gb',
+        default=50,
+        min=1,
+        help='Largest size, in GB, that a Glance image may unpack to when '
+             'the flavor has no root disk size (root_gb 0). A flavor with '
+             'root_gb bounds its images by that instead, as libvirt refuses '
+             'an image larger than the flavor\'s disk. Guards the engine\'s '
+             'disk against a small compressed image that inflates without '
+             'end.'),
     cfg.StrOpt(
         'image_download_dir',
         help='Directory for a temporary copy of each Glance image while it '

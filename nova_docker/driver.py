@@ -184,7 +184,8 @@ class DockerDriver(driver.ComputeDriver):
               block_device_info=None, power_on=True, accel_info=None):
         images.check_acceptable(image_meta)
         self._warn_unplugged(instance, network_info)
-        image_ref = self._images.ensure_local(context, image_meta)
+        image_ref = self._images.ensure_local(
+            context, image_meta, root_gb=instance.flavor.root_gb)
         body = container.create_body(instance, image_meta, image_ref,
                                      CONF.docker.pids_limit,
                                      image_id=image_meta.id)

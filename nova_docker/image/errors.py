@@ -19,6 +19,19 @@ class SnapshotFailed(exception.NovaException):
                '%(reason)s')
 
 
+class ImageLargerThanFlavorDisk(exception.FlavorDiskSmallerThanImage):
+    msg_fmt = ('Image %(image_id)s unpacks to more than the %(flavor_gb)d GB '
+               'root disk of the flavor: boot it with a flavor with a larger '
+               'root disk.')
+
+
+class ImageLargerThanLimit(exception.ImageUnacceptable):
+    msg_fmt = ('Image %(image_id)s is unacceptable: it unpacks to more than '
+               '%(limit_gb)d GB, the limit of [docker] max_image_size_gb for '
+               'flavors without a root disk size. Boot it with a flavor whose '
+               'root_gb fits it, or raise the option.')
+
+
 def unloadable(image_id: str, detail) -> exception.ImageUnacceptable:
     """ImageUnacceptable for data that is no Docker image."""
     return exception.ImageUnacceptable(

@@ -16,12 +16,14 @@ Whatever a failed load left on the engine is removed again.
 """
 
 import json
+import re
 import shlex
 
 from nova import exception
 from nova.image import glance
 from oslo_concurrency import lockutils
 from oslo_log import log as logging
+from oslo_utils import units
 
 from nova_docker import conf as docker_conf
 from nova_docker.docker import errors as docker_errors
@@ -35,6 +37,9 @@ CONF = docker_conf.CONF
 LOG = logging.getLogger(__name__)
 
 LOADED_ID = 'Loaded image ID: '
+LOADED_TAG = 'Loaded image: '
+_RENAMED = re.compile(r'The image (?P<tag>\S+) already exists, renaming the '
+                      r'old one with ID (?P<id>\S+) to empty string')
 
 
 def loaded_ids(lines: list[dict]) -> list[str]:
@@ -45,6 +50,34 @@ def loaded_ids(lines: list[dict]) -> list[str]:
         if stream.startswith(LOADED_ID):
             ids.append(stream[len(LOADED_ID):])
     return ids
+
+
+def applied_names(lines: list[dict]) -> tuple[list[str], dict[str, str]]:
+    """The tags a load applied, and ``{tag: id of the image it was taken
+    from}`` for those that already existed (the engine's reply says both).
+    """
+    tags, renamed = [], {}
+    for line in lines:
+        stream = (line.get('stream') or '').strip()
+        if stream.startswith(LOADED_TAG):
+            tags.append(stream[len(LOADED_TAG):])
+        match = _RENAMED.match(stream)
+        if match:
+            renamed[match.group('tag')] = match.group('id')
+    return tags, renamed
+
+
+def size_limit_gb(root_gb: int | None) -> int:
+    """How large, in GB, an image may unpack to for a flavor's root disk."""
+    return root_gb if root_gb else CONF.docker.max_image_size_gb
+
+
+def too_large(image_id: str, root_gb: int | None) -> exception.NovaException:
+    if root_gb:
+        return errors.ImageLargerThanFlavorDisk(image_id=image_id,
+                                                flavor_gb=root_gb)
+    return errors.ImageLargerThanLimit(image_id=image_id,
+                                       limit_gb=size_limit_gb(root_gb))
 
 
 def command_line(image: dict) -> list[str]:
@@ -107,10 +140,15 @@ class ImageLoader:
         self._client = client
         self._image_api = image_api or glance.API()
 
-    def ensure_local(self, context, image_meta) -> str:
+    def ensure_local(self, context, image_meta, root_gb: int = 0) -> str:
         """The engine-local reference of ``image_meta``, loading it first
-        when the engine does not have it."""
-        self._ensure(context, image_meta.id)
+        when the engine does not have it.
+
+        :param root_gb: the flavor's root disk: an image that unpacks to
+            more is refused (FlavorDiskSmallerThanImage), as libvirt
+            refuses it; 0 means [docker] max_image_size_gb.
+        """
+        self._ensure(context, image_meta.id, root_gb)
         return names.local_ref(image_meta.id)
 
     def cache(self, context, image_id: str) -> bool:
@@ -124,21 +162,32 @@ class ImageLoader:
                        'cannot boot it, so it is not cached'
                        % (image.get('container_format'),
                           names.DOCKER_CONTAINER_FORMAT))
-        return self._ensure(context, image_id)
+        return self._ensure(context, image_id, 0)
 
-    def _ensure(self, context, image_id: str) -> bool:
-        if touch(self._client, image_id):
+    def _ensure(self, context, image_id: str, root_gb: int) -> bool:
+        if self._cached(image_id, root_gb):
             return False
         # Concurrent boots of one image wait for a single load.
         with lockutils.lock(names.lock_name(image_id)):
-            if touch(self._client, image_id):
+            if self._cached(image_id, root_gb):
                 return False
-            self._load(context, image_id)
+            self._load(context, image_id, root_gb)
+        return True
+
+    def _cached(self, image_id: str, root_gb: int) -> bool:
+        if not touch(self._client, image_id):
+            return False
+        if root_gb:
+            # Loaded for a bigger flavor (or under a larger option) before.
+            size = self._client.inspect_image(
+                names.local_ref(image_id)).get('Size') or 0
+            if size > root_gb * units.Gi:
+                raise too_large(image_id, root_gb)
         return True
 
     # -- loading ----------------------------------------------------------
 
-    def _load(self, context, image_id: str) -> None:
+    def _load(self, context, image_id: str, root_gb: int) -> None:
         image = self._image_api.get(context, image_id)
         if image.get('status') not in (None, 'active'):
             raise exception.ImageNotActive(image_id=image_id)
@@ -148,12 +197,13 @@ class ImageLoader:
             self._download(context, image),
             final_checks=[lambda tar: check_manifest(image_id, tar),
                           lambda tar: self._still_in_glance(context,
-                                                            image_id)])
+                                                            image_id)],
+            max_size=size_limit_gb(root_gb) * units.Gi)
         try:
             self._send(image, pieces)
         except Exception as exc:
             self._remove_partial(image_id, pieces.tar)
-            translated = self._translate(image_id, exc)
+            translated = self._translate(image_id, exc, root_gb)
             if translated is exc:
                 raise
             raise translated from exc
@@ -199,6 +249,7 @@ class ImageLoader:
 
     def _tag_loaded(self, image_id: str, lines: list[dict],
                     tar: tarstream.TarStream) -> None:
+        self._check_no_names_applied(image_id, lines)
         ids = loaded_ids(lines) or tarstream.config_digests(
             tar.manifest or [])
         if len(ids) != 1:
@@ -208,11 +259,35 @@ class ImageLoader:
         self._client.tag_image(ids[0], names.local_repo(image_id),
                                names.LOCAL_TAG)
 
+    def _check_no_names_applied(self, image_id: str,
+                                lines: list[dict]) -> None:
+        """The archive went in without names; if the engine applied one
+        anyway, another image may have lost it: give it back, refuse."""
+        tags, renamed = applied_names(lines)
+        if not tags and not renamed:
+            return
+        LOG.error('Loading Glance image %s applied the names %s (taken '
+                  'from %s); putting them back', image_id, tags, renamed)
+        for tag in tags:
+            if tag not in renamed:
+                self._remove(tag, image_id)
+        for tag, previous in renamed.items():
+            repo, _sep, name = tag.rpartition(':')
+            self._client.tag_image(previous, repo, name)
+        applied = ', '.join(sorted(set(tags) | set(renamed)))
+        raise errors.unloadable(
+            image_id, 'the engine applied the image names %s from it, which '
+                      'the driver never asked for; they were put back as '
+                      'they were' % applied)
+
     # -- failures ---------------------------------------------------------
 
-    def _translate(self, image_id: str, exc: Exception) -> Exception:
+    def _translate(self, image_id: str, exc: Exception,
+                   root_gb: int) -> Exception:
         if isinstance(exc, exception.NovaException):
             return exc
+        if isinstance(exc, tarstream.ArchiveTooLarge):
+            return too_large(image_id, root_gb)
         if isinstance(exc, tarstream.TarFormatError):
             return errors.unloadable(image_id, exc)
         if isinstance(exc, docker_errors.StreamError):

@@ -54,6 +54,27 @@ def test_missing_or_bad_command_line_is_refused(props, reason):
         loader.command_line({'id': 'i', 'properties': props})
 
 
+def test_names_a_load_applied_are_read_from_its_reply():
+    lines = [
+        {'stream': 'The image victim:x already exists, renaming the old one '
+                   'with ID sha256:91228d to empty string\n'},
+        {'stream': 'Loaded image: victim:x\n'},
+        {'stream': 'Loaded image: new:y\n'},
+        {'stream': 'Loaded image ID: sha256:abc\n'},
+    ]
+    assert loader.applied_names(lines) == (
+        ['victim:x', 'new:y'], {'victim:x': 'sha256:91228d'})
+    assert loader.applied_names(lines[3:]) == ([], {})
+
+
+def test_size_limit_is_the_flavor_disk_else_the_option():
+    assert loader.size_limit_gb(3) == 3
+    assert loader.size_limit_gb(0) == loader.CONF.docker.max_image_size_gb
+    assert isinstance(loader.too_large('i', 3),
+                      exception.FlavorDiskSmallerThanImage)
+    assert 'max_image_size_gb' in str(loader.too_large('i', 0))
+
+
 def test_loaded_ids_from_engine_lines():
     lines = [{'stream': 'Loaded image ID: sha256:abc\n'},
              {'stream': 'Loaded image: x:y\n'}, {'status': 'x'}]
