@@ -24,6 +24,8 @@ from urllib3 import connection as urllib3_connection
 from urllib3 import connectionpool
 from urllib3 import exceptions as urllib3_exceptions
 
+from nova_docker.docker.timeouts import SendTimeoutMixin
+
 _active = threading.local()
 
 
@@ -147,11 +149,13 @@ class _CancellableMixin:
         register(self.sock)
 
 
-class HTTPConnection(_CancellableMixin, urllib3_connection.HTTPConnection):
+class HTTPConnection(SendTimeoutMixin, _CancellableMixin,
+                     urllib3_connection.HTTPConnection):
     pass
 
 
-class HTTPSConnection(_CancellableMixin, urllib3_connection.HTTPSConnection):
+class HTTPSConnection(SendTimeoutMixin, _CancellableMixin,
+                      urllib3_connection.HTTPSConnection):
     pass
 
 

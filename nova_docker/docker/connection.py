@@ -18,6 +18,7 @@ from urllib3.connectionpool import HTTPConnectionPool
 
 from nova_docker.docker import cancel
 from nova_docker.docker import errors
+from nova_docker.docker import timeouts
 
 # The oldest engine API this client works with: every endpoint and
 # parameter it uses exists in 1.41 (Docker Engine 20.10).
@@ -117,7 +118,7 @@ def parse_base_url(base_url: str, tls: TLSConfig | None) -> str:
                      % base_url)
 
 
-class _UnixConnection(UnixHTTPConnection):
+class _UnixConnection(timeouts.SendTimeoutMixin, UnixHTTPConnection):
 
     def connect(self) -> None:
         # With a timeout set, connect() on a unix socket whose listen
@@ -322,10 +323,12 @@ class Connection:
               timeout: Any = _DEFAULT, stream: bool = False,
               **kwargs: Any) -> Any:
         url = self._url(path, versioned)
+        connect_read = self._timeouts(timeout)
         try:
-            response = self._request(
-                method, url, timeout=self._timeouts(timeout), stream=stream,
-                **kwargs)
+            # A body may stall as long as a reply may (see timeouts.py).
+            with timeouts.sending(connect_read[1]):
+                response = self._request(method, url, timeout=connect_read,
+                                         stream=stream, **kwargs)
             return errors.from_response(response, stream=stream)
         except requests.RequestException as exc:
             raise errors.transport_error(exc, url) from exc
