@@ -266,6 +266,8 @@ class DockerDriver(driver.ComputeDriver):
     def reboot(self, context, instance, network_info, reboot_type,
                block_device_info=None, bad_volumes_callback=None,
                accel_info=None, share_info=None):
+        if self._recreate_if_gone(context, instance, network_info):
+            return
         self._thaw(instance)
         if reboot_type == 'SOFT':
             self._call(instance, self._client.stop_container,
@@ -296,7 +298,23 @@ class DockerDriver(driver.ComputeDriver):
 
     def power_on(self, context, instance, network_info,
                  block_device_info=None, accel_info=None, share_info=None):
+        if self._recreate_if_gone(context, instance, network_info):
+            return
         self._call(instance, self._client.start_container)
+
+    def _recreate_if_gone(self, context, instance, network_info) -> bool:
+        """Make the container again from the instance if it is gone (an
+        operator removed it, or an engine lost its state), as libvirt's
+        hard reboot defines the domain anew: otherwise the instance could
+        never start again. True if it was made (and started)."""
+        if self._our_containers(instance.uuid):
+            return False
+        LOG.warning('Its container is gone: creating it again from the '
+                    'instance and its image %s', instance.image_ref,
+                    instance=instance)
+        self.spawn(context, instance, instance.image_meta, [], None, {},
+                   network_info)
+        return True
 
     def resume_state_on_host_boot(self, context, instance, network_info,
                                   share_info, block_device_info=None):

@@ -1,6 +1,7 @@
 """DockerDriver against the real engine: each operation checks the
 container's real state through the engine's own API."""
 
+import shlex
 import time
 import uuid
 
@@ -371,3 +372,27 @@ def test_resume_state_on_host_boot_starts_a_stopped_container(
     started = inspect(engine, inst)['State']['StartedAt']
     driver.resume_state_on_host_boot(None, inst, None, None)
     assert inspect(engine, inst)['State']['StartedAt'] == started
+
+
+@pytest.mark.parametrize('action', ['power_on', 'reboot HARD',
+                                    'reboot SOFT'])
+def test_an_instance_whose_container_is_gone_starts_again(
+        driver, engine, instances, busybox_image, action):
+    # As after an engine lost its state, or an operator's `docker rm`:
+    # libvirt's hard reboot defines the domain anew; so does this driver.
+    inst = instances(image_ref=busybox_image.id, system_metadata={
+        'image_container_format': 'docker', 'image_disk_format': 'raw',
+        'image_os_command_line': GRACEFUL})
+    spawn(driver, inst, busybox_image, GRACEFUL)
+    engine.remove_container('nova-' + inst.uuid)
+    with pytest.raises(exception.InstanceNotFound):
+        driver.get_info(inst)
+    if action == 'power_on':
+        driver.power_on(None, inst, None)
+    else:
+        driver.reboot(None, inst, None, action.split()[1])
+    state = inspect(engine, inst)
+    assert state['State']['Running'] is True
+    assert state['Config']['Cmd'] == shlex.split(GRACEFUL)
+    assert state['Config']['Labels'][
+        'org.openstack.nova.instance-uuid'] == inst.uuid
