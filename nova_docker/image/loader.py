@@ -107,10 +107,15 @@ class ImageLoader:
         self._client = client
         self._image_api = image_api or glance.API()
 
-    def ensure_local(self, context, image_meta) -> str:
+    def ensure_local(self, context, image_meta, trusted_certs=None) -> str:
         """The engine-local reference of ``image_meta``, loading it first
-        when the engine does not have it."""
-        self._ensure(context, image_meta.id)
+        when the engine does not have it.
+
+        :param trusted_certs: the instance's ``trusted_certs`` (a
+            TrustedCerts or None): nova's image API verifies the image's
+            signing certificate against them, as for libvirt.
+        """
+        self._ensure(context, image_meta.id, trusted_certs)
         return names.local_ref(image_meta.id)
 
     def cache(self, context, image_id: str) -> bool:
@@ -124,28 +129,30 @@ class ImageLoader:
                        'cannot boot it, so it is not cached'
                        % (image.get('container_format'),
                           names.DOCKER_CONTAINER_FORMAT))
-        return self._ensure(context, image_id)
+        # No instance, so no trusted certificates of its own: nova's
+        # [glance] default_trusted_certificate_ids still apply.
+        return self._ensure(context, image_id, None)
 
-    def _ensure(self, context, image_id: str) -> bool:
+    def _ensure(self, context, image_id: str, trusted_certs) -> bool:
         if touch(self._client, image_id):
             return False
         # Concurrent boots of one image wait for a single load.
         with lockutils.lock(names.lock_name(image_id)):
             if touch(self._client, image_id):
                 return False
-            self._load(context, image_id)
+            self._load(context, image_id, trusted_certs)
         return True
 
     # -- loading ----------------------------------------------------------
 
-    def _load(self, context, image_id: str) -> None:
+    def _load(self, context, image_id: str, trusted_certs) -> None:
         image = self._image_api.get(context, image_id)
         if image.get('status') not in (None, 'active'):
             raise exception.ImageNotActive(image_id=image_id)
         LOG.info('Loading Glance image %s (%s bytes) into the engine',
                  image_id, image.get('size'))
         pieces = source.TarPieces(
-            self._download(context, image),
+            self._download(context, image, trusted_certs),
             final_checks=[lambda tar: check_manifest(image_id, tar),
                           lambda tar: self._still_in_glance(context,
                                                             image_id)])
@@ -162,13 +169,17 @@ class ImageLoader:
         LOG.info('Loaded Glance image %s as %s', image_id,
                  names.local_ref(image_id))
 
-    def _download(self, context, image: dict):
-        check = HashCheck.for_image(image)
-        chunks = self._image_api.download(context, image['id'])
-        directory = CONF.docker.image_download_dir
-        if directory:
-            return source.Prefetch(source.spooled(chunks, check, directory))
-        return source.Prefetch(source.verified(chunks, check))
+    def _download(self, context, image: dict, trusted_certs):
+        # Push-style (data=sink): without a destination, nova's image API
+        # consumes its chunk iterator to verify a signature and returns it
+        # exhausted. The Prefetch thread runs the download, so it streams.
+        def fetch(sink):
+            self._image_api.download(context, image['id'], data=sink,
+                                     trusted_certs=trusted_certs)
+
+        return source.Prefetch.pushed(source.downloaded(
+            fetch, HashCheck.for_image(image),
+            CONF.docker.image_download_dir or None))
 
     def _still_in_glance(self, context, image_id: str) -> None:
         # An image deleted while it downloaded must not appear on the
