@@ -466,3 +466,42 @@ def test_prefetch_close_stops_and_closes_the_source():
     assert next(iter(prefetch)) == b'x' * 100
     prefetch.close()
     assert closed.wait(5)
+
+
+def test_pushed_prefetch_ends_only_once_the_producer_returned():
+    returned = threading.Event()
+    release = threading.Event()
+
+    def produce(write):
+        for i in range(10):
+            write(bytes([i]) * 1000)
+        release.wait(5)  # nova's verifier.verify() runs here
+        returned.set()
+
+    reader = iter(source.Prefetch.pushed(produce, piece=5000, depth=2))
+    got = [next(reader), next(reader)]  # all of the data
+    rest = threading.Thread(target=lambda: got.extend(reader))
+    rest.start()
+    rest.join(0.3)
+    assert rest.is_alive()  # the reader waits for the producer's return
+    release.set()
+    rest.join(5)
+    assert not rest.is_alive() and returned.is_set()
+    assert b''.join(got) == b''.join(bytes([i]) * 1000 for i in range(10))
+
+
+def test_pushed_prefetch_close_stops_the_producer():
+    stopped = threading.Event()
+
+    def produce(write):
+        try:
+            while True:
+                write(b'x' * 100)
+        except Exception:
+            stopped.set()
+            raise
+
+    prefetch = source.Prefetch.pushed(produce, piece=100, depth=1)
+    assert next(iter(prefetch)) == b'x' * 100
+    prefetch.close()
+    assert stopped.wait(5)
