@@ -77,6 +77,9 @@ class DockerDriver(driver.ComputeDriver):
         # Loaded Glance images stay on the engine until manage_image_cache
         # finds them unused.
         has_imagecache=True,
+        # Images are verified by nova's image API against the instance's
+        # trusted_certs (see ImageLoader.ensure_local), as for libvirt.
+        supports_trusted_certs=True,
     )
 
     def __init__(self, virtapi, client=None):
@@ -185,7 +188,8 @@ class DockerDriver(driver.ComputeDriver):
         images.check_acceptable(image_meta)
         self._warn_unplugged(instance, network_info)
         image_ref = self._images.ensure_local(
-            context, image_meta, root_gb=instance.flavor.root_gb)
+            context, image_meta, root_gb=instance.flavor.root_gb,
+            trusted_certs=instance.trusted_certs)
         body = container.create_body(instance, image_meta, image_ref,
                                      CONF.docker.pids_limit,
                                      image_id=image_meta.id)

@@ -1,5 +1,6 @@
 """nova exceptions of the image pipeline, worded for the operator."""
 
+from cursive import exception as cursive_exception
 from nova import exception
 
 
@@ -39,6 +40,21 @@ def unloadable(image_id: str, detail) -> exception.ImageUnacceptable:
         reason='its data is not a loadable Docker image: %s. Upload a '
                '`docker save` archive or a root file system tar '
                '(`docker export`), plain or gzip-compressed' % detail)
+
+
+def signature_mismatch(image_id: str
+                       ) -> cursive_exception.SignatureVerificationError:
+    """The error for data that does not match its Glance signature.
+
+    cursive's type, as nova's own verification raises it: nova's compute
+    manager aborts such a build without rescheduling it.
+    """
+    return cursive_exception.SignatureVerificationError(
+        reason='the data of image %s does not match its signature '
+               '(img_signature): it was changed after it was signed, or '
+               'signed with another key than the one of its certificate '
+               '(img_signature_certificate_uuid). Sign the image data '
+               'again, or upload the signed data again' % image_id)
 
 
 NO_SPACE = 'no space left on device'

@@ -140,15 +140,19 @@ class ImageLoader:
         self._client = client
         self._image_api = image_api or glance.API()
 
-    def ensure_local(self, context, image_meta, root_gb: int = 0) -> str:
+    def ensure_local(self, context, image_meta, root_gb: int = 0,
+                     trusted_certs=None) -> str:
         """The engine-local reference of ``image_meta``, loading it first
         when the engine does not have it.
 
         :param root_gb: the flavor's root disk: an image that unpacks to
             more is refused (FlavorDiskSmallerThanImage), as libvirt
             refuses it; 0 means [docker] max_image_size_gb.
+        :param trusted_certs: the instance's ``trusted_certs`` (a
+            TrustedCerts or None): nova's image API verifies the image's
+            signing certificate against them, as for libvirt.
         """
-        self._ensure(context, image_meta.id, root_gb)
+        self._ensure(context, image_meta.id, root_gb, trusted_certs)
         return names.local_ref(image_meta.id)
 
     def cache(self, context, image_id: str) -> bool:
@@ -162,16 +166,19 @@ class ImageLoader:
                        'cannot boot it, so it is not cached'
                        % (image.get('container_format'),
                           names.DOCKER_CONTAINER_FORMAT))
-        return self._ensure(context, image_id, 0)
+        # No instance, so no trusted certificates of its own: nova's
+        # [glance] default_trusted_certificate_ids still apply.
+        return self._ensure(context, image_id, 0, None)
 
-    def _ensure(self, context, image_id: str, root_gb: int) -> bool:
+    def _ensure(self, context, image_id: str, root_gb: int,
+                trusted_certs) -> bool:
         if self._cached(image_id, root_gb):
             return False
         # Concurrent boots of one image wait for a single load.
         with lockutils.lock(names.lock_name(image_id)):
             if self._cached(image_id, root_gb):
                 return False
-            self._load(context, image_id, root_gb)
+            self._load(context, image_id, root_gb, trusted_certs)
         return True
 
     def _cached(self, image_id: str, root_gb: int) -> bool:
@@ -187,14 +194,15 @@ class ImageLoader:
 
     # -- loading ----------------------------------------------------------
 
-    def _load(self, context, image_id: str, root_gb: int) -> None:
+    def _load(self, context, image_id: str, root_gb: int,
+              trusted_certs) -> None:
         image = self._image_api.get(context, image_id)
         if image.get('status') not in (None, 'active'):
             raise exception.ImageNotActive(image_id=image_id)
         LOG.info('Loading Glance image %s (%s bytes) into the engine',
                  image_id, image.get('size'))
         pieces = source.TarPieces(
-            self._download(context, image),
+            self._download(context, image, trusted_certs),
             final_checks=[lambda tar: check_manifest(image_id, tar),
                           lambda tar: self._still_in_glance(context,
                                                             image_id)],
@@ -212,13 +220,17 @@ class ImageLoader:
         LOG.info('Loaded Glance image %s as %s', image_id,
                  names.local_ref(image_id))
 
-    def _download(self, context, image: dict):
-        check = HashCheck.for_image(image)
-        chunks = self._image_api.download(context, image['id'])
-        directory = CONF.docker.image_download_dir
-        if directory:
-            return source.Prefetch(source.spooled(chunks, check, directory))
-        return source.Prefetch(source.verified(chunks, check))
+    def _download(self, context, image: dict, trusted_certs):
+        # Push-style (data=sink): without a destination, nova's image API
+        # consumes its chunk iterator to verify a signature and returns it
+        # exhausted. The Prefetch thread runs the download, so it streams.
+        def fetch(sink):
+            self._image_api.download(context, image['id'], data=sink,
+                                     trusted_certs=trusted_certs)
+
+        return source.Prefetch.pushed(source.downloaded(
+            fetch, HashCheck.for_image(image),
+            CONF.docker.image_download_dir or None))
 
     def _still_in_glance(self, context, image_id: str) -> None:
         # An image deleted while it downloaded must not appear on the

@@ -1,21 +1,27 @@
 """Glance's download as a checked stream of tar pieces for the engine.
 
-``Glance chunks -> verified() -> [spooled()] -> TarPieces -> engine``
+``image API download(data=Sink) -> [spool] -> Prefetch -> TarPieces -> engine``
 
-* :func:`verified` hashes the chunks as they pass and raises "checksum
-  mismatch" (ImageUnacceptable) at the end, or ImageDownloadFailed when
-  Glance's stream breaks off. Errors of the download iterator never
-  reach the HTTP library of the engine call as OSErrors (which it would
-  report as an engine failure).
-* :func:`spooled` (only when ``[docker] image_download_dir`` is set)
-  writes the verified data to an anonymous temporary file first.
-* :class:`Prefetch` reads the download in a thread of its own, a few MB
-  ahead: receiving and hashing Glance's data overlap with sending to the
-  engine instead of taking turns with it.
+* nova's image API writes the download into a :class:`Sink` (its
+  ``download(..., data=sink)``): that is the only way to get nova's
+  signature verification (``[glance] verify_glance_signatures``, trusted
+  certificates), which consumes the chunk iterator it would otherwise
+  hand back. The sink hashes every byte once (:class:`HashCheck`, Glance's
+  own record) and passes it on; the hash is compared after download()
+  returned, when nova has checked the signature too.
+* :func:`downloaded` maps the download's failures to what nova's compute
+  manager expects (checksum mismatch, ImageDownloadFailed,
+  SignatureVerificationError) and, when ``[docker] image_download_dir``
+  is set, spools the data to an anonymous temporary file first.
+* :class:`Prefetch` runs the download in a thread of its own, a few MB
+  ahead of the engine, in a bounded queue: receiving, hashing and
+  verifying Glance's data overlap with sending to the engine, and memory
+  stays flat.
 * :class:`TarPieces` undoes gzip, follows the tar and releases its
-  end-of-archive marker only after the whole download was verified and
-  the caller's last checks passed: the engine cannot complete an archive
-  that turns out to be corrupt; it sees a cut body and stores nothing.
+  end-of-archive marker only after the whole download was verified (the
+  download returned) and the caller's last checks passed: the engine
+  cannot complete an archive that turns out to be corrupt or badly
+  signed; it sees a cut body and stores nothing.
 """
 
 import functools
@@ -24,7 +30,10 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 
-from nova_docker.docker import streams
+from cryptography import exceptions as crypto_exceptions
+from cursive import exception as cursive_exception
+from nova import exception
+
 from nova_docker.image import errors
 from nova_docker.image.compression import Gunzip
 from nova_docker.image.digest import HashCheck
@@ -40,6 +49,12 @@ PREFETCH_DEPTH = 4
 # How often a reader thread blocked on a full queue looks for close().
 _POLL = 0.1
 
+# write(chunk): where a producer puts the bytes it made.
+Write = Callable[[bytes], None]
+# A push-style source: called with a write, writes all the data, returns
+# at the end (or raises).
+Producer = Callable[[Write], None]
+
 
 def close_quietly(iterable) -> None:
     """Close a generator or streamed reply that was not read to the end."""
@@ -48,68 +63,155 @@ def close_quietly(iterable) -> None:
         close()
 
 
-def verified(chunks: Iterable[bytes], check: HashCheck) -> Iterator[bytes]:
-    """``chunks`` as they are, hashed by ``check`` and verified at the end.
+# -- the download -----------------------------------------------------------
+
+class Sink:
+    """The file object nova's image API writes a download into.
+
+    Every chunk is hashed by ``check`` (once) and passed to ``write``. An
+    error of ``write`` is remembered, so that it is not mistaken for a
+    failure of the download when nova raises it again.
     """
-    iterator = iter(chunks)
+
+    def __init__(self, check: HashCheck, write: Write):
+        self._check = check
+        self._write = write
+        self.error: Exception | None = None
+
+    def write(self, chunk: bytes) -> int:
+        self._check.update(chunk)
+        try:
+            self._write(chunk)
+        except Exception as exc:
+            self.error = exc
+            raise
+        return len(chunk)
+
+    def truncate(self, size: int = 0) -> None:
+        """nova truncates its destination when the signature does not
+        match. Nothing is kept here: the bytes already passed on are
+        undone by the failure nova raises next (the archive stays open and
+        the loader removes what the engine got)."""
+
+
+def downloaded(fetch: Callable[[Sink], None], check: HashCheck,
+               directory: str | None = None) -> Producer:
+    """A producer (for :meth:`Prefetch.pushed`) of the data ``fetch(sink)``
+    writes, checked by ``check``; spooled in ``directory`` if given."""
+    if directory:
+        return functools.partial(_spooled, fetch, check, directory)
+    return functools.partial(_checked, fetch, check)
+
+
+def _checked(fetch: Callable[[Sink], None], check: HashCheck,
+             write: Write) -> None:
+    sink = Sink(check, write)
     try:
-        while True:
-            try:
-                chunk = next(iterator)
-            except StopIteration:
-                break
-            except Exception as exc:
-                # Whatever the image service's iterator raises (a reset
-                # connection, glanceclient's own hash check) ends here.
-                raise download_failed(check, exc) from exc
-            check.update(chunk)
-            yield chunk
-        check.verify()
-    finally:
-        close_quietly(chunks)
+        fetch(sink)
+    except Exception as exc:
+        if exc is sink.error:
+            raise  # ours (the reader stopped, a full spool disk): as is
+        raise download_error(check, exc) from exc
+    check.verify()
 
 
-def download_failed(check: HashCheck, exc: Exception) -> Exception:
-    """The exception for a download that broke off with ``exc``."""
+def _spooled(fetch: Callable[[Sink], None], check: HashCheck,
+             directory: str, write: Write) -> None:
+    # The file has no name (O_TMPFILE where the kernel has it, else
+    # unlinked at once): it disappears with the process whatever happens.
+    # Nothing leaves it before the whole download was verified.
+    with tempfile.TemporaryFile(dir=directory) as spool:
+        _checked(fetch, check, spool.write)
+        spool.seek(0)
+        for piece in iter(functools.partial(spool.read, SPOOL_PIECE), b''):
+            write(piece)
+
+
+def download_error(check: HashCheck, exc: Exception) -> Exception:
+    """The exception for a download that failed with ``exc``."""
+    if isinstance(exc, (exception.NovaException,
+                        cursive_exception.SignatureVerificationError)):
+        # nova's image API already says what happened (image not found,
+        # Glance unreachable, certificate not trusted, signature
+        # properties missing): the compute manager knows these.
+        return exc
     if check.complete:
         # All the bytes arrived: if they do not match, that is the news
         # (glanceclient raises its own check as an IOError after the last
-        # chunk).
+        # chunk, before nova checks the signature).
         check.verify()
+    if isinstance(exc, crypto_exceptions.InvalidSignature):
+        return errors.signature_mismatch(check.image_id)
+    return download_failed(check, exc)
+
+
+def download_failed(check: HashCheck, exc: Exception) -> Exception:
+    """ImageDownloadFailed for a download that broke off with ``exc``."""
     return errors.ImageDownloadFailed(
         image_id=check.image_id, received=check.received,
         size=check.size if check.size is not None else 'unknown',
         reason=str(exc) or type(exc).__name__)
 
 
-def spooled(chunks: Iterable[bytes], check: HashCheck,
-            directory: str) -> Iterator[bytes]:
-    """The verified download, read back from a temporary file.
-
-    The file has no name (O_TMPFILE where the kernel has it, else
-    unlinked at once): it disappears with the process whatever happens.
-    """
-    with tempfile.TemporaryFile(dir=directory) as spool:
-        for chunk in verified(chunks, check):
-            spool.write(chunk)
-        spool.seek(0)
-        yield from iter(functools.partial(spool.read, SPOOL_PIECE), b'')
-
+# -- read-ahead -------------------------------------------------------------
 
 class _Failed:
     def __init__(self, exc: Exception):
         self.exc = exc
 
 
+class _Stopped(Exception):
+    """Raised into the producer when the reader closed the Prefetch."""
+
+    def __init__(self):
+        super().__init__('the load into the engine stopped: the rest of '
+                         'the download is not needed')
+
+
 _END = object()
+
+
+class _Joiner:
+    """Joins written chunks into pieces of at least ``piece`` bytes."""
+
+    def __init__(self, put: Write, piece: int):
+        self._put = put
+        self._piece = piece
+        self._pending: list[bytes] = []
+        self._length = 0
+
+    def write(self, chunk: bytes) -> None:
+        self._pending.append(chunk)
+        self._length += len(chunk)
+        if self._length >= self._piece:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._length:
+            joined = b''.join(self._pending)
+            self._pending, self._length = [], 0
+            self._put(joined)
+
+
+def pulled(iterable: Iterable[bytes]) -> Producer:
+    """A producer of the chunks of ``iterable`` (closed at the end)."""
+    def produce(write: Write) -> None:
+        try:
+            for chunk in iterable:
+                write(chunk)
+        finally:
+            close_quietly(iterable)
+    return produce
 
 
 class Prefetch:
     """Iterates ``iterable`` in a thread of its own, joined into pieces of
     at least ``piece`` bytes, up to ``depth`` pieces ahead of the reader.
-    The bytes come out in order. An exception of the iterable is raised
-    to the reader in place of the bytes not yet handed over (up to one
-    piece): the reader fails either way.
+    :meth:`pushed` does the same for a push-style producer (a download
+    that writes into a file object). The bytes come out in order. An
+    exception of the source is raised to the reader in place of the bytes
+    not yet handed over (up to one piece): the reader fails either way;
+    the end comes only once the source returned.
 
     Memory is bounded by ``depth`` pieces. ``close()`` stops the thread at
     its next piece (it cannot interrupt a read that is waiting on the
@@ -118,23 +220,39 @@ class Prefetch:
 
     def __init__(self, iterable: Iterable[bytes],
                  piece: int = PREFETCH_PIECE, depth: int = PREFETCH_DEPTH):
+        self._start(pulled(iterable), piece, depth)
+
+    @classmethod
+    def pushed(cls, produce: Producer, piece: int = PREFETCH_PIECE,
+               depth: int = PREFETCH_DEPTH) -> 'Prefetch':
+        """Runs ``produce(write)`` in the thread; ``write`` blocks while
+        the queue is full (that holds the download back)."""
+        prefetch = cls.__new__(cls)
+        prefetch._start(produce, piece, depth)
+        return prefetch
+
+    def _start(self, produce: Producer, piece: int, depth: int) -> None:
         self._queue: queue.Queue = queue.Queue(depth)
         self._stop = threading.Event()
         self._thread = threading.Thread(
-            target=self._run, args=(iterable, piece), daemon=True,
+            target=self._run, args=(produce, piece), daemon=True,
             name='nova-docker-image-prefetch')
         self._thread.start()
 
-    def _run(self, iterable: Iterable[bytes], piece: int) -> None:
+    def _run(self, produce: Producer, piece: int) -> None:
+        joiner = _Joiner(self._put_or_stop, piece)
         try:
-            for item in streams.rechunk(iterable, piece):
-                if not self._put(item):
-                    return
+            produce(joiner.write)
+            joiner.flush()
             self._put(_END)
+        except _Stopped:
+            return
         except Exception as exc:  # handed to the reader, who raises it
             self._put(_Failed(exc))
-        finally:
-            close_quietly(iterable)
+
+    def _put_or_stop(self, item) -> None:
+        if not self._put(item):
+            raise _Stopped()
 
     def _put(self, item) -> bool:
         while not self._stop.is_set():

@@ -6,6 +6,7 @@ import uuid
 import pytest
 
 from tests.fixtures import engine as engine_fixtures
+from tests.fixtures import image_api as image_api_fixtures
 from tests.fixtures import images as image_fixtures
 from tests.unit import nova_objects
 
@@ -40,8 +41,8 @@ def busybox_image(engine):
 
 class LocalImageAPI:
     """Stands in for nova's Glance API where a test is about the engine,
-    not Glance: ``download`` yields the bytes in chunks, as glanceclient
-    does."""
+    not Glance: ``download`` hands the bytes over in glanceclient's chunks,
+    the ways nova's image API does."""
 
     def __init__(self):
         self.data = {}
@@ -64,9 +65,11 @@ class LocalImageAPI:
                 'os_hash_value': hashlib.sha256(data).hexdigest(),
                 'properties': {}}
 
-    def download(self, context, image_id):
-        data = self.data[image_id]
-        return (data[i:i + 65536] for i in range(0, len(data), 65536))
+    def download(self, context, image_id, data=None, dst_path=None,
+                 trusted_certs=None):
+        return image_api_fixtures.deliver(
+            image_api_fixtures.chunks_of(self.data[image_id]), data,
+            dst_path)
 
 
 @pytest.fixture

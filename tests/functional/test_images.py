@@ -385,16 +385,34 @@ def test_glance_unreachable_is_a_clear_error(
     assert_nothing_left(engine, image['id'])
 
 
+class _AfterFirstWrite:
+    """A download's destination that runs ``action`` after the first
+    chunk was written into it."""
+
+    def __init__(self, data, action, image_id):
+        self._data = data
+        self._action = action
+        self._image_id = image_id
+        self._written = False
+
+    def write(self, chunk):
+        self._data.write(chunk)
+        if not self._written:
+            self._written = True
+            self._action(self._image_id)
+
+    def truncate(self, size=0):
+        self._data.truncate(size)
+
+
 def _after_first_chunk(monkeypatch, drv, action):
     """Make the driver's download run ``action`` once it got a chunk."""
     api = drv._images._image_api
     real = api.download
 
-    def download(context, image_id, **kwargs):
-        chunks = iter(real(context, image_id, **kwargs))
-        yield next(chunks)
-        action(image_id)
-        yield from chunks
+    def download(context, image_id, data, **kwargs):
+        return real(context, image_id,
+                    data=_AfterFirstWrite(data, action, image_id), **kwargs)
 
     monkeypatch.setattr(api, 'download', download)
 

@@ -19,7 +19,7 @@ def instance(flavor_obj=None, vm_state='active', task_state=None,
     fields = dict(uuid=instance_uuid, hostname='test-host',
                   display_name='test', project_id='project-a',
                   user_id='user-a', vm_state=vm_state,
-                  task_state=task_state, id=1)
+                  task_state=task_state, id=1, trusted_certs=None)
     fields.update(kwargs)
     inst = objects.Instance(**fields)
     inst.flavor = flavor_obj or flavor()

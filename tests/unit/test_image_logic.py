@@ -18,6 +18,7 @@ from nova_docker.image import loader
 from nova_docker.image import names
 from nova_docker.image import snapshot
 from nova_docker.image import tarstream
+from tests.fixtures import image_api
 from tests.fixtures import images as fx
 from tests.unit import nova_objects
 
@@ -108,10 +109,11 @@ class FakeImageAPI:
     def get(self, context, image_id):
         return dict(self.image)
 
-    def download(self, context, image_id):
+    def download(self, context, image_id, data=None, dst_path=None,
+                 trusted_certs=None):
         self.downloads += 1
-        return iter([self.data[i:i + 65536]
-                     for i in range(0, len(self.data), 65536)])
+        return image_api.deliver(image_api.chunks_of(self.data), data,
+                                 dst_path)
 
 
 class FakeClient:

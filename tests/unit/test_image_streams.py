@@ -290,52 +290,103 @@ def test_mismatch_says_checksum_mismatch_and_image_id():
         check.verify()
 
 
-# -- verified source -------------------------------------------------------
+# -- the download, push-style --------------------------------------------
 
-def failing_after(chunks, exc):
-    yield from chunks
-    raise exc
+def writing(chunks, exc=None):
+    """A fetch(sink) that writes ``chunks`` into the sink, as nova's image
+    API does with ``data=``, then raises ``exc`` if given."""
+    def fetch(sink):
+        for chunk in chunks:
+            sink.write(chunk)
+        if exc is not None:
+            raise exc
+    return fetch
 
 
-def test_verified_raises_mismatch_after_the_last_chunk():
+def produced(producer):
+    """What ``producer`` writes, and the exception it ended with."""
+    out = []
+    try:
+        producer(out.append)
+    except Exception as exc:  # returned for the test to look at
+        return out, exc
+    return out, None
+
+
+def test_download_raises_mismatch_after_the_last_chunk():
     check = digest.HashCheck.for_image(glance_image(b'abcdef'))
-    got = []
-    with pytest.raises(exception.ImageUnacceptable, match='mismatch'):
-        for chunk in source.verified([b'abc', b'xyz'], check):
-            got.append(chunk)
+    got, exc = produced(source.downloaded(writing([b'abc', b'xyz']), check))
     assert got == [b'abc', b'xyz']
+    assert isinstance(exc, exception.ImageUnacceptable)
+    assert 'checksum mismatch' in str(exc)
+
+
+def test_download_hashes_each_byte_once(tmp_path):
+    data = fx.random_bytes(3 * 65536 + 5)
+    for directory in (None, str(tmp_path)):
+        check = digest.HashCheck.for_image(glance_image(data))
+        got, exc = produced(source.downloaded(
+            writing(pieces_of(data, 65536)), check, directory))
+        assert exc is None and b''.join(got) == data
+        assert check.received == len(data)
 
 
 def test_glanceclient_corrupt_download_becomes_checksum_mismatch():
     check = digest.HashCheck.for_image(glance_image(b'abcdef'))
-    chunks = failing_after([b'abc', b'xyz'],
-                           IOError('Corrupt image download'))
+    fetch = writing([b'abc', b'xyz'], IOError('Corrupt image download'))
     with pytest.raises(exception.ImageUnacceptable, match='mismatch'):
-        list(source.verified(chunks, check))
+        source.downloaded(fetch, check)(lambda chunk: None)
 
 
 def test_broken_download_becomes_image_download_failed():
     check = digest.HashCheck.for_image(glance_image(b'abcdef'))
-    chunks = failing_after([b'abc'], ConnectionResetError('reset by peer'))
+    fetch = writing([b'abc'], ConnectionResetError('reset by peer'))
     with pytest.raises(errors.ImageDownloadFailed,
                        match='after 3 of 6 bytes: reset by peer'):
-        list(source.verified(chunks, check))
+        source.downloaded(fetch, check)(lambda chunk: None)
 
 
-def test_spooled_verifies_before_the_first_byte_leaves(tmp_path):
+def test_nova_errors_of_the_download_pass_as_they_are():
     check = digest.HashCheck.for_image(glance_image(b'abcdef'))
-    spool = source.spooled(iter([b'abc', b'xyz']), check, str(tmp_path))
-    with pytest.raises(exception.ImageUnacceptable, match='mismatch'):
-        next(spool)
+    gone = exception.ImageNotFound(image_id='img-1')
+    _, exc = produced(source.downloaded(writing([], gone), check))
+    assert exc is gone
+
+
+def test_errors_of_the_destination_are_not_download_failures():
+    check = digest.HashCheck.for_image(glance_image(b'abcdef'))
+    full = OSError(28, 'No space left on device')
+
+    def write(chunk):
+        raise full
+
+    with pytest.raises(OSError) as raised:
+        source.downloaded(writing([b'abc']), check)(write)
+    assert raised.value is full
+
+
+def test_spooled_download_verifies_before_the_first_byte_leaves(tmp_path):
+    check = digest.HashCheck.for_image(glance_image(b'abcdef'))
+    got, exc = produced(source.downloaded(writing([b'abc', b'xyz']), check,
+                                          str(tmp_path)))
+    assert got == [] and isinstance(exc, exception.ImageUnacceptable)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_spooled_gives_back_the_data(tmp_path):
+def test_spooled_download_gives_back_the_data(tmp_path):
     data = fx.random_bytes(3 * source.SPOOL_PIECE + 5)
     check = digest.HashCheck.for_image(glance_image(data))
-    got = b''.join(source.spooled(iter(pieces_of(data, 65536)), check,
-                                  str(tmp_path)))
-    assert got == data
+    got, exc = produced(source.downloaded(writing(pieces_of(data, 65536)),
+                                          check, str(tmp_path)))
+    assert exc is None and b''.join(got) == data
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sink_truncate_is_accepted():
+    # nova calls it before raising InvalidSignature.
+    sink = source.Sink(digest.HashCheck('i', None, None), lambda c: None)
+    assert sink.write(b'abc') == 3
+    sink.truncate(0)
 
 
 def test_tar_pieces_hold_the_end_until_the_final_checks():
@@ -417,3 +468,42 @@ def test_prefetch_close_stops_and_closes_the_source():
     assert next(iter(prefetch)) == b'x' * 100
     prefetch.close()
     assert closed.wait(5)
+
+
+def test_pushed_prefetch_ends_only_once_the_producer_returned():
+    returned = threading.Event()
+    release = threading.Event()
+
+    def produce(write):
+        for i in range(10):
+            write(bytes([i]) * 1000)
+        release.wait(5)  # nova's verifier.verify() runs here
+        returned.set()
+
+    reader = iter(source.Prefetch.pushed(produce, piece=5000, depth=2))
+    got = [next(reader), next(reader)]  # all of the data
+    rest = threading.Thread(target=lambda: got.extend(reader))
+    rest.start()
+    rest.join(0.3)
+    assert rest.is_alive()  # the reader waits for the producer's return
+    release.set()
+    rest.join(5)
+    assert not rest.is_alive() and returned.is_set()
+    assert b''.join(got) == b''.join(bytes([i]) * 1000 for i in range(10))
+
+
+def test_pushed_prefetch_close_stops_the_producer():
+    stopped = threading.Event()
+
+    def produce(write):
+        try:
+            while True:
+                write(b'x' * 100)
+        except Exception:
+            stopped.set()
+            raise
+
+    prefetch = source.Prefetch.pushed(produce, piece=100, depth=1)
+    assert next(iter(prefetch)) == b'x' * 100
+    prefetch.close()
+    assert stopped.wait(5)
