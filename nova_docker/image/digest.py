@@ -1,6 +1,7 @@
 """Check image data against the hash Glance recorded for it."""
 
 import hashlib
+import time
 
 from nova import exception
 from oslo_log import log as logging
@@ -28,6 +29,7 @@ class HashCheck:
         self.expected = (expected or '').lower() or None
         self.size = size
         self.received = 0
+        self._last_update = time.monotonic()
         self._hash = _new_hash(algo) if algo and self.expected else None
 
     @classmethod
@@ -53,7 +55,13 @@ class HashCheck:
         """True once as many bytes as Glance's ``size`` went by."""
         return self.size is not None and self.received == self.size
 
+    def idle(self) -> float:
+        """Seconds since the last data arrived (or since the check was
+        made): how long the download has been silent."""
+        return time.monotonic() - self._last_update
+
     def update(self, chunk: bytes) -> None:
+        self._last_update = time.monotonic()
         self.received += len(chunk)
         if self._hash is not None:
             self._hash.update(chunk)

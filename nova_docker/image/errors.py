@@ -10,6 +10,19 @@ class ImageDownloadFailed(exception.NovaException):
                'Glance is up and reachable from this host, then retry.')
 
 
+class ImageDownloadStalled(exception.NovaException):
+    msg_fmt = ('Glance sent nothing of image %(image_id)s for %(seconds)d '
+               'seconds ([docker] image_timeout): check that Glance and the '
+               'network between it and this host are well, then retry.')
+
+
+class SpoolFailed(exception.NovaException):
+    msg_fmt = ('Could not keep a temporary copy of image %(image_id)s in '
+               '[docker] image_download_dir %(directory)s: %(reason)s. Free '
+               'space there, or point the option at a larger disk, or unset '
+               'it to stream images without a copy.')
+
+
 class ImageLoadFailed(exception.NovaException):
     msg_fmt = ('The Docker Engine could not store image %(image_id)s: '
                '%(reason)s')

@@ -228,9 +228,11 @@ class ImageLoader:
             self._image_api.download(context, image['id'], data=sink,
                                      trusted_certs=trusted_certs)
 
-        return source.Prefetch.pushed(source.downloaded(
-            fetch, HashCheck.for_image(image),
-            CONF.docker.image_download_dir or None))
+        check = HashCheck.for_image(image)
+        return source.Prefetch.pushed(
+            source.downloaded(fetch, check,
+                              CONF.docker.image_download_dir or None),
+            stall=source.Stall(CONF.docker.image_timeout, check.idle))
 
     def _still_in_glance(self, context, image_id: str) -> None:
         # An image deleted while it downloaded must not appear on the
@@ -300,6 +302,9 @@ class ImageLoader:
             return exc
         if isinstance(exc, tarstream.ArchiveTooLarge):
             return too_large(image_id, root_gb)
+        if isinstance(exc, source.SourceStalled):
+            return errors.ImageDownloadStalled(image_id=image_id,
+                                               seconds=exc.seconds)
         if isinstance(exc, tarstream.TarFormatError):
             return errors.unloadable(image_id, exc)
         if isinstance(exc, docker_errors.StreamError):

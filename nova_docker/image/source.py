@@ -24,6 +24,7 @@
   signed; it sees a cut body and stores nothing.
 """
 
+import contextlib
 import functools
 import queue
 import tempfile
@@ -120,11 +121,44 @@ def _spooled(fetch: Callable[[Sink], None], check: HashCheck,
     # The file has no name (O_TMPFILE where the kernel has it, else
     # unlinked at once): it disappears with the process whatever happens.
     # Nothing leaves it before the whole download was verified.
-    with tempfile.TemporaryFile(dir=directory) as spool:
-        _checked(fetch, check, spool.write)
-        spool.seek(0)
-        for piece in iter(functools.partial(spool.read, SPOOL_PIECE), b''):
+    with _spool_errors(check, directory):
+        spool = tempfile.TemporaryFile(dir=directory)
+    with spool:
+        _checked(fetch, check, functools.partial(_spool_write, spool, check,
+                                                 directory))
+        with _spool_errors(check, directory):
+            spool.seek(0)
+        for piece in _spool_pieces(spool, check, directory):
             write(piece)
+
+
+def _spool_write(spool, check: HashCheck, directory: str,
+                 chunk: bytes) -> None:
+    with _spool_errors(check, directory):
+        spool.write(chunk)
+
+
+def _spool_pieces(spool, check: HashCheck, directory: str
+                  ) -> Iterator[bytes]:
+    while True:
+        with _spool_errors(check, directory):
+            piece = spool.read(SPOOL_PIECE)
+        if not piece:
+            return
+        yield piece
+
+
+@contextlib.contextmanager
+def _spool_errors(check: HashCheck, directory: str) -> Iterator[None]:
+    # A full or missing spool directory is the operator's to fix, and an
+    # OSError raised into the engine upload would read as "is dockerd
+    # running?": say what it is.
+    try:
+        yield
+    except OSError as exc:
+        raise errors.SpoolFailed(image_id=check.image_id,
+                                 directory=directory,
+                                 reason=exc.strerror or exc) from exc
 
 
 def download_error(check: HashCheck, exc: Exception) -> Exception:
@@ -154,6 +188,34 @@ def download_failed(check: HashCheck, exc: Exception) -> Exception:
 
 
 # -- read-ahead -------------------------------------------------------------
+
+class SourceStalled(Exception):
+    """The source sent nothing for longer than its Stall allows.
+
+    Not an OSError: raised inside an HTTP library's body iteration, an
+    OSError would be taken for a failure of the engine's connection.
+    """
+
+    def __init__(self, seconds: float):
+        super().__init__('no data for %.0f seconds' % seconds)
+        self.seconds = seconds
+
+
+class Stall:
+    """``seconds`` of silence of a source, measured by ``idle()`` (e.g.
+    :meth:`HashCheck.idle`), after which the reader gives up."""
+
+    def __init__(self, seconds: float, idle: Callable[[], float]):
+        self.seconds = seconds
+        self._idle = idle
+
+    def stalled(self) -> bool:
+        return self._idle() > self.seconds
+
+
+# How often a reader waiting for the source checks for a stall.
+_STALL_POLL = 0.5
+
 
 class _Failed:
     def __init__(self, exc: Exception):
@@ -219,21 +281,25 @@ class Prefetch:
     """
 
     def __init__(self, iterable: Iterable[bytes],
-                 piece: int = PREFETCH_PIECE, depth: int = PREFETCH_DEPTH):
-        self._start(pulled(iterable), piece, depth)
+                 piece: int = PREFETCH_PIECE, depth: int = PREFETCH_DEPTH,
+                 stall: Stall | None = None):
+        self._start(pulled(iterable), piece, depth, stall)
 
     @classmethod
     def pushed(cls, produce: Producer, piece: int = PREFETCH_PIECE,
-               depth: int = PREFETCH_DEPTH) -> 'Prefetch':
+               depth: int = PREFETCH_DEPTH,
+               stall: Stall | None = None) -> 'Prefetch':
         """Runs ``produce(write)`` in the thread; ``write`` blocks while
         the queue is full (that holds the download back)."""
         prefetch = cls.__new__(cls)
-        prefetch._start(produce, piece, depth)
+        prefetch._start(produce, piece, depth, stall)
         return prefetch
 
-    def _start(self, produce: Producer, piece: int, depth: int) -> None:
+    def _start(self, produce: Producer, piece: int, depth: int,
+               stall: Stall | None) -> None:
         self._queue: queue.Queue = queue.Queue(depth)
         self._stop = threading.Event()
+        self._stall = stall
         self._thread = threading.Thread(
             target=self._run, args=(produce, piece), daemon=True,
             name='nova-docker-image-prefetch')
@@ -265,12 +331,24 @@ class Prefetch:
 
     def __iter__(self) -> Iterator[bytes]:
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=_STALL_POLL)
+            except queue.Empty:
+                self._check_stall()
+                continue
             if item is _END:
                 return
             if isinstance(item, _Failed):
                 raise item.exc
             yield item
+
+    def _check_stall(self) -> None:
+        # The source's own reads may wait on the network for as long as
+        # its library lets them; the reader (and the image's lock) must
+        # not wait that long.
+        if self._stall is not None and self._stall.stalled():
+            self.close()
+            raise SourceStalled(self._stall.seconds)
 
     def close(self) -> None:
         self._stop.set()

@@ -1,0 +1,86 @@
+"""Image loads that fail on this host's side: a Glance that goes silent
+mid-download, a spool directory that fills up. Each ends in a nova
+exception that names the cause, within a bounded time, with the image's
+lock released and nothing left on the engine."""
+
+import subprocess
+import threading
+import time
+
+import pytest
+from oslo_concurrency import lockutils
+
+from nova_docker import driver as driver_mod
+from nova_docker.image import errors
+from nova_docker.image import names
+from tests.fixtures import images as image_fx
+from tests.fixtures import image_api as image_api_fixtures
+from tests.functional.conftest import LocalImageAPI
+
+
+class StallingImageAPI(LocalImageAPI):
+    """Sends the first chunk of an image, then nothing until released."""
+
+    def __init__(self):
+        super().__init__()
+        self.release = threading.Event()
+
+    def download(self, context, image_id, data=None, dst_path=None,
+                 trusted_certs=None):
+        chunks = image_api_fixtures.chunks_of(self.data[image_id])
+        data.write(next(chunks))
+        self.release.wait(60)
+        raise OSError('connection reset by the test')
+
+
+@pytest.fixture
+def short_image_timeout(driver):
+    driver_mod.CONF.set_override('image_timeout', 1.5, 'docker')
+    yield
+    driver_mod.CONF.clear_override('image_timeout', 'docker')
+
+
+def engine_has(engine, ref):
+    return engine.get('/images/%s/json' % ref).status_code == 200
+
+
+def test_a_silent_glance_fails_the_load_and_frees_the_lock(
+        driver, engine, short_image_timeout):
+    api = StallingImageAPI()
+    meta = api.add(image_fx.docker_save_tar(None, ['/bin/sh']))
+    driver._images._image_api = api
+    start = time.monotonic()
+    try:
+        with pytest.raises(errors.ImageDownloadStalled,
+                           match='image_timeout'):
+            driver._images.ensure_local(None, meta)
+        assert time.monotonic() - start < 30
+        # The next boot of the image is not stuck behind the lock.
+        with lockutils.lock(names.lock_name(meta.id), delay=0.01):
+            pass
+    finally:
+        api.release.set()
+    assert not engine_has(engine, names.local_ref(meta.id))
+
+
+@pytest.fixture
+def tiny_spool_dir(tmp_path, driver):
+    directory = tmp_path / 'spool'
+    directory.mkdir()
+    subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=512k', 'tmpfs',
+                    str(directory)], check=True)
+    conf = driver_mod.CONF
+    conf.set_override('image_download_dir', str(directory), 'docker')
+    yield directory
+    conf.clear_override('image_download_dir', 'docker')
+    subprocess.run(['umount', str(directory)], check=True)
+
+
+def test_a_full_spool_directory_is_reported_as_that(
+        driver, engine, image_api, tiny_spool_dir):
+    meta = image_api.add(image_fx.docker_save_tar(None, ['/bin/sh']))
+    with pytest.raises(errors.SpoolFailed,
+                       match='image_download_dir.*No space left on device'):
+        driver._images.ensure_local(None, meta)
+    assert not engine_has(engine, names.local_ref(meta.id))
+    assert not list(tiny_spool_dir.iterdir())
