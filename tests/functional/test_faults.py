@@ -19,6 +19,7 @@ without live-restore, and how a new driver (a restarted nova-compute)
 finds every container of the old one again, half-created ones too.
 """
 
+import functools
 import os
 import shutil
 import threading
@@ -53,13 +54,17 @@ SLOW = 0.01
 # -- the image service stand-in ------------------------------------------
 
 class SlowImageAPI(LocalImageAPI):
-    """nova's image API as far as the driver uses it, slow on purpose:
+    """nova's image API as far as the driver uses it, slow when asked:
     ``download`` and ``update`` (the snapshot's upload) take one chunk per
-    SLOW seconds and set ``midway`` once some of the data went by, so the
-    test can kill the engine while the data streams."""
+    ``delay`` seconds (see :func:`slowly`) and set ``midway`` once some of
+    the data went by, so the test can kill the engine while the data
+    streams."""
 
     def __init__(self):
         super().__init__()
+        # Slow only while a fault is being staged: set-up and the boot
+        # after the fault need no waiting.
+        self.delay = 0.0
         self.midway = threading.Event()
         self.deleted = []
         self.uploaded = {}
@@ -68,7 +73,7 @@ class SlowImageAPI(LocalImageAPI):
         for number, chunk in enumerate(super().download(context, image_id)):
             if number == 8:
                 self.midway.set()
-            time.sleep(SLOW)
+            time.sleep(self.delay)
             yield chunk
 
     def update(self, context, image_id, metadata, data=None):
@@ -81,7 +86,7 @@ class SlowImageAPI(LocalImageAPI):
             received += len(chunk)
             if received >= 8 * CHUNK:
                 self.midway.set()
-            time.sleep(SLOW)
+            time.sleep(self.delay)
         self.uploaded[image_id] = received
         return {'id': image_id, 'status': 'active'}
 
@@ -89,6 +94,7 @@ class SlowImageAPI(LocalImageAPI):
         self.deleted.append(image_id)
 
 
+@functools.cache
 def busybox_tar(big=False):
     """A docker save tar of an idle busybox; ``big`` adds a layer of
     random data large enough to be cut off mid-stream."""
@@ -165,6 +171,18 @@ def idle_meta(image_api, big=False):
 
 def boot(drv, inst, meta):
     drv.spawn(None, inst, meta, [], None, {})
+
+
+def slowly(image_api, call):
+    """``call`` with the image service slow (SLOW s a chunk); it is fast
+    again when the call ends."""
+    def slow_call():
+        image_api.delay = SLOW
+        try:
+            call()
+        finally:
+            image_api.delay = 0.0
+    return slow_call
 
 
 def fail_during(call, reached, fault):
@@ -254,8 +272,9 @@ def test_engine_dies_during_the_image_load_of_a_spawn(
     drv = make_driver(engine)
     meta = idle_meta(image_api, big=True)
 
-    exc, _took = fail_during(lambda: boot(drv, new_instance(), meta),
-                             image_api.midway, getattr(engine, how))
+    exc, _took = fail_during(
+        slowly(image_api, lambda: boot(drv, new_instance(), meta)),
+        image_api.midway, getattr(engine, how))
 
     # The load broke off: a nova exception naming the engine.
     assert_engine_error(exc, engine)
@@ -351,7 +370,8 @@ def test_engine_dies_during_the_upload_of_a_snapshot(
     snap_id = 'snap-' + inst.uuid
 
     exc, _took = fail_during(
-        lambda: drv.snapshot(None, inst, snap_id, snapshot_states),
+        slowly(image_api,
+               lambda: drv.snapshot(None, inst, snap_id, snapshot_states)),
         image_api.midway, getattr(engine, how))
 
     # The documented failure of a snapshot, naming the engine; the
