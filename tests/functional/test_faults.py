@@ -32,6 +32,7 @@ from nova import exception
 from nova_docker import container
 from nova_docker import driver as driver_mod
 from nova_docker import images
+from nova_docker.docker import errors as docker_errors
 from nova_docker.image import snapshot as snapshot_mod
 from tests.fixtures import images as image_fixtures
 from tests.fixtures import private_engine as private_fixtures
@@ -283,7 +284,8 @@ def test_engine_dies_during_the_image_load_of_a_spawn(
     assert_boots_again(drv, meta, engine)
 
 
-@pytest.mark.xfail(strict=True, reason=(
+@pytest.mark.xfail(strict=True, raises=docker_errors.EngineUnreachable,
+                   reason=(
     'loader.touch (ImageLoader._cached) lets the client\'s '
     'EngineUnreachable out of spawn and cache_image untranslated'))
 @pytest.mark.parametrize('call', ['spawn', 'cache_image'])
