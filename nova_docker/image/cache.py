@@ -1,7 +1,9 @@
 """Removal of cached Glance images no instance uses any more.
 
 Which images: those tagged ``glance/<image id>:latest`` (the loader's
-names), and nothing else on the engine.
+names), and nothing else on the engine; plus the committed images that
+failed snapshots could not remove (see
+:func:`nova_docker.image.snapshot.remove_leftover_commits`).
 
 In use: an image that any container on the engine runs (in any state),
 or that an instance Nova passes in ``all_instances`` was booted from
@@ -34,6 +36,7 @@ from oslo_utils import timeutils
 from nova_docker.docker import errors as docker_errors
 from nova_docker.image import loader
 from nova_docker.image import names
+from nova_docker.image import snapshot
 
 CONF = nova_conf.CONF
 LOG = logging.getLogger(__name__)
@@ -77,7 +80,9 @@ class ImageCache:
         self._client = client
 
     def manage(self, context, all_instances) -> None:
-        cached = cached_images(self._client.list_images())
+        listed = self._client.list_images()
+        snapshot.remove_leftover_commits(self._client, listed)
+        cached = cached_images(listed)
         if not cached:
             return
         engine_ids, glance_ids = images_in_use(

@@ -5,9 +5,17 @@ save`` archive streams through a tar check straight into Glance's upload
 (no copy in memory or on disk), and the committed image is removed
 again. A failure after the upload began deletes the Glance image, so no
 half-uploaded image is ever left behind.
+
+While it is uploaded, the committed image is tagged
+``nova-docker-snapshot/<Glance id>:uploading``. If the engine dies before
+the image can be removed, that tag is how the next snapshot or image
+cache pass finds it (:func:`remove_leftover_commits`): the driver keeps
+no record of its own, and an untagged image would be indistinguishable
+from anyone else's.
 """
 
 import io
+import threading
 import time
 from collections.abc import Iterable
 
@@ -41,6 +49,14 @@ COMMIT_CHANGES = ['LABEL ' + ' '.join('"%s"=""' % label
 # after n times this many seconds.
 DELETE_ATTEMPTS = 4
 DELETE_RETRY_DELAY = 0.5
+
+COMMIT_REPO_PREFIX = 'nova-docker-snapshot/'
+COMMIT_TAG = 'uploading'
+
+# Glance ids of the snapshots this process is uploading now; any other
+# committed image is a leftover (after a restart of nova-compute, all are).
+_uploading: set[str] = set()
+_uploading_lock = threading.Lock()
 
 # Image properties that describe one upload, not how to boot the image.
 _NOT_INHERITED = frozenset((
@@ -78,6 +94,49 @@ def snapshot_metadata(instance) -> dict:
     return {'disk_format': 'raw',
             'container_format': names.DOCKER_CONTAINER_FORMAT,
             'properties': properties}
+
+
+def commit_repo(image_id: str) -> str:
+    return COMMIT_REPO_PREFIX + image_id
+
+
+def commit_ref(image_id: str) -> str:
+    return '%s:%s' % (commit_repo(image_id), COMMIT_TAG)
+
+
+def leftover_commits(images: list[dict]) -> list[str]:
+    """Tags of committed images (from ``GET /images/json``) that no
+    snapshot of this process is uploading."""
+    with _uploading_lock:
+        busy = {commit_ref(image_id) for image_id in _uploading}
+    return sorted(tag for image in images
+                  for tag in image.get('RepoTags') or []
+                  if tag.startswith(COMMIT_REPO_PREFIX) and tag not in busy)
+
+
+def remove_leftover_commits(client, images: list[dict] | None = None
+                            ) -> None:
+    """Remove committed images that failed snapshots could not remove
+    (the engine was down then); ``images`` is a listing the caller
+    already has."""
+    if images is None:
+        try:
+            images = client.list_images(
+                filters={'reference': [COMMIT_REPO_PREFIX + '*']})
+        except docker_errors.DockerError as exc:
+            LOG.warning('Could not look for images left by failed '
+                        'snapshots: %s', exc)
+            return
+    for ref in leftover_commits(images):
+        try:
+            client.remove_image(ref)
+        except docker_errors.NotFound:
+            continue
+        except docker_errors.DockerError as exc:
+            LOG.warning('Could not remove %s, left by a failed snapshot: '
+                        '%s', ref, exc)
+            continue
+        LOG.info('Removed %s, left by a failed snapshot', ref)
 
 
 def check_saved(tar: tarstream.TarStream) -> None:
@@ -126,16 +185,30 @@ class Snapshotter:
     def snapshot(self, context, instance, image_id: str,
                  update_task_state) -> None:
         update_task_state(task_state=task_states.IMAGE_PENDING_UPLOAD)
+        with _uploading_lock:
+            _uploading.add(image_id)
+        try:
+            self._commit_and_upload(context, instance, image_id,
+                                    update_task_state)
+        finally:
+            with _uploading_lock:
+                _uploading.discard(image_id)
+        LOG.info('Snapshot uploaded to image %s', image_id,
+                 instance=instance)
+
+    def _commit_and_upload(self, context, instance, image_id: str,
+                           update_task_state) -> None:
         committed = self._commit(instance, image_id)
         try:
+            # What an earlier snapshot left while the engine was down: the
+            # engine is up again, as this commit shows.
+            remove_leftover_commits(self._client)
             update_task_state(
                 task_state=task_states.IMAGE_UPLOADING,
                 expected_state=task_states.IMAGE_PENDING_UPLOAD)
             self._upload(context, instance, image_id, committed)
         finally:
-            self._remove_committed(instance, committed)
-        LOG.info('Snapshot uploaded to image %s', image_id,
-                 instance=instance)
+            self._remove_committed(instance, image_id)
 
     def _commit(self, instance, image_id: str) -> str:
         name = container.container_name(instance)
@@ -143,7 +216,8 @@ class Snapshotter:
             # pause: a consistent file system for a running container;
             # the engine skips it for a stopped or paused one.
             committed = self._client.commit_container(
-                name, changes=COMMIT_CHANGES, pause=True)
+                name, repo=commit_repo(image_id), tag=COMMIT_TAG,
+                changes=COMMIT_CHANGES, pause=True)
         except docker_errors.NotFound:
             # As libvirt says of a missing domain: nova's compute manager
             # then deletes the image it made for the snapshot.
@@ -217,11 +291,13 @@ class Snapshotter:
                      instance=instance)
             return
 
-    def _remove_committed(self, instance, committed: str) -> None:
+    def _remove_committed(self, instance, image_id: str) -> None:
+        committed = commit_ref(image_id)
         try:
             self._client.remove_image(committed)
         except docker_errors.NotFound:
             pass
         except docker_errors.DockerError as exc:
-            LOG.warning('Could not remove the committed image %s: %s',
+            LOG.warning('Could not remove the committed image %s (the '
+                        'next snapshot or image cache pass will): %s',
                         committed, exc, instance=instance)

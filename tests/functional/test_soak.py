@@ -1,0 +1,37 @@
+"""100 boot/delete cycles through DockerDriver on the shared engine leave
+nothing behind (benchmarks/soak.py runs the same cycles, with timings).
+
+The run counts only its own objects (a project and an image label of its
+own), so other runs sharing the engine do not disturb it. No timing is
+asserted.
+"""
+
+import tempfile
+
+import pytest
+
+from benchmarks import soak as soak_mod
+from nova_docker import driver as driver_mod
+
+CYCLES = 100
+
+
+@pytest.fixture
+def soak(engine, tmp_path, monkeypatch):
+    # engine: the shared engine must be up. Temp files of this process
+    # go to tmp_path, which is what the soak counts.
+    monkeypatch.setattr(tempfile, 'tempdir', str(tmp_path))
+    driver_mod.CONF.set_override('image_download_dir', str(tmp_path),
+                                 'docker')
+    drv = driver_mod.DockerDriver(virtapi=None)
+    drv.init_host('soak-node')
+    run = soak_mod.Soak(drv, str(tmp_path))
+    yield run
+    run.close()
+    driver_mod.CONF.clear_override('image_download_dir', 'docker')
+
+
+def test_boot_delete_cycles_leak_nothing(soak):
+    _seconds, leaked = soak.cycles(CYCLES)
+    assert leaked == {}
+    assert soak.counts()['containers'] == 0
