@@ -51,17 +51,6 @@ def client_from_conf() -> 'docker.DockerClient':
                                image_timeout=opts.image_timeout)
 
 
-# The engine is down, or up but not answering: either way the hypervisor
-# is unavailable to Nova, which must not see the client's own errors.
-_ENGINE_DOWN = (errors.EngineUnreachable, errors.EngineTimeout)
-
-
-def _engine_unavailable(exc: errors.DockerError
-                        ) -> docker_exception.EngineUnavailable:
-    return docker_exception.EngineUnavailable(url=CONF.docker.host_url,
-                                              reason=exc)
-
-
 def _reason(exc: errors.DockerError) -> str:
     """The engine's own words when it answered, else what went wrong."""
     return exc.explanation or str(exc)
@@ -127,7 +116,9 @@ class DockerDriver(driver.ComputeDriver):
         return [self._nodename]
 
     def get_available_resource(self, nodename):
-        return host.available_resource(self._client.info(), nodename)
+        with docker_exception.engine_boundary():
+            info = self._client.info()
+        return host.available_resource(info, nodename)
 
     def update_provider_tree(self, provider_tree, nodename, allocations=None):
         resources = self.get_available_resource(nodename)
@@ -154,12 +145,10 @@ class DockerDriver(driver.ComputeDriver):
     # -- listing ----------------------------------------------------------
 
     def _our_containers(self, instance_uuid=None) -> list[dict]:
-        try:
+        with docker_exception.engine_boundary():
             return self._client.list_containers(
                 all=True,
                 filters=container.instance_label_filter(instance_uuid))
-        except _ENGINE_DOWN as exc:
-            raise _engine_unavailable(exc) from exc
 
     def list_instances(self):
         return [c['Labels'].get(container.LABEL_INSTANCE_NAME, '')
@@ -195,7 +184,8 @@ class DockerDriver(driver.ComputeDriver):
                                      image_id=image_meta.id)
         name = container.container_name(instance)
         try:
-            self._client.create_container(body, name=name)
+            with docker_exception.engine_boundary():
+                self._client.create_container(body, name=name)
         except errors.DockerError as exc:
             raise exception.InstanceDeployFailure(
                 reason='the engine refused the container: %s'
@@ -217,14 +207,30 @@ class DockerDriver(driver.ComputeDriver):
 
     def _start_or_remove(self, instance, name: str) -> None:
         try:
-            self._client.start_container(name)
+            with docker_exception.engine_boundary():
+                self._client.start_container(name)
         except errors.DockerError as exc:
-            LOG.warning('Container %s did not start, removing it: %s',
-                        name, _reason(exc), instance=instance)
-            self._remove(instance)
+            self._remove_after_failed_start(instance, name, _reason(exc))
             raise exception.InstanceDeployFailure(
                 reason='the container did not start: %s' % _reason(exc)
             ) from exc
+        except exception.HypervisorUnavailable as exc:
+            self._remove_after_failed_start(instance, name, exc)
+            raise
+
+    def _remove_after_failed_start(self, instance, name: str,
+                                   reason) -> None:
+        # The start's failure is the news: a removal that fails too (the
+        # engine is gone) must not replace it. Nova's clean-up of the
+        # failed build calls destroy, which tries again.
+        LOG.warning('Container %s did not start, removing it: %s', name,
+                    reason, instance=instance)
+        try:
+            self._remove(instance)
+        except Exception as exc:
+            LOG.warning('Could not remove container %s after its failed '
+                        'start (destroy will try again): %s', name, exc,
+                        instance=instance)
 
     def _remove(self, instance) -> None:
         """Remove the container; one already gone (or going) is fine."""
@@ -253,14 +259,9 @@ class DockerDriver(driver.ComputeDriver):
         """Call the engine for ``instance``'s container, in Nova's terms:
         a missing container is InstanceNotFound, a missing engine
         EngineUnavailable (a HypervisorUnavailable)."""
-        try:
+        with docker_exception.engine_boundary(instance.uuid):
             return method(container.container_name(instance),
                           *args, **kwargs)
-        except errors.NotFound:
-            raise exception.InstanceNotFound(
-                instance_id=instance.uuid) from None
-        except _ENGINE_DOWN as exc:
-            raise _engine_unavailable(exc) from exc
 
     def _thaw(self, instance) -> None:
         # A frozen container cannot handle SIGTERM; thaw it before a stop.
@@ -382,8 +383,9 @@ class DockerDriver(driver.ComputeDriver):
         """Commit the container and stream it into Glance image
         ``image_id`` (container_format docker, disk_format raw); works on a
         running, paused or stopped container."""
-        self._snapshots.snapshot(context, instance, image_id,
-                                 update_task_state)
+        with docker_exception.engine_boundary(instance.uuid):
+            self._snapshots.snapshot(context, instance, image_id,
+                                     update_task_state)
 
     def cache_image(self, context, image_id):
         """Load a Glance image before any boot needs it (nova's aggregate
@@ -394,4 +396,5 @@ class DockerDriver(driver.ComputeDriver):
         """Remove cached Glance images that no container and no instance
         in ``all_instances`` uses, once unused for [image_cache]
         remove_unused_original_minimum_age_seconds."""
-        self._image_cache.manage(context, all_instances)
+        with docker_exception.engine_boundary():
+            self._image_cache.manage(context, all_instances)

@@ -26,6 +26,7 @@ from oslo_log import log as logging
 from oslo_utils import units
 
 from nova_docker import conf as docker_conf
+from nova_docker import exception as docker_exception
 from nova_docker.docker import errors as docker_errors
 from nova_docker.image import errors
 from nova_docker.image import names
@@ -172,6 +173,12 @@ class ImageLoader:
 
     def _ensure(self, context, image_id: str, root_gb: int,
                 trusted_certs) -> bool:
+        with docker_exception.engine_boundary():
+            return self._ensure_loaded(context, image_id, root_gb,
+                                       trusted_certs)
+
+    def _ensure_loaded(self, context, image_id: str, root_gb: int,
+                       trusted_certs) -> bool:
         if self._cached(image_id, root_gb):
             return False
         # Concurrent boots of one image wait for a single load.
@@ -300,6 +307,9 @@ class ImageLoader:
                    root_gb: int) -> Exception:
         if isinstance(exc, exception.NovaException):
             return exc
+        engine_down = docker_exception.translate(exc)
+        if engine_down is not None:
+            return engine_down
         if isinstance(exc, tarstream.ArchiveTooLarge):
             return too_large(image_id, root_gb)
         if isinstance(exc, source.SourceStalled):

@@ -26,6 +26,7 @@ from nova import utils as nova_utils
 from oslo_log import log as logging
 
 from nova_docker import container
+from nova_docker import exception as docker_exception
 from nova_docker.docker import errors as docker_errors
 from nova_docker.image import errors
 from nova_docker.image import names
@@ -224,6 +225,9 @@ class Snapshotter:
             raise exception.InstanceNotRunning(
                 instance_id=instance.uuid) from None
         except docker_errors.DockerError as exc:
+            engine_down = docker_exception.translate(exc)
+            if engine_down is not None:
+                raise engine_down from exc
             raise errors.SnapshotFailed(
                 image_id=image_id,
                 reason='the engine could not commit container %s: %s'
@@ -261,6 +265,9 @@ class Snapshotter:
     def _translate(image_id: str, exc: Exception) -> Exception:
         if isinstance(exc, exception.NovaException):
             return exc
+        engine_down = docker_exception.translate(exc)
+        if engine_down is not None:
+            return engine_down
         if isinstance(exc, docker_errors.DockerError):
             reason = 'the engine failed to save the committed image: %s' % (
                 exc.explanation or exc)

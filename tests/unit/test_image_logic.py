@@ -202,11 +202,11 @@ def test_engine_stream_errors_are_told_apart(explanation, exc_type, match):
     assert names.local_ref(api.image['id']) in client.removed
 
 
-def test_engine_gone_mid_load_is_image_load_failed():
+def test_engine_gone_mid_load_is_hypervisor_unavailable():
     api = FakeImageAPI(fx.docker_save_tar(None, ['/bin/sh']))
     client = FakeClient(load_error=docker_errors.EngineUnreachable(
         'Cannot talk to the Docker Engine'))
-    with pytest.raises(errors.ImageLoadFailed, match='Cannot talk'):
+    with pytest.raises(exception.HypervisorUnavailable, match='Cannot talk'):
         loader.ImageLoader(client, image_api=api).ensure_local(
             None, nova_objects.image_meta(image_id=api.image['id']))
 
