@@ -87,6 +87,9 @@ class DockerDriver(driver.ComputeDriver):
         self._image_cache = images.ImageCache(self._client)
         self._nodename = CONF.host
         self._events = None
+        # The engine's CPU count bounds a container's CPU cap; read with
+        # /info at start and at every resource audit, None until then.
+        self._host_cpus = None
 
     # -- host -------------------------------------------------------------
 
@@ -96,13 +99,15 @@ class DockerDriver(driver.ComputeDriver):
         try:
             self._client.ping()
             version = self._client.api_version
-        except errors.EngineUnreachable as exc:
+            info = self._client.info()
+        except _ENGINE_DOWN as exc:
             raise docker_exception.EngineUnavailable(
                 url=url, reason=exc) from exc
         except errors.UnsupportedVersion as exc:
             raise docker_exception.EngineUnsupported(
                 url=url, reason=exc) from exc
         LOG.info('Docker Engine at %s speaks API %s', url, version)
+        self._host_cpus = info.get('NCPU')
 
     def register_event_listener(self, callback):
         super().register_event_listener(callback)
@@ -124,7 +129,9 @@ class DockerDriver(driver.ComputeDriver):
         return [self._nodename]
 
     def get_available_resource(self, nodename):
-        return host.available_resource(self._client.info(), nodename)
+        info = self._client.info()
+        self._host_cpus = info.get('NCPU')
+        return host.available_resource(info, nodename)
 
     def update_provider_tree(self, provider_tree, nodename, allocations=None):
         resources = self.get_available_resource(nodename)
@@ -185,9 +192,11 @@ class DockerDriver(driver.ComputeDriver):
         images.check_acceptable(image_meta)
         self._warn_unplugged(instance, network_info)
         image_ref = self._images.ensure_local(context, image_meta)
-        body = container.create_body(instance, image_meta, image_ref,
-                                     CONF.docker.pids_limit,
-                                     image_id=image_meta.id)
+        body = container.create_body(
+            instance, image_meta, image_ref, CONF.docker.pids_limit,
+            image_id=image_meta.id,
+            hardening=container.Hardening.from_conf(CONF.docker),
+            host_cpus=self._host_cpus)
         name = container.container_name(instance)
         try:
             self._client.create_container(body, name=name)
