@@ -20,6 +20,7 @@ from nova_docker import conf as docker_conf
 from nova_docker import container
 from nova_docker import docker
 from nova_docker.docker import errors
+from nova_docker import engine_checks
 from nova_docker import events
 from nova_docker import exception as docker_exception
 from nova_docker import host
@@ -108,6 +109,8 @@ class DockerDriver(driver.ComputeDriver):
                 url=url, reason=exc) from exc
         LOG.info('Docker Engine at %s speaks API %s', url, version)
         self._host_cpus = info.get('NCPU')
+        for warning in engine_checks.warnings(info, CONF.docker):
+            LOG.warning(warning)
 
     def register_event_listener(self, callback):
         super().register_event_listener(callback)
