@@ -83,8 +83,9 @@ container_opts = [
              'what the engine already leaves out of its default set. '
              'NET_RAW: no raw sockets, so no ARP/IP spoofing or packet '
              'sniffing on the instance\'s network; MKNOD: no device '
-             'nodes, so no way to reach a host disk or device through '
-             'one; AUDIT_WRITE: no forged records in the host\'s audit '
+             'nodes made inside, so the device cgroup is not the only '
+             'fence between an instance and the host\'s disks; '
+             'AUDIT_WRITE: no forged records in the host\'s audit '
              'log; SETFCAP: no file capabilities set on binaries, which '
              'would hand capabilities to whoever runs them. Names with '
              'or without CAP_, any case.'),
@@ -100,13 +101,13 @@ container_opts = [
         'cpu_hard_cap',
         default=True,
         help='Cap each container at its flavor\'s vCPUs worth of CPU '
-             'time (NanoCpus), as a libvirt guest can never use more '
-             'than its vCPUs. Without it, CPU shares only weigh '
-             'containers against each other and one busy instance may '
-             'take every idle core of the host, starving the host\'s '
-             'own services when the others wake. A flavor with the '
-             'quota:cpu_quota or quota:cpu_period extra spec sets its '
-             'own CFS limit instead.'),
+             'time (NanoCpus, at most the engine\'s CPU count), as a '
+             'libvirt guest can never use more than its vCPUs. Without '
+             'it, CPU shares only weigh busy containers against each '
+             'other: one instance may take every idle core of the host, '
+             'more than placement gave it, and run slower the moment '
+             'its neighbours wake. A flavor with the quota:cpu_quota or '
+             'quota:cpu_period extra spec gets that CFS limit instead.'),
     cfg.StrOpt(
         'log_max_size',
         default=DEFAULT_LOG_MAX_SIZE,
