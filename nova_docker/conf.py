@@ -62,6 +62,13 @@ connection_opts = [
              'pulled, pushed or committed.'),
 ]
 
+# Taken from Docker's default set (which already leaves out SYS_ADMIN,
+# NET_ADMIN, SYS_MODULE and the like): what an ordinary server
+# workload does not need and an attacker in an instance would.
+DEFAULT_CAP_DROP = ('NET_RAW', 'MKNOD', 'AUDIT_WRITE', 'SETFCAP')
+DEFAULT_LOG_MAX_SIZE = '10m'
+DEFAULT_LOG_MAX_FILES = 3
+
 container_opts = [
     cfg.IntOpt(
         'pids_limit',
@@ -69,6 +76,56 @@ container_opts = [
         min=0,
         help='Most processes one container may run (0: no limit). Guards '
              'the host against a fork bomb in one instance.'),
+    cfg.ListOpt(
+        'cap_drop',
+        default=list(DEFAULT_CAP_DROP),
+        help='Linux capabilities taken from every container, on top of '
+             'what the engine already leaves out of its default set. '
+             'NET_RAW: no raw sockets, so no ARP/IP spoofing or packet '
+             'sniffing on the instance\'s network; MKNOD: no device '
+             'nodes made inside, so the device cgroup is not the only '
+             'fence between an instance and the host\'s disks; '
+             'AUDIT_WRITE: no forged records in the host\'s audit '
+             'log; SETFCAP: no file capabilities set on binaries, which '
+             'would hand capabilities to whoever runs them. Names with '
+             'or without CAP_, any case.'),
+    cfg.ListOpt(
+        'cap_add',
+        default=[],
+        help='Linux capabilities given back to every container, for '
+             'workloads that need one that cap_drop (or the engine\'s '
+             'default set) takes away, e.g. NET_RAW for ping. Each one '
+             'widens what a compromised instance can do to the host and '
+             'its neighbours; a capability here wins over cap_drop.'),
+    cfg.BoolOpt(
+        'cpu_hard_cap',
+        default=True,
+        help='Cap each container at its flavor\'s vCPUs worth of CPU '
+             'time (NanoCpus, at most the engine\'s CPU count), as a '
+             'libvirt guest can never use more than its vCPUs. Without '
+             'it, CPU shares only weigh busy containers against each '
+             'other: one instance may take every idle core of the host, '
+             'more than placement gave it, and run slower the moment '
+             'its neighbours wake. A flavor with the quota:cpu_quota or '
+             'quota:cpu_period extra spec gets that CFS limit instead.'),
+    cfg.StrOpt(
+        'log_max_size',
+        default=DEFAULT_LOG_MAX_SIZE,
+        help='Size at which a container\'s console log (the engine\'s '
+             'json-file log driver) is rotated, e.g. 10m, 512k, 1g. '
+             'Together with log_max_files it bounds the disk one '
+             'instance\'s output can take, so a chatty or hostile '
+             'instance cannot fill the engine\'s disk and stop every '
+             'other instance. Empty leaves logging to the engine\'s '
+             'own log-driver and log-opts (daemon.json); the console '
+             'log then needs a driver the engine can read back.'),
+    cfg.IntOpt(
+        'log_max_files',
+        default=DEFAULT_LOG_MAX_FILES,
+        min=1,
+        help='Console log files kept per container (the current one '
+             'and the rotated ones) when log_max_size is set; older '
+             'output is dropped.'),
     cfg.FloatOpt(
         'lifecycle_event_delay',
         default=15.0,

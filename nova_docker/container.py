@@ -6,10 +6,13 @@ body; :func:`create_body` merges them. Nothing here talks to the engine, so
 every rule is testable without one.
 """
 
+import dataclasses
 import shlex
 from typing import Any
 
 from nova import exception
+
+from nova_docker import conf
 
 NAME_PREFIX = 'nova-'
 LABEL_PREFIX = 'org.openstack.nova.'
@@ -24,8 +27,35 @@ SHARES_PER_VCPU = 1024
 # The CFS quota/period bounds the kernel accepts, in microseconds.
 CFS_PERIOD_RANGE = (1000, 1000000)
 CFS_QUOTA_MIN = 1000
+# libvirt's flavor extra specs for a CFS limit of the flavor's own.
+CPU_QUOTA_SPEC = 'quota:cpu_quota'
+CPU_PERIOD_SPEC = 'quota:cpu_period'
+# Docker's unit for NanoCpus: one CPU is 10^9.
+NANO_CPUS_PER_VCPU = 10 ** 9
 
 Body = dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Hardening:
+    """How far every container is fenced in, from the ``[docker]``
+    options; the defaults are those of the options."""
+
+    cap_drop: tuple[str, ...] = conf.DEFAULT_CAP_DROP
+    cap_add: tuple[str, ...] = ()
+    cpu_hard_cap: bool = True
+    # None: the engine's own log driver and options.
+    log_max_size: str | None = conf.DEFAULT_LOG_MAX_SIZE
+    log_max_files: int = conf.DEFAULT_LOG_MAX_FILES
+
+    @classmethod
+    def from_conf(cls, opts) -> 'Hardening':
+        """:param opts: the ``[docker]`` group (``CONF.docker``)."""
+        return cls(cap_drop=tuple(opts.cap_drop),
+                   cap_add=tuple(opts.cap_add),
+                   cpu_hard_cap=opts.cpu_hard_cap,
+                   log_max_size=opts.log_max_size or None,
+                   log_max_files=opts.log_max_files)
 
 
 def container_name(instance) -> str:
@@ -79,8 +109,8 @@ def _int_extra_spec(flavor, key: str) -> int | None:
 def _cpu(flavor) -> Body:
     host_config: Body = {'CpuShares': flavor.vcpus * SHARES_PER_VCPU}
     # libvirt's names, so a flavor means the same on both drivers.
-    quota = _int_extra_spec(flavor, 'quota:cpu_quota')
-    period = _int_extra_spec(flavor, 'quota:cpu_period')
+    quota = _int_extra_spec(flavor, CPU_QUOTA_SPEC)
+    period = _int_extra_spec(flavor, CPU_PERIOD_SPEC)
     if period is not None:
         low, high = CFS_PERIOD_RANGE
         if not low <= period <= high:
@@ -99,6 +129,59 @@ def _cpu(flavor) -> Body:
     return {'HostConfig': host_config}
 
 
+def _cpu_hard_cap(flavor, enabled: bool, host_cpus: int | None) -> Body:
+    """At most the flavor's vCPUs worth of CPU time, as a libvirt guest
+    gets: shares alone let one instance take every idle core."""
+    if not enabled:
+        return {}
+    # A flavor with a CFS limit of its own (even libvirt's "no cap",
+    # quota <= 0) has said what it wants; the engine also refuses
+    # NanoCpus next to CpuQuota or CpuPeriod.
+    if any(_int_extra_spec(flavor, key) is not None
+           for key in (CPU_QUOTA_SPEC, CPU_PERIOD_SPEC)):
+        return {}
+    vcpus = flavor.vcpus
+    # The engine refuses more CPUs than it has, and a container could
+    # not use them anyway: a flavor wider than the host (placement
+    # forbids it, a test or a remote engine may not) gets the host.
+    if host_cpus:
+        vcpus = min(vcpus, host_cpus)
+    return {'HostConfig': {'NanoCpus': vcpus * NANO_CPUS_PER_VCPU}}
+
+
+def _cap_name(name: str) -> str:
+    # The engine takes NET_RAW, CAP_NET_RAW, net_raw alike; one spelling
+    # lets cap_add cancel cap_drop below.
+    name = name.strip().upper()
+    return name[len('CAP_'):] if name.startswith('CAP_') else name
+
+
+def _capabilities(cap_drop, cap_add) -> Body:
+    add = list(dict.fromkeys(_cap_name(c) for c in cap_add if c.strip()))
+    # A capability given back is not also taken: the engine would let
+    # CapAdd win, but the body should say what the container gets.
+    drop = [c for c in dict.fromkeys(_cap_name(c) for c in cap_drop
+                                     if c.strip())
+            if c not in add]
+    return {'HostConfig': {'CapDrop': drop, 'CapAdd': add}}
+
+
+def _log(max_size: str | None, max_files: int) -> Body:
+    """A console log bounded on the engine's disk.
+
+    json-file is what get_console_output reads back through the engine
+    (and the engine's default); it rotates at ``max_size`` and keeps
+    ``max_files`` files, so an instance's output takes at most about
+    their product.
+    """
+    if not max_size:
+        return {}
+    # The engine's log options are strings, counts too.
+    return {'HostConfig': {'LogConfig': {
+        'Type': 'json-file',
+        'Config': {'max-size': max_size, 'max-file': str(max_files)}}}}
+
+
 def _pids(pids_limit: int) -> Body:
     # 0 means unlimited in our option; the engine wants it left out.
     if pids_limit <= 0:
@@ -107,6 +190,10 @@ def _pids(pids_limit: int) -> Body:
 
 
 def _security() -> Body:
+    # Never privileged: that is root on the host with every device.
+    # no-new-privileges: a setuid or file-capability binary in the image
+    # cannot gain what the container was not given (capabilities
+    # dropped above stay dropped).
     return {'HostConfig': {'Privileged': False,
                            'SecurityOpt': ['no-new-privileges']}}
 
@@ -142,13 +229,19 @@ def _merge(*fragments: Body) -> Body:
 
 
 def create_body(instance, image_meta, image_ref: str, pids_limit: int,
-                image_id: str | None = None) -> Body:
+                image_id: str | None = None, *,
+                hardening: Hardening | None = None,
+                host_cpus: int | None = None) -> Body:
     """The ``POST /containers/create`` body for ``instance``.
 
     :param image_ref: the engine-local image to run (see nova_docker.images).
     :param image_id: the Glance image id, recorded as a label.
+    :param hardening: the [docker] options' fences; None: their defaults.
+    :param host_cpus: the engine's CPU count (``/info`` ``NCPU``), the
+        most a CPU cap may say; None: not known.
     """
     flavor = instance.flavor
+    hardening = hardening or Hardening()
     return _merge(
         {'Image': image_ref},
         _labels(instance, image_id),
@@ -156,7 +249,10 @@ def create_body(instance, image_meta, image_ref: str, pids_limit: int,
         _command(image_meta),
         _memory(flavor),
         _cpu(flavor),
+        _cpu_hard_cap(flavor, hardening.cpu_hard_cap, host_cpus),
         _pids(pids_limit),
         _security(),
+        _capabilities(hardening.cap_drop, hardening.cap_add),
+        _log(hardening.log_max_size, hardening.log_max_files),
         _network(),
     )

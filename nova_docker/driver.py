@@ -20,6 +20,7 @@ from nova_docker import conf as docker_conf
 from nova_docker import container
 from nova_docker import docker
 from nova_docker.docker import errors
+from nova_docker import engine_checks
 from nova_docker import events
 from nova_docker import exception as docker_exception
 from nova_docker import host
@@ -79,6 +80,9 @@ class DockerDriver(driver.ComputeDriver):
         self._image_cache = images.ImageCache(self._client)
         self._nodename = CONF.host
         self._events = None
+        # The engine's CPU count bounds a container's CPU cap; read with
+        # /info at start and at every resource audit, None until then.
+        self._host_cpus = None
 
     # -- host -------------------------------------------------------------
 
@@ -86,15 +90,17 @@ class DockerDriver(driver.ComputeDriver):
         self._nodename = host
         url = CONF.docker.host_url
         try:
-            self._client.ping()
-            version = self._client.api_version
-        except errors.EngineUnreachable as exc:
-            raise docker_exception.EngineUnavailable(
-                url=url, reason=exc) from exc
+            with docker_exception.engine_boundary():
+                self._client.ping()
+                version = self._client.api_version
+                info = self._client.info()
         except errors.UnsupportedVersion as exc:
             raise docker_exception.EngineUnsupported(
                 url=url, reason=exc) from exc
         LOG.info('Docker Engine at %s speaks API %s', url, version)
+        self._host_cpus = info.get('NCPU')
+        for warning in engine_checks.warnings(info, CONF.docker):
+            LOG.warning(warning)
 
     def register_event_listener(self, callback):
         super().register_event_listener(callback)
@@ -118,6 +124,7 @@ class DockerDriver(driver.ComputeDriver):
     def get_available_resource(self, nodename):
         with docker_exception.engine_boundary():
             info = self._client.info()
+        self._host_cpus = info.get('NCPU')
         return host.available_resource(info, nodename)
 
     def update_provider_tree(self, provider_tree, nodename, allocations=None):
@@ -179,9 +186,11 @@ class DockerDriver(driver.ComputeDriver):
         image_ref = self._images.ensure_local(
             context, image_meta, root_gb=instance.flavor.root_gb,
             trusted_certs=instance.trusted_certs)
-        body = container.create_body(instance, image_meta, image_ref,
-                                     CONF.docker.pids_limit,
-                                     image_id=image_meta.id)
+        body = container.create_body(
+            instance, image_meta, image_ref, CONF.docker.pids_limit,
+            image_id=image_meta.id,
+            hardening=container.Hardening.from_conf(CONF.docker),
+            host_cpus=self._host_cpus)
         name = container.container_name(instance)
         try:
             with docker_exception.engine_boundary():

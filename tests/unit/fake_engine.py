@@ -35,6 +35,15 @@ DEFAULT_VERSION = {
     'Arch': 'amd64',
 }
 
+# GET /info of a well set-up engine: nothing for the driver to warn about.
+DEFAULT_INFO = {
+    'NCPU': 2,
+    'MemTotal': 2 * 1024 ** 3,
+    'ServerVersion': '20.10.24',
+    'SecurityOptions': ['name=seccomp,profile=default'],
+    'LiveRestoreEnabled': True,
+}
+
 _VERSION_PREFIX = re.compile(r'^/v\d+\.\d+(?=/)')
 
 
@@ -75,6 +84,7 @@ class FakeEngine:
         self._lock = threading.Lock()
         self._server: socketserver.BaseServer | None = None
         self.route('GET', '/version', json=DEFAULT_VERSION)
+        self.route('GET', '/info', json=DEFAULT_INFO)
         self.route('GET', '/_ping', body=b'OK',
                    headers={'Content-Type': 'text/plain; charset=utf-8'})
 

@@ -82,3 +82,94 @@ def test_label_filter_lists_ours_or_one():
         'label': [container.LABEL_INSTANCE_UUID]}
     assert container.instance_label_filter('u') == {
         'label': [container.LABEL_INSTANCE_UUID + '=u']}
+
+
+# -- hardening -----------------------------------------------------------
+
+DOCKER_DEFAULT_CAPS_WE_DROP = {'NET_RAW', 'MKNOD', 'AUDIT_WRITE', 'SETFCAP'}
+
+
+def hardened(hardening=None, flavor=None, host_cpus=None):
+    return container.create_body(
+        nova_objects.instance(flavor or nova_objects.flavor()),
+        nova_objects.image_meta(), 'glance/x:latest', 100,
+        hardening=hardening, host_cpus=host_cpus)['HostConfig']
+
+
+def test_capabilities_drop_the_defaults_and_add_none():
+    host_config = hardened()
+    assert set(host_config['CapDrop']) >= DOCKER_DEFAULT_CAPS_WE_DROP
+    assert host_config['CapAdd'] == []
+
+
+def test_a_capability_given_back_is_not_also_dropped():
+    caps = container._capabilities(
+        ['net_raw', 'CAP_MKNOD', ' SETFCAP ', '', 'NET_RAW'],
+        ['cap_net_raw'])
+    assert caps == {'HostConfig': {'CapDrop': ['MKNOD', 'SETFCAP'],
+                                   'CapAdd': ['NET_RAW']}}
+
+
+def test_hardening_from_conf_reads_the_docker_group():
+    from nova_docker import driver as driver_mod
+
+    conf = driver_mod.CONF
+    conf.set_override('cap_add', ['NET_RAW'], 'docker')
+    conf.set_override('log_max_size', '', 'docker')
+    try:
+        hardening = container.Hardening.from_conf(conf.docker)
+    finally:
+        conf.clear_override('cap_add', 'docker')
+        conf.clear_override('log_max_size', 'docker')
+    assert hardening == container.Hardening(cap_add=('NET_RAW',),
+                                            log_max_size=None)
+    # The dataclass's defaults are the options' defaults.
+    assert container.Hardening.from_conf(conf.docker) == \
+        container.Hardening()
+
+
+def test_cpu_hard_cap_is_the_flavors_vcpus():
+    host_config = hardened(flavor=nova_objects.flavor(vcpus=3))
+    assert host_config['NanoCpus'] == 3 * 10 ** 9
+
+
+def test_cpu_hard_cap_never_exceeds_the_host():
+    host_config = hardened(flavor=nova_objects.flavor(vcpus=8),
+                           host_cpus=2)
+    assert host_config['NanoCpus'] == 2 * 10 ** 9
+
+
+def test_cpu_hard_cap_can_be_turned_off():
+    host_config = hardened(container.Hardening(cpu_hard_cap=False))
+    assert 'NanoCpus' not in host_config
+
+
+@pytest.mark.parametrize('specs', [
+    {'quota:cpu_quota': '50000'},
+    {'quota:cpu_period': '100000'},
+    {'quota:cpu_quota': '-1'},
+    {'quota:cpu_quota': '50000', 'quota:cpu_period': '100000'},
+])
+def test_flavor_cfs_extra_specs_win_over_the_hard_cap(specs):
+    # The engine refuses NanoCpus with CpuQuota or CpuPeriod.
+    host_config = hardened(flavor=nova_objects.flavor(extra_specs=specs))
+    assert 'NanoCpus' not in host_config
+
+
+def test_an_empty_cfs_extra_spec_is_no_spec():
+    flavor = nova_objects.flavor(extra_specs={'quota:cpu_quota': ''})
+    assert hardened(flavor=flavor)['NanoCpus'] == 10 ** 9
+
+
+def test_console_log_is_bounded_json_file():
+    host_config = hardened(container.Hardening(log_max_size='1m',
+                                               log_max_files=5))
+    assert host_config['LogConfig'] == {
+        'Type': 'json-file', 'Config': {'max-size': '1m', 'max-file': '5'}}
+    assert hardened()['LogConfig']['Config'] == {'max-size': '10m',
+                                                 'max-file': '3'}
+
+
+def test_no_log_size_leaves_logging_to_the_engine():
+    host_config = hardened(container.Hardening(log_max_size=None))
+    assert 'LogConfig' not in host_config

@@ -71,3 +71,23 @@ def test_engine_gone_after_start_is_hypervisor_unavailable(engine_at):
     with pytest.raises(exception.HypervisorUnavailable,
                        match=engine_at.url):
         drv.get_info(nova_objects.instance())
+
+
+def test_init_host_warns_of_the_engines_weak_spots(engine_at, caplog):
+    engine_at.route('GET', r'^/info$', json={
+        'NCPU': 4, 'SecurityOptions': [], 'LiveRestoreEnabled': False})
+    drv = driver_mod.DockerDriver(virtapi=None)
+    drv.init_host('node-7')
+    assert len(engine_at.requests_to('GET', '/info')) == 1
+    warnings = [r.getMessage() for r in caplog.records
+                if r.levelname == 'WARNING']
+    assert any('seccomp' in w for w in warnings)
+    assert any('live-restore' in w for w in warnings)
+    # The CPU count bounds CPU caps from now on.
+    assert drv._host_cpus == 4
+
+
+def test_init_host_is_quiet_about_a_well_set_up_engine(engine_at, caplog):
+    drv = driver_mod.DockerDriver(virtapi=None)
+    drv.init_host('node-7')
+    assert not [r for r in caplog.records if r.levelname == 'WARNING']
