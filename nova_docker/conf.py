@@ -60,6 +60,16 @@ connection_opts = [
         min=1.0,
         help='Seconds of silence allowed while an image is loaded, saved, '
              'pulled, pushed or committed.'),
+    cfg.BoolOpt(
+        'shared_engine',
+        default=False,
+        help='Whether the engine at host_url may hold containers of other '
+             'nova-compute services too. Off (the default), nova-compute '
+             'refuses to start when the engine holds containers labelled '
+             'with another compute host, since a misconfigured second '
+             'compute on one engine is far more common than a deliberate '
+             'share. Each compute only ever lists and acts on containers '
+             'labelled with its own host, shared or not.'),
 ]
 
 # Taken from Docker's default set (which already leaves out SYS_ADMIN,

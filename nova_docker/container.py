@@ -20,6 +20,10 @@ LABEL_INSTANCE_UUID = LABEL_PREFIX + 'instance-uuid'
 LABEL_INSTANCE_NAME = LABEL_PREFIX + 'instance-name'
 LABEL_PROJECT_ID = LABEL_PREFIX + 'project-id'
 LABEL_IMAGE_ID = LABEL_PREFIX + 'image-id'
+# The compute service and node that own the container: two nova-computes
+# on one engine must never act on each other's containers.
+LABEL_HOST = LABEL_PREFIX + 'host'
+LABEL_NODE = LABEL_PREFIX + 'node'
 
 MIB = 1024 * 1024
 # Docker's unit for CpuShares: one CPU is worth 1024.
@@ -62,19 +66,37 @@ def container_name(instance) -> str:
     return NAME_PREFIX + instance.uuid
 
 
-def instance_label_filter(instance_uuid: str | None = None) -> dict:
-    """The ``filters`` that list our containers (or one) in one call."""
+def instance_label_filter(instance_uuid: str | None = None,
+                          host: str | None = None) -> dict:
+    """The ``filters`` that list our containers (or one) in one call;
+    with ``host``, only those of that compute host."""
     if instance_uuid:
-        return {'label': ['%s=%s' % (LABEL_INSTANCE_UUID, instance_uuid)]}
-    return {'label': [LABEL_INSTANCE_UUID]}
+        labels = ['%s=%s' % (LABEL_INSTANCE_UUID, instance_uuid)]
+    else:
+        labels = [LABEL_INSTANCE_UUID]
+    if host:
+        labels.append('%s=%s' % (LABEL_HOST, host))
+    return {'label': labels}
 
 
-def _labels(instance, image_id: str | None) -> Body:
+def owner(listed: dict) -> str | None:
+    """The compute host a listed (or inspected) container belongs to."""
+    labels = listed.get('Labels') or (listed.get('Config') or {}).get(
+        'Labels') or {}
+    return labels.get(LABEL_HOST)
+
+
+def _labels(instance, image_id: str | None, host: str | None,
+            node: str | None) -> Body:
     labels = {
         LABEL_INSTANCE_UUID: instance.uuid,
         LABEL_INSTANCE_NAME: instance.name,
         LABEL_PROJECT_ID: instance.project_id or '',
     }
+    if host:
+        labels[LABEL_HOST] = host
+    if node:
+        labels[LABEL_NODE] = node
     if image_id:
         labels[LABEL_IMAGE_ID] = image_id
     return {'Labels': labels}
@@ -211,10 +233,30 @@ def _command(image_meta) -> Body:
     exiting on EOF at once.
     """
     body: Body = {'OpenStdin': True, 'StdinOnce': False, 'Tty': False}
-    props = image_meta.properties
-    if props.obj_attr_is_set('os_command_line') and props.os_command_line:
-        body['Cmd'] = shlex.split(props.os_command_line)
+    argv = command_override(image_meta)
+    if argv:
+        body['Cmd'] = argv
     return body
+
+
+def command_override(image_meta) -> list[str] | None:
+    """The image property ``os_command_line`` as an argv, or None.
+
+    ImageUnacceptable, naming the property, if it is not a command line a
+    shell would parse: the driver checks it before loading anything.
+    """
+    props = image_meta.properties
+    if not (props.obj_attr_is_set('os_command_line') and
+            props.os_command_line):
+        return None
+    try:
+        return shlex.split(props.os_command_line)
+    except ValueError as exc:
+        raise exception.ImageUnacceptable(
+            image_id=image_meta.id,
+            reason='its os_command_line %r is not a valid command line '
+                   '(%s): fix the image property, e.g. close its quotes'
+                   % (props.os_command_line, exc)) from None
 
 
 def _merge(*fragments: Body) -> Body:
@@ -231,7 +273,8 @@ def _merge(*fragments: Body) -> Body:
 def create_body(instance, image_meta, image_ref: str, pids_limit: int,
                 image_id: str | None = None, *,
                 hardening: Hardening | None = None,
-                host_cpus: int | None = None) -> Body:
+                host_cpus: int | None = None, host: str | None = None,
+                node: str | None = None) -> Body:
     """The ``POST /containers/create`` body for ``instance``.
 
     :param image_ref: the engine-local image to run (see nova_docker.images).
@@ -239,12 +282,13 @@ def create_body(instance, image_meta, image_ref: str, pids_limit: int,
     :param hardening: the [docker] options' fences; None: their defaults.
     :param host_cpus: the engine's CPU count (``/info`` ``NCPU``), the
         most a CPU cap may say; None: not known.
+    :param host, node: the compute service host and node, as labels.
     """
     flavor = instance.flavor
     hardening = hardening or Hardening()
     return _merge(
         {'Image': image_ref},
-        _labels(instance, image_id),
+        _labels(instance, image_id, host, node),
         _hostname(instance),
         _command(image_meta),
         _memory(flavor),

@@ -78,6 +78,7 @@ class DockerDriver(driver.ComputeDriver):
         self._images = images.ImageLoader(self._client)
         self._snapshots = images.Snapshotter(self._client)
         self._image_cache = images.ImageCache(self._client)
+        self._host = CONF.host
         self._nodename = CONF.host
         self._events = None
         # The engine's CPU count bounds a container's CPU cap; read with
@@ -87,7 +88,7 @@ class DockerDriver(driver.ComputeDriver):
     # -- host -------------------------------------------------------------
 
     def init_host(self, host):
-        self._nodename = host
+        self._host = self._nodename = host
         url = CONF.docker.host_url
         try:
             with docker_exception.engine_boundary():
@@ -101,6 +102,24 @@ class DockerDriver(driver.ComputeDriver):
         self._host_cpus = info.get('NCPU')
         for warning in engine_checks.warnings(info, CONF.docker):
             LOG.warning(warning)
+        self._check_engine_is_ours()
+
+    def _check_engine_is_ours(self) -> None:
+        """Refuse an engine that holds another compute host's containers
+        unless [docker] shared_engine says it is meant to be shared."""
+        with docker_exception.engine_boundary():
+            listed = self._client.list_containers(
+                all=True, filters=container.instance_label_filter())
+        owners = {container.owner(c) for c in listed}
+        if None in owners:
+            LOG.warning('The engine holds containers of Nova instances '
+                        'without a compute host label (made by an older '
+                        'nova-docker): this service does not manage them')
+        others = sorted(o for o in owners - {self._host, None})
+        if others and not CONF.docker.shared_engine:
+            raise docker_exception.EngineOfAnotherHost(
+                url=CONF.docker.host_url, hosts=', '.join(others),
+                host=self._host)
 
     def register_event_listener(self, callback):
         super().register_event_listener(callback)
@@ -110,7 +129,8 @@ class DockerDriver(driver.ComputeDriver):
             self._events = events.EventWatcher(
                 self._client, self.emit_event,
                 CONF.docker.lifecycle_event_delay,
-                read_timeout=CONF.docker.event_stream_timeout)
+                read_timeout=CONF.docker.event_stream_timeout,
+                host=self._host)
             self._events.start()
 
     def cleanup_host(self, host):
@@ -155,7 +175,8 @@ class DockerDriver(driver.ComputeDriver):
         with docker_exception.engine_boundary():
             return self._client.list_containers(
                 all=True,
-                filters=container.instance_label_filter(instance_uuid))
+                filters=container.instance_label_filter(instance_uuid,
+                                                        host=self._host))
 
     def list_instances(self):
         return [c['Labels'].get(container.LABEL_INSTANCE_NAME, '')
@@ -182,6 +203,7 @@ class DockerDriver(driver.ComputeDriver):
               admin_password, allocations, network_info=None,
               block_device_info=None, power_on=True, accel_info=None):
         images.check_acceptable(image_meta)
+        container.command_override(image_meta)
         self._warn_unplugged(instance, network_info)
         image_ref = self._images.ensure_local(
             context, image_meta, root_gb=instance.flavor.root_gb,
@@ -190,7 +212,7 @@ class DockerDriver(driver.ComputeDriver):
             instance, image_meta, image_ref, CONF.docker.pids_limit,
             image_id=image_meta.id,
             hardening=container.Hardening.from_conf(CONF.docker),
-            host_cpus=self._host_cpus)
+            host_cpus=self._host_cpus, host=self._host, node=self._nodename)
         name = container.container_name(instance)
         try:
             with docker_exception.engine_boundary():

@@ -36,6 +36,16 @@ FILTERS = {
     'event': ['start', 'die', 'destroy'],
     'label': [container.LABEL_INSTANCE_UUID],
 }
+
+
+def event_filters(host: str | None) -> dict:
+    """FILTERS, narrowed to the containers of compute ``host``."""
+    if not host:
+        return FILTERS
+    label = '%s=%s' % (container.LABEL_HOST, host)
+    return dict(FILTERS, label=FILTERS['label'] + [label])
+
+
 # Reconnect delays: the first, doubled after each failed attempt, up to
 # the cap. No jitter: each nova-compute follows its own engine, so there
 # is no crowd of clients to spread out.
@@ -103,7 +113,9 @@ class EventWatcher:
 
     def __init__(self, client, emit, stop_delay: float,
                  read_timeout: float = DEFAULT_READ_TIMEOUT,
-                 backoff: Backoff | None = None):
+                 backoff: Backoff | None = None, host: str | None = None):
+        # With ``host``, only that compute host's containers are followed.
+        self._host = host
         self._cancellation = cancel.Cancellation()
         # Every call of the watcher's thread can be aborted by stop(),
         # wherever it blocks; the driver's own calls are not affected.
@@ -207,7 +219,8 @@ class EventWatcher:
         # replays what the engine still holds from before.
         since = (since_param(self._last_nanos)
                  if self._last_nanos is not None else None)
-        stream = self._client.events(since=since, filters=FILTERS,
+        stream = self._client.events(since=since,
+                                     filters=event_filters(self._host),
                                      timeout=self._read_timeout)
         if self._last_nanos is None:
             self._last_nanos = engine_nanos(stream)
@@ -264,7 +277,8 @@ class EventWatcher:
         believes running without its container until the periodic sync.
         """
         listing = self._client.list_containers(
-            all=True, filters=container.instance_label_filter())
+            all=True, filters=container.instance_label_filter(
+                host=self._host))
         now = {c['Labels'][container.LABEL_INSTANCE_UUID]:
                c.get('State') in RUNNING_STATES
                for c in listing

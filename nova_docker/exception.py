@@ -22,6 +22,14 @@ class EngineUnsupported(exception.HypervisorUnavailable):
     msg_fmt = ('Docker Engine at %(url)s cannot be used: %(reason)s')
 
 
+class EngineOfAnotherHost(exception.NovaException):
+    msg_fmt = ('The Docker Engine at %(url)s holds containers of the compute '
+               'host(s) %(hosts)s, not only of this one (%(host)s): two '
+               'nova-compute services must not share an engine by mistake. '
+               'Point [docker] host_url at this host\'s own engine, or set '
+               '[docker] shared_engine = true if sharing it is meant.')
+
+
 class InvalidEngineConfig(exception.InvalidConfiguration):
     msg_fmt = ('[docker] options are invalid: %(reason)s')
 

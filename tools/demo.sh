@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's first command: `sudo tools/demo.sh [--keep]`.
+# The README's first command: `tools/demo.sh [--keep]` (as root).
 #
 # As root on Debian, from a clone: tools/setup-env.sh installs and starts
 # the Docker Engine when needed and builds the virtualenv .venv (or
@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 for arg in "$@"; do
     case "$arg" in
         -h|--help)
-            echo "usage: sudo tools/demo.sh [--keep] [--name NAME]" \
+            echo "usage: tools/demo.sh [--keep] [--name NAME]" \
                  "[--flavor FLAVOR] [--image NAME]"
             echo "Boots a server through an all-in-one Nova (in this" \
                  "process, with a real Glance) onto the local Docker" \
@@ -26,7 +26,7 @@ for arg in "$@"; do
 done
 
 if [ "$(id -u)" -ne 0 ]; then
-    die "run as root: sudo tools/demo.sh (it installs Docker Engine when" \
+    die "run as root (it installs Docker Engine when" \
         "missing, starts dockerd, and uses its root-only socket)"
 fi
 

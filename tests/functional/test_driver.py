@@ -396,3 +396,15 @@ def test_an_instance_whose_container_is_gone_starts_again(
     assert state['Config']['Cmd'] == shlex.split(GRACEFUL)
     assert state['Config']['Labels'][
         'org.openstack.nova.instance-uuid'] == inst.uuid
+
+
+def test_an_unparsable_os_command_line_is_refused_before_any_load(
+        driver, instances, image_api, monkeypatch):
+    meta = image_api.add(b'never read', os_command_line='/bin/sh -c "echo')
+    downloads = []
+    monkeypatch.setattr(image_api, 'download',
+                        lambda *a, **k: downloads.append(a))
+    with pytest.raises(exception.ImageUnacceptable,
+                       match='os_command_line.*not a valid command line'):
+        driver.spawn(None, instances(), meta, [], None, {})
+    assert downloads == []

@@ -217,8 +217,8 @@ class DockerDriverSuiteTestCase(nova_test.PytestCompat,
         label = '%s=%s' % (container.LABEL_PROJECT_ID, project_id)
         unscoped = container.instance_label_filter
 
-        def scoped(instance_uuid=None):
-            filters = unscoped(instance_uuid)
+        def scoped(instance_uuid=None, host=None):
+            filters = unscoped(instance_uuid, host)
             filters['label'] = filters['label'] + [label]
             return filters
 

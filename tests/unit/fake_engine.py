@@ -85,6 +85,8 @@ class FakeEngine:
         self._server: socketserver.BaseServer | None = None
         self.route('GET', '/version', json=DEFAULT_VERSION)
         self.route('GET', '/info', json=DEFAULT_INFO)
+        # An engine with no containers yet.
+        self.route('GET', '/containers/json', json=[])
         self.route('GET', '/_ping', body=b'OK',
                    headers={'Content-Type': 'text/plain; charset=utf-8'})
 

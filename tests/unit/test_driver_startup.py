@@ -1,5 +1,7 @@
 """The driver's start-up checks of its [docker] options and engine."""
 
+import json
+
 import pytest
 
 from nova_docker import driver as driver_mod
@@ -91,3 +93,36 @@ def test_init_host_is_quiet_about_a_well_set_up_engine(engine_at, caplog):
     drv = driver_mod.DockerDriver(virtapi=None)
     drv.init_host('node-7')
     assert not [r for r in caplog.records if r.levelname == 'WARNING']
+
+
+def listed(uuid, host):
+    labels = {'org.openstack.nova.instance-uuid': uuid}
+    if host:
+        labels['org.openstack.nova.host'] = host
+    return {'Id': uuid, 'Labels': labels, 'State': 'running'}
+
+
+def test_an_engine_with_another_hosts_containers_is_refused(engine_at):
+    engine_at.route('GET', r'^/_ping$', body=b'OK')
+    engine_at.route('GET', '/containers/json', json=[
+        listed('u-1', 'node-7'), listed('u-2', 'compute-b')])
+    drv = driver_mod.DockerDriver(virtapi=None)
+    with pytest.raises(docker_exception.EngineOfAnotherHost,
+                       match='compute-b.*shared_engine'):
+        drv.init_host('node-7')
+
+
+def test_a_shared_engine_is_listed_by_host(engine_at):
+    engine_at.route('GET', r'^/_ping$', body=b'OK')
+    engine_at.route('GET', '/containers/json', json=[
+        listed('u-2', 'compute-b'), listed('u-3', None)])
+    driver_mod.CONF.set_override('shared_engine', True, 'docker')
+    try:
+        drv = driver_mod.DockerDriver(virtapi=None)
+        drv.init_host('node-7')
+        drv.list_instance_uuids()
+    finally:
+        driver_mod.CONF.clear_override('shared_engine', 'docker')
+    listing = engine_at.requests_to('GET', '/containers/json')[-1]
+    assert json.loads(listing.query['filters'][0])['label'] == [
+        'org.openstack.nova.instance-uuid', 'org.openstack.nova.host=node-7']

@@ -47,7 +47,7 @@ class SlowReader:
             conn.sendall(reply(VERSION))
             return
         self.stop.wait(self.stall)
-        conn.settimeout(5)
+        conn.settimeout(30)
         data = head
         try:
             while not data.endswith(b'0\r\n\r\n'):
@@ -75,10 +75,10 @@ def body():
 
 
 def test_a_body_may_stall_longer_than_the_connect_timeout(socket_path):
-    server = SlowReader(socket_path, stall=1.5)
+    server = SlowReader(socket_path, stall=2)
     try:
-        client = DockerClient('unix://' + socket_path, connect_timeout=0.3,
-                              read_timeout=5, image_timeout=10)
+        client = DockerClient('unix://' + socket_path, connect_timeout=0.5,
+                              read_timeout=30, image_timeout=30)
         lines = client.load_image(body())
     finally:
         server.close()
