@@ -28,7 +28,6 @@ from oslo_utils import units
 from nova_docker import conf as docker_conf
 from nova_docker import exception as docker_exception
 from nova_docker.docker import errors as docker_errors
-from nova_docker.image import errors
 from nova_docker.image import names
 from nova_docker.image import source
 from nova_docker.image import tarstream
@@ -75,9 +74,9 @@ def size_limit_gb(root_gb: int | None) -> int:
 
 def too_large(image_id: str, root_gb: int | None) -> exception.NovaException:
     if root_gb:
-        return errors.ImageLargerThanFlavorDisk(image_id=image_id,
+        return docker_exception.ImageLargerThanFlavorDisk(image_id=image_id,
                                                 flavor_gb=root_gb)
-    return errors.ImageLargerThanLimit(image_id=image_id,
+    return docker_exception.ImageLargerThanLimit(image_id=image_id,
                                        limit_gb=size_limit_gb(root_gb))
 
 
@@ -123,13 +122,13 @@ def check_manifest(image_id: str, tar: tarstream.TarStream) -> None:
     if tar.kind != tarstream.DOCKER_SAVE:
         return
     if tar.manifest is None:
-        raise errors.unloadable(
+        raise docker_exception.unloadable(
             image_id, 'the archive has no manifest.json (an OCI archive '
                       'without Docker\'s manifest, or a save made by '
                       'Docker older than 1.10); save the image again with '
                       '`docker save`')
     if len(tar.manifest) != 1:
-        raise errors.unloadable(
+        raise docker_exception.unloadable(
             image_id, 'the docker save archive holds %d images; a Glance '
                       'image must hold exactly one' % len(tar.manifest))
 
@@ -263,8 +262,8 @@ class ImageLoader:
                 changes=['CMD ' + json.dumps(argv)])
             return
         if kind is None:
-            raise errors.unloadable(image_id, 'the tar archive holds no '
-                                              'named file')
+            raise docker_exception.unloadable(
+                image_id, 'the tar archive holds no named file')
         lines = self._client.load_image(pieces)
         self._tag_loaded(image_id, lines, pieces.tar)
 
@@ -274,7 +273,7 @@ class ImageLoader:
         ids = loaded_ids(lines) or tarstream.config_digests(
             tar.manifest or [])
         if len(ids) != 1:
-            raise errors.unloadable(
+            raise docker_exception.unloadable(
                 image_id, 'the engine did not say which image it loaded '
                           '(%s)' % lines[-1:])
         self._client.tag_image(ids[0], names.local_repo(image_id),
@@ -296,7 +295,7 @@ class ImageLoader:
             repo, _sep, name = tag.rpartition(':')
             self._client.tag_image(previous, repo, name)
         applied = ', '.join(sorted(set(tags) | set(renamed)))
-        raise errors.unloadable(
+        raise docker_exception.unloadable(
             image_id, 'the engine applied the image names %s from it, which '
                       'the driver never asked for; they were put back as '
                       'they were' % applied)
@@ -313,18 +312,19 @@ class ImageLoader:
         if isinstance(exc, tarstream.ArchiveTooLarge):
             return too_large(image_id, root_gb)
         if isinstance(exc, source.SourceStalled):
-            return errors.ImageDownloadStalled(image_id=image_id,
+            return docker_exception.ImageDownloadStalled(image_id=image_id,
                                                seconds=exc.seconds)
         if isinstance(exc, tarstream.TarFormatError):
-            return errors.unloadable(image_id, exc)
+            return docker_exception.unloadable(image_id, exc)
         if isinstance(exc, docker_errors.StreamError):
             # The engine read the data and refused it, or ran out of room.
-            if errors.NO_SPACE in (exc.explanation or '').lower():
-                return errors.engine_failed(image_id, exc.explanation)
-            return errors.unloadable(
+            if docker_exception.NO_SPACE in (exc.explanation or '').lower():
+                return docker_exception.engine_failed(image_id,
+                                                      exc.explanation)
+            return docker_exception.unloadable(
                 image_id, 'the engine said: %s' % exc.explanation)
         if isinstance(exc, docker_errors.DockerError):
-            return errors.engine_failed(image_id,
+            return docker_exception.engine_failed(image_id,
                                         exc.explanation or str(exc))
         return exc
 

@@ -28,7 +28,6 @@ from oslo_log import log as logging
 from nova_docker import container
 from nova_docker import exception as docker_exception
 from nova_docker.docker import errors as docker_errors
-from nova_docker.image import errors
 from nova_docker.image import names
 from nova_docker.image import source
 from nova_docker.image import tarstream
@@ -228,7 +227,7 @@ class Snapshotter:
             engine_down = docker_exception.translate(exc)
             if engine_down is not None:
                 raise engine_down from exc
-            raise errors.SnapshotFailed(
+            raise docker_exception.SnapshotFailed(
                 image_id=image_id,
                 reason='the engine could not commit container %s: %s'
                        % (name, exc.explanation or exc)) from exc
@@ -247,7 +246,7 @@ class Snapshotter:
             image = self._image_api.update(context, image_id, metadata,
                                            data=IterReader(pieces))
             if image.get('status') != 'active':
-                raise errors.SnapshotFailed(
+                raise docker_exception.SnapshotFailed(
                     image_id=image_id,
                     reason='Glance left the image %s after the upload'
                            % image.get('status'))
@@ -276,7 +275,8 @@ class Snapshotter:
         else:
             reason = 'the upload to Glance failed: %s' % (
                 str(exc) or type(exc).__name__)
-        return errors.SnapshotFailed(image_id=image_id, reason=reason)
+        return docker_exception.SnapshotFailed(image_id=image_id,
+                                               reason=reason)
 
     def _delete_partial(self, context, instance, image_id: str) -> None:
         # Glance may still be winding up the aborted upload and refuse

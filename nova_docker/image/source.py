@@ -35,7 +35,7 @@ from cryptography import exceptions as crypto_exceptions
 from cursive import exception as cursive_exception
 from nova import exception
 
-from nova_docker.image import errors
+from nova_docker import exception as docker_exception
 from nova_docker.image.compression import Gunzip
 from nova_docker.image.digest import HashCheck
 from nova_docker.image.tarstream import TarStream
@@ -156,7 +156,7 @@ def _spool_errors(check: HashCheck, directory: str) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        raise errors.SpoolFailed(image_id=check.image_id,
+        raise docker_exception.SpoolFailed(image_id=check.image_id,
                                  directory=directory,
                                  reason=exc.strerror or exc) from exc
 
@@ -175,13 +175,13 @@ def download_error(check: HashCheck, exc: Exception) -> Exception:
         # chunk, before nova checks the signature).
         check.verify()
     if isinstance(exc, crypto_exceptions.InvalidSignature):
-        return errors.signature_mismatch(check.image_id)
+        return docker_exception.signature_mismatch(check.image_id)
     return download_failed(check, exc)
 
 
 def download_failed(check: HashCheck, exc: Exception) -> Exception:
     """ImageDownloadFailed for a download that broke off with ``exc``."""
-    return errors.ImageDownloadFailed(
+    return docker_exception.ImageDownloadFailed(
         image_id=check.image_id, received=check.received,
         size=check.size if check.size is not None else 'unknown',
         reason=str(exc) or type(exc).__name__)

@@ -4,9 +4,7 @@ Each test runs a dockerd of its own (tests.fixtures.private_engine): the
 shared engine is never stopped.
 """
 
-import os
 import queue
-import shutil
 import threading
 import time
 import uuid
@@ -32,24 +30,8 @@ STOP_DELAY = 0.5
 FAIL_FAST = 15
 
 
-@pytest.fixture
-def private_engine():
-    """private_engine(live_restore=False) -> a started PrivateEngine; all
-    are torn down after the test, leaving no process and no mount."""
-    if os.geteuid() != 0 or not shutil.which('dockerd'):
-        pytest.skip('needs root and dockerd to run a private engine')
-    made = []
-
-    def make(live_restore=False):
-        engine = private_fixtures.PrivateEngine(live_restore=live_restore)
-        made.append(engine)
-        engine.start()
-        return engine
-
-    yield make
-    for engine in made:
-        engine.teardown()
-        assert engine.leftovers() == ([], []), 'private engine left behind'
+# A dockerd of the test's own (see tests/fixtures/private_engine.py).
+private_engine = private_fixtures.private_engine
 
 
 class Events:

@@ -20,8 +20,6 @@ finds every container of the old one again, half-created ones too.
 """
 
 import functools
-import os
-import shutil
 import threading
 import time
 
@@ -112,24 +110,8 @@ def busybox_tar(big=False):
 
 # -- fixtures -------------------------------------------------------------
 
-@pytest.fixture
-def private_engine():
-    """private_engine(live_restore=False) -> a started PrivateEngine; all
-    are torn down after the test, leaving no process and no mount."""
-    if os.geteuid() != 0 or not shutil.which('dockerd'):
-        pytest.skip('needs root and dockerd to run a private engine')
-    made = []
-
-    def make(live_restore=False):
-        engine = private_fixtures.PrivateEngine(live_restore=live_restore)
-        made.append(engine)
-        engine.start()
-        return engine
-
-    yield make
-    for engine in made:
-        engine.teardown()
-        assert engine.leftovers() == ([], []), 'private engine left behind'
+# A dockerd of the test's own (see tests/fixtures/private_engine.py).
+private_engine = private_fixtures.private_engine
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from oslo_concurrency import lockutils
 
 from nova_docker import driver as driver_mod
-from nova_docker.image import errors
+from nova_docker import exception as docker_exception
 from nova_docker.image import names
 from tests.fixtures import images as image_fx
 from tests.fixtures import image_api as image_api_fixtures
@@ -51,7 +51,7 @@ def test_a_silent_glance_fails_the_load_and_frees_the_lock(
     driver._images._image_api = api
     start = time.monotonic()
     try:
-        with pytest.raises(errors.ImageDownloadStalled,
+        with pytest.raises(docker_exception.ImageDownloadStalled,
                            match='image_timeout'):
             driver._images.ensure_local(None, meta)
         assert time.monotonic() - start < 30
@@ -79,7 +79,7 @@ def tiny_spool_dir(tmp_path, driver):
 def test_a_full_spool_directory_is_reported_as_that(
         driver, engine, image_api, tiny_spool_dir):
     meta = image_api.add(image_fx.docker_save_tar(None, ['/bin/sh']))
-    with pytest.raises(errors.SpoolFailed,
+    with pytest.raises(docker_exception.SpoolFailed,
                        match='image_download_dir.*No space left on device'):
         driver._images.ensure_local(None, meta)
     assert not engine_has(engine, names.local_ref(meta.id))

@@ -10,7 +10,7 @@ from nova.compute import task_states
 from nova import exception
 
 from nova_docker.docker import errors as docker_errors
-from nova_docker.image import errors
+from nova_docker import exception as docker_exception
 from tests.fixtures import glance as glance_fx
 from tests.functional import test_images as base
 from tests.functional.test_images import boot
@@ -187,7 +187,7 @@ def test_save_failing_midway_leaves_no_glance_image_and_no_commit(
                         local_images)
     snap = new_snapshot_image(glance)
     BreakingSave(monkeypatch, gdriver, exc=exc, tail=tail)
-    with pytest.raises((errors.SnapshotFailed,
+    with pytest.raises((docker_exception.SnapshotFailed,
                         exception.HypervisorUnavailable), match=match):
         gdriver.snapshot(ctx, inst, snap['id'], TaskStates())
     assert_no_glance_data(glance, snap['id'])

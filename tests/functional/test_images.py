@@ -16,7 +16,7 @@ from nova import context as nova_context
 from nova import exception
 
 from nova_docker import driver as driver_mod
-from nova_docker.image import errors
+from nova_docker import exception as docker_exception
 from tests.fixtures import glance as glance_fx
 from tests.fixtures import images as image_fx
 from tests.unit import nova_objects
@@ -429,7 +429,7 @@ def test_glance_dying_mid_download_fails_and_leaves_nothing(
             {'data.bin': image_fx.random_bytes(40 * 1024 * 1024, seed=3)}))
         image = server.create_image('big', big)
         _after_first_chunk(monkeypatch, drv, lambda _id: server._stop())
-        with pytest.raises(errors.ImageDownloadFailed,
+        with pytest.raises(docker_exception.ImageDownloadFailed,
                            match='%s from Glance stopped after' % image['id']):
             boot(drv, ctx, instances(), image['id'])
         assert_nothing_left(engine, image['id'], big)

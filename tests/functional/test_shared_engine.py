@@ -11,7 +11,7 @@ from nova_docker import images
 from tests.functional import test_faults as faults
 
 # The fixtures of test_faults, used here under the same names.
-private_engine = faults.private_engine
+private_engine = faults.private_engine  # tests/fixtures/private_engine.py
 image_api = faults.image_api
 
 

@@ -13,7 +13,7 @@ from oslo_utils import fixture as utils_fixture
 
 from nova_docker.docker import errors as docker_errors
 from nova_docker.image import cache
-from nova_docker.image import errors
+from nova_docker import exception as docker_exception
 from nova_docker.image import loader
 from nova_docker.image import names
 from nova_docker.image import snapshot
@@ -188,7 +188,7 @@ def test_rootfs_is_imported_with_its_command():
 
 @pytest.mark.parametrize('explanation, exc_type, match', [
     ('write /var/lib/docker/tmp/x: no space left on device',
-     errors.ImageLoadFailed, 'Free space'),
+     docker_exception.ImageLoadFailed, 'Free space'),
     ('invalid diffID for layer 0', exception.ImageUnacceptable,
      'not a loadable Docker image.*invalid diffID'),
 ])

@@ -13,7 +13,7 @@ from nova import exception
 
 from nova_docker.image import compression
 from nova_docker.image import digest
-from nova_docker.image import errors
+from nova_docker import exception as docker_exception
 from nova_docker.image import snapshot
 from nova_docker.image import source
 from nova_docker.image import tarstream
@@ -341,7 +341,7 @@ def test_glanceclient_corrupt_download_becomes_checksum_mismatch():
 def test_broken_download_becomes_image_download_failed():
     check = digest.HashCheck.for_image(glance_image(b'abcdef'))
     fetch = writing([b'abc'], ConnectionResetError('reset by peer'))
-    with pytest.raises(errors.ImageDownloadFailed,
+    with pytest.raises(docker_exception.ImageDownloadFailed,
                        match='after 3 of 6 bytes: reset by peer'):
         source.downloaded(fetch, check)(lambda chunk: None)
 
