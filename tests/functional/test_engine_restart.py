@@ -94,14 +94,15 @@ def load_busybox(engine):
     return meta, 'glance/%s:latest' % image_id
 
 
-def run_instance(client, image):
-    """A running container for a new instance, labelled as the driver
-    labels it."""
+def run_instance(client, image, host='test-node'):
+    """A running container for a new instance, labelled as the driver of
+    compute ``host`` labels it."""
     meta, ref = image
     instance = nova_objects.instance()
     name = container.container_name(instance)
     client.create_container(
-        container.create_body(instance, meta, ref, 1024, image_id=meta.id),
+        container.create_body(instance, meta, ref, 1024, image_id=meta.id,
+                              host=host, node=host),
         name=name)
     client.start_container(name)
     return instance

@@ -110,6 +110,9 @@ def busybox_tar(big=False):
 
 # -- fixtures -------------------------------------------------------------
 
+# The compute host (and node) of the drivers here.
+NODE = 'fault-node'
+
 # A dockerd of the test's own (see tests/fixtures/private_engine.py).
 private_engine = private_fixtures.private_engine
 
@@ -129,7 +132,7 @@ def make_driver(image_api):
         drv = driver_mod.DockerDriver(virtapi=None)
         drv._images = images.ImageLoader(drv._client, image_api=image_api)
         drv._snapshots = images.Snapshotter(drv._client, image_api=image_api)
-        drv.init_host('fault-node')
+        drv.init_host(NODE)
         return drv
 
     yield make
@@ -473,7 +476,7 @@ def create_unstarted(engine, meta, image_ref):
     the create), made through the engine API with the driver's labels."""
     inst = new_instance()
     body = container.create_body(inst, meta, image_ref, 1024,
-                                 image_id=meta.id)
+                                 image_id=meta.id, host=NODE, node=NODE)
     api = engine.api()
     try:
         reply = api.post('/containers/create',

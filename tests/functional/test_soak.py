@@ -1,4 +1,4 @@
-"""100 boot/delete cycles through DockerDriver on the shared engine leave
+"""200 boot/delete cycles through DockerDriver on the shared engine leave
 nothing behind (benchmarks/soak.py runs the same cycles, with timings).
 
 The run counts only its own objects (a project and an image label of its
@@ -13,7 +13,7 @@ import pytest
 from benchmarks import soak as soak_mod
 from nova_docker import driver as driver_mod
 
-CYCLES = 100
+CYCLES = 200
 
 
 @pytest.fixture
