@@ -4,7 +4,6 @@ Each test runs a dockerd of its own (tests.fixtures.private_engine): the
 shared engine is never stopped.
 """
 
-import queue
 import threading
 import time
 import uuid
@@ -16,6 +15,7 @@ from nova.virt import event as virtevent
 from nova_docker import container
 from nova_docker import events
 from nova_docker.docker import DockerClient
+from tests.fixtures.lifecycle import Events
 from tests.fixtures import images as image_fixtures
 from tests.fixtures import private_engine as private_fixtures
 from tests.unit import nova_objects
@@ -32,35 +32,6 @@ FAIL_FAST = 15
 
 # A dockerd of the test's own (see tests/fixtures/private_engine.py).
 private_engine = private_fixtures.private_engine
-
-
-class Events:
-    """What a watcher emitted, per instance, in order."""
-
-    def __init__(self):
-        self._queue = queue.Queue()
-        self._seen = {}
-
-    def __call__(self, event):
-        self._queue.put((event.uuid, event.transition))
-
-    def next_for(self, uuid, timeout=30):
-        """The next transition of ``uuid``; queue.Empty if none comes."""
-        deadline = time.monotonic() + timeout
-        while not self._seen.get(uuid):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise queue.Empty
-            event_uuid, transition = self._queue.get(timeout=left)
-            self._seen.setdefault(event_uuid, []).append(transition)
-        return self._seen[uuid].pop(0)
-
-    def none_for(self, uuid, wait):
-        try:
-            transition = self.next_for(uuid, timeout=wait)
-        except queue.Empty:
-            return True
-        raise AssertionError('unexpected %s for %s' % (transition, uuid))
 
 
 class GatedBackoff(events.Backoff):

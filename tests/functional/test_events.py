@@ -4,6 +4,7 @@ import queue
 
 from nova.virt import event as virtevent
 
+from tests.fixtures.lifecycle import Events
 from tests.unit import nova_objects
 
 STARTED = virtevent.EVENT_LIFECYCLE_STARTED
@@ -16,24 +17,6 @@ def listen(driver, delay):
     got = Events()
     driver.register_event_listener(got)
     return got
-
-
-class Events:
-    """What the driver emitted, per instance, in order."""
-
-    def __init__(self):
-        self._queue = queue.Queue()
-        self._seen = {}
-
-    def __call__(self, event):
-        self._queue.put((event.uuid, event.transition))
-
-    def next_for(self, uuid, timeout=20):
-        """The next transition of ``uuid``; queue.Empty if none comes."""
-        while not self._seen.get(uuid):
-            event_uuid, transition = self._queue.get(timeout=timeout)
-            self._seen.setdefault(event_uuid, []).append(transition)
-        return self._seen[uuid].pop(0)
 
 
 def test_exit_and_reboot_seen_from_the_event_stream(driver, instances,
