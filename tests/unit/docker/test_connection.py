@@ -150,11 +150,12 @@ def test_concurrent_calls_keep_their_connections(fake_engine, client):
         assert results == [{'ok': True}] * 20
 
     wave()
-    opened = fake_engine.connections
+    assert fake_engine.connections <= 21
     wave()
-    # A pool of one connection would have to reopen 19 of them.
-    assert opened <= 21
-    assert fake_engine.connections == opened
+    # Connections of the first wave serve the second: the total stays at
+    # about the concurrency (a thread that starts late in a busy machine
+    # may reuse one early), where a pool of one would reopen 19 of them.
+    assert fake_engine.connections <= 21
 
 
 def test_missing_socket_is_unreachable_and_named():
