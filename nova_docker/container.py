@@ -80,10 +80,9 @@ def instance_label_filter(instance_uuid: str | None = None,
 
 
 def owner(listed: dict) -> str | None:
-    """The compute host a listed (or inspected) container belongs to."""
-    labels = listed.get('Labels') or (listed.get('Config') or {}).get(
-        'Labels') or {}
-    return labels.get(LABEL_HOST)
+    """The compute host a container of ``GET /containers/json`` belongs
+    to (None: made before containers carried one)."""
+    return (listed.get('Labels') or {}).get(LABEL_HOST)
 
 
 def _labels(instance, image_id: str | None, host: str | None,

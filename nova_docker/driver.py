@@ -78,8 +78,8 @@ class DockerDriver(driver.ComputeDriver):
         self._images = images.ImageLoader(self._client)
         self._snapshots = images.Snapshotter(self._client)
         self._image_cache = images.ImageCache(self._client)
+        # The compute host, which is also its only node.
         self._host = CONF.host
-        self._nodename = CONF.host
         self._events = None
         # The engine's CPU count bounds a container's CPU cap; read with
         # /info at start and at every resource audit, None until then.
@@ -88,7 +88,7 @@ class DockerDriver(driver.ComputeDriver):
     # -- host -------------------------------------------------------------
 
     def init_host(self, host):
-        self._host = self._nodename = host
+        self._host = host
         url = CONF.docker.host_url
         try:
             with docker_exception.engine_boundary():
@@ -139,7 +139,7 @@ class DockerDriver(driver.ComputeDriver):
             self._events = None
 
     def get_available_nodes(self, refresh=False):
-        return [self._nodename]
+        return [self._host]
 
     def get_available_resource(self, nodename):
         with docker_exception.engine_boundary():
@@ -212,7 +212,7 @@ class DockerDriver(driver.ComputeDriver):
             instance, image_meta, image_ref, CONF.docker.pids_limit,
             image_id=image_meta.id,
             hardening=container.Hardening.from_conf(CONF.docker),
-            host_cpus=self._host_cpus, host=self._host, node=self._nodename)
+            host_cpus=self._host_cpus, host=self._host, node=self._host)
         name = container.container_name(instance)
         try:
             with docker_exception.engine_boundary():
@@ -302,9 +302,11 @@ class DockerDriver(driver.ComputeDriver):
     def reboot(self, context, instance, network_info, reboot_type,
                block_device_info=None, bad_volumes_callback=None,
                accel_info=None, share_info=None):
-        if self._recreate_if_gone(context, instance, network_info):
+        try:
+            self._thaw(instance)
+        except exception.InstanceNotFound:
+            self._recreate(context, instance, network_info)
             return
-        self._thaw(instance)
         if reboot_type == 'SOFT':
             self._call(instance, self._client.stop_container,
                        timeout=CONF.shutdown_timeout)
@@ -334,23 +336,21 @@ class DockerDriver(driver.ComputeDriver):
 
     def power_on(self, context, instance, network_info,
                  block_device_info=None, accel_info=None, share_info=None):
-        if self._recreate_if_gone(context, instance, network_info):
-            return
-        self._call(instance, self._client.start_container)
+        try:
+            self._call(instance, self._client.start_container)
+        except exception.InstanceNotFound:
+            self._recreate(context, instance, network_info)
 
-    def _recreate_if_gone(self, context, instance, network_info) -> bool:
-        """Make the container again from the instance if it is gone (an
-        operator removed it, or an engine lost its state), as libvirt's
-        hard reboot defines the domain anew: otherwise the instance could
-        never start again. True if it was made (and started)."""
-        if self._our_containers(instance.uuid):
-            return False
+    def _recreate(self, context, instance, network_info) -> None:
+        """Make (and start) the container again from the instance when it
+        is gone (an operator removed it, or an engine lost its state), as
+        libvirt's hard reboot defines the domain anew: otherwise the
+        instance could never start again."""
         LOG.warning('Its container is gone: creating it again from the '
                     'instance and its image %s', instance.image_ref,
                     instance=instance)
         self.spawn(context, instance, instance.image_meta, [], None, {},
                    network_info)
-        return True
 
     def resume_state_on_host_boot(self, context, instance, network_info,
                                   share_info, block_device_info=None):
