@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Everything the demo and the tests need, installed only when missing:
-# a running Docker Engine (tools/ensure-docker.sh), python3-venv, and a
-# virtualenv in .venv (or $NOVA_DOCKER_VENV) holding requirements.txt,
-# test-requirements.txt and nova-docker itself as a wheel (an editable
-# install would not put the nova/virt/docker shim where nova's loader
-# looks).
+# a running Docker Engine (tools/ensure-docker.sh), a running Open vSwitch
+# (tools/ensure-ovs.sh), python3-venv, and a virtualenv in .venv (or
+# $NOVA_DOCKER_VENV) holding requirements.txt, test-requirements.txt and
+# nova-docker itself as a wheel (an editable install would not put the
+# nova/virt/docker shim where nova's loader looks).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +19,13 @@ tools/ensure-docker.sh ||
     die "no Docker Engine: it could not be installed or started (see" \
         "above); on Debian, 'apt-get install docker.io' then 'dockerd &'" \
         "is what tools/ensure-docker.sh tries"
+
+step "checking Open vSwitch (tools/ensure-ovs.sh)"
+tools/ensure-ovs.sh ||
+    die "no Open vSwitch: it could not be installed or started (see" \
+        "above); on Debian, 'apt-get install openvswitch-switch' then" \
+        "'/usr/share/openvswitch/scripts/ovs-ctl --system-id=random start'" \
+        "is what tools/ensure-ovs.sh tries"
 
 # A fresh Debian may lack python3's venv module.
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
