@@ -1,6 +1,9 @@
 """The ``[docker]`` options of nova-compute."""
 
+import copy
+
 from oslo_config import cfg
+from oslo_privsep import priv_context
 
 docker_group = cfg.OptGroup(
     'docker',
@@ -144,6 +147,15 @@ container_opts = [
              'of it; a start within that time (a reboot) cancels it. '
              'Nova hears of a container that exits on its own this long '
              'after it exits.'),
+    cfg.StrOpt(
+        'sandbox_image',
+        help='Engine-local image of every instance\'s sandbox, the '
+             'container that holds its network namespace (its Neutron '
+             'ports), hostname, resolv.conf and /etc/hosts while the '
+             'workload restarts. Unset (the default): the driver makes a '
+             'tiny image of its own (nova-docker/sandbox) on x86_64 and '
+             'aarch64 engines, with no registry. Set it on another '
+             'architecture, to an image whose command blocks forever.'),
 ]
 
 image_opts = [
@@ -168,6 +180,9 @@ image_opts = [
              'the directory and is gone when the load ends.'),
 ]
 
+# The section of nova.conf that configures the port-wiring privsep helper.
+PRIVSEP_GROUP = 'nova_docker_privileged'
+
 ALL_OPTS = connection_opts + container_opts + image_opts
 
 
@@ -177,8 +192,10 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
 
 
 def list_opts():
-    """oslo-config-generator entry point."""
-    return [(docker_group, ALL_OPTS)]
+    """oslo-config-generator entry point: ours, and those of the privsep
+    helper that wires ports (nova_docker.network.privileged)."""
+    return [(docker_group, ALL_OPTS),
+            (PRIVSEP_GROUP, copy.deepcopy(priv_context.OPTS))]
 
 
 CONF = cfg.CONF

@@ -13,6 +13,7 @@ from typing import Any
 from nova import exception
 
 from nova_docker import conf
+from nova_docker import sandbox_image
 
 NAME_PREFIX = 'nova-'
 LABEL_PREFIX = 'org.openstack.nova.'
@@ -24,6 +25,14 @@ LABEL_IMAGE_ID = LABEL_PREFIX + 'image-id'
 # on one engine must never act on each other's containers.
 LABEL_HOST = LABEL_PREFIX + 'host'
 LABEL_NODE = LABEL_PREFIX + 'node'
+# On an instance's sandbox, the uuid of the instance whose network
+# namespace it holds. Not the instance label: listings of instances and
+# their lifecycle events must see only the workload.
+LABEL_SANDBOX_OF = LABEL_PREFIX + 'sandbox-of'
+SANDBOX_SUFFIX = '-sandbox'
+# The pause program needs no more memory than this, nor another process.
+SANDBOX_MEMORY = 16 * 1024 * 1024
+SANDBOX_PIDS = 2
 
 MIB = 1024 * 1024
 # Docker's unit for CpuShares: one CPU is worth 1024.
@@ -66,14 +75,28 @@ def container_name(instance) -> str:
     return NAME_PREFIX + instance.uuid
 
 
+def sandbox_name(instance) -> str:
+    """The instance's sandbox: the container that holds its network
+    namespace, hostname, resolv.conf and /etc/hosts across restarts of
+    the workload, as a Kubernetes pod's pause container does."""
+    return NAME_PREFIX + instance.uuid + SANDBOX_SUFFIX
+
+
 def instance_label_filter(instance_uuid: str | None = None,
                           host: str | None = None) -> dict:
     """The ``filters`` that list our containers (or one) in one call;
     with ``host``, only those of that compute host."""
-    if instance_uuid:
-        labels = ['%s=%s' % (LABEL_INSTANCE_UUID, instance_uuid)]
-    else:
-        labels = [LABEL_INSTANCE_UUID]
+    return _label_filter(LABEL_INSTANCE_UUID, instance_uuid, host)
+
+
+def sandbox_label_filter(instance_uuid: str | None = None,
+                         host: str | None = None) -> dict:
+    """The ``filters`` that list sandboxes (or one instance's)."""
+    return _label_filter(LABEL_SANDBOX_OF, instance_uuid, host)
+
+
+def _label_filter(key: str, value: str | None, host: str | None) -> dict:
+    labels = ['%s=%s' % (key, value) if value else key]
     if host:
         labels.append('%s=%s' % (LABEL_HOST, host))
     return {'label': labels}
@@ -101,10 +124,14 @@ def _labels(instance, image_id: str | None, host: str | None,
     return {'Labels': labels}
 
 
-def _hostname(instance) -> Body:
+def hostname(instance) -> str:
     # Nova already sanitised it to an RFC 952 name; fall back to the uuid
     # for instances that predate hostname.
-    return {'Hostname': (instance.hostname or instance.uuid)[:63]}
+    return (instance.hostname or instance.uuid)[:63]
+
+
+def _hostname(instance) -> Body:
+    return {'Hostname': hostname(instance)}
 
 
 def _memory(flavor) -> Body:
@@ -219,8 +246,12 @@ def _security() -> Body:
                            'SecurityOpt': ['no-new-privileges']}}
 
 
-def _network() -> Body:
-    # Neutron owns the instance's network: the engine gives it none.
+def _network(sandbox: str | None) -> Body:
+    # Neutron owns the instance's network: the engine gives it none, and
+    # the workload joins the namespace its sandbox holds, where the ports
+    # are wired.
+    if sandbox:
+        return {'HostConfig': {'NetworkMode': 'container:' + sandbox}}
     return {'HostConfig': {'NetworkMode': 'none'}}
 
 
@@ -273,7 +304,8 @@ def create_body(instance, image_meta, image_ref: str, pids_limit: int,
                 image_id: str | None = None, *,
                 hardening: Hardening | None = None,
                 host_cpus: int | None = None, host: str | None = None,
-                node: str | None = None) -> Body:
+                node: str | None = None,
+                sandbox: str | None = None) -> Body:
     """The ``POST /containers/create`` body for ``instance``.
 
     :param image_ref: the engine-local image to run (see nova_docker.images).
@@ -282,13 +314,17 @@ def create_body(instance, image_meta, image_ref: str, pids_limit: int,
     :param host_cpus: the engine's CPU count (``/info`` ``NCPU``), the
         most a CPU cap may say; None: not known.
     :param host, node: the compute service host and node, as labels.
+    :param sandbox: the sandbox whose namespace (and hostname) the
+        workload joins; None: a namespace of its own with no network.
     """
     flavor = instance.flavor
     hardening = hardening or Hardening()
     return _merge(
         {'Image': image_ref},
         _labels(instance, image_id, host, node),
-        _hostname(instance),
+        # The engine refuses a hostname on a container that joins
+        # another's namespace: the sandbox carries it.
+        {} if sandbox else _hostname(instance),
         _command(image_meta),
         _memory(flavor),
         _cpu(flavor),
@@ -297,5 +333,40 @@ def create_body(instance, image_meta, image_ref: str, pids_limit: int,
         _security(),
         _capabilities(hardening.cap_drop, hardening.cap_add),
         _log(hardening.log_max_size, hardening.log_max_files),
-        _network(),
+        _network(sandbox),
     )
+
+
+def sandbox_body(instance, image_ref: str, dns_servers=(), hosts=(), *,
+                 host: str | None = None, node: str | None = None) -> Body:
+    """The ``POST /containers/create`` body of ``instance``'s sandbox.
+
+    :param image_ref: the engine-local pause image (nova_docker.sandbox_image).
+    :param dns_servers: its resolv.conf's name servers (the subnets').
+    :param hosts: (name, address) pairs for its /etc/hosts.
+    """
+    labels = {LABEL_SANDBOX_OF: instance.uuid}
+    if host:
+        labels[LABEL_HOST] = host
+    if node:
+        labels[LABEL_NODE] = node
+    host_config: Body = {
+        'NetworkMode': 'none',
+        'Memory': SANDBOX_MEMORY,
+        'MemorySwap': SANDBOX_MEMORY,
+        'PidsLimit': SANDBOX_PIDS,
+        'CapDrop': ['ALL'],
+        'ReadonlyRootfs': True,
+        'Privileged': False,
+        'SecurityOpt': ['no-new-privileges'],
+        'LogConfig': {'Type': 'none', 'Config': {}},
+        'ExtraHosts': ['%s:%s' % pair for pair in hosts],
+    }
+    if dns_servers:
+        host_config['Dns'] = list(dns_servers)
+    # SIGKILL: the pause program, PID 1 without handlers, ignores SIGTERM.
+    return _merge({'Image': image_ref, 'Labels': labels,
+                   'StopSignal': sandbox_image.STOP_SIGNAL,
+                   'HostConfig': host_config},
+                  _hostname(instance))
+

@@ -8,12 +8,15 @@ state of its own: the container named ``nova-<uuid>`` and its labels are
 the whole record.
 """
 
+import contextlib
+
 from nova import conf as nova_conf
 from nova import exception
 from nova.virt import driver
 from nova.virt import hardware
 from oslo_concurrency import processutils
 from oslo_log import log as logging
+from oslo_utils import excutils
 import os_resource_classes as orc
 
 from nova_docker import conf as docker_conf
@@ -25,7 +28,11 @@ from nova_docker import events
 from nova_docker import exception as docker_exception
 from nova_docker import host
 from nova_docker import images
+from nova_docker.network import plan as network_plan
+from nova_docker.network import privileged
+from nova_docker.network import wiring
 from nova_docker import power
+from nova_docker import sandbox_image
 
 CONF = nova_conf.CONF
 docker_conf.register_opts(CONF)
@@ -52,6 +59,14 @@ def client_from_conf() -> 'docker.DockerClient':
                                image_timeout=opts.image_timeout)
 
 
+def _next_index(inside: dict[str, str]) -> int:
+    """The number of the next ``eth<N>`` after those in a namespace."""
+    taken = [int(name[len(network_plan.IFNAME_PREFIX):]) for name in inside
+             if name.startswith(network_plan.IFNAME_PREFIX) and
+             name[len(network_plan.IFNAME_PREFIX):].isdigit()]
+    return max(taken) + 1 if taken else 0
+
+
 def _reason(exc: errors.DockerError) -> str:
     """The engine's own words when it answered, else what went wrong."""
     return exc.explanation or str(exc)
@@ -70,6 +85,9 @@ class DockerDriver(driver.ComputeDriver):
         # Images are verified by nova's image API against the instance's
         # trusted_certs (see ImageLoader.ensure_local), as for libvirt.
         supports_trusted_certs=True,
+        # Ports are wired into (and taken out of) a running instance's
+        # namespace.
+        supports_attach_interface=True,
     )
 
     def __init__(self, virtapi, client=None):
@@ -84,6 +102,9 @@ class DockerDriver(driver.ComputeDriver):
         # The engine's CPU count bounds a container's CPU cap; read with
         # /info at start and at every resource audit, None until then.
         self._host_cpus = None
+        # The engine's architecture picks the sandbox's pause program.
+        self._arch = None
+        self._ports = wiring.PortWiring()
 
     # -- host -------------------------------------------------------------
 
@@ -100,6 +121,7 @@ class DockerDriver(driver.ComputeDriver):
                 url=url, reason=exc) from exc
         LOG.info('Docker Engine at %s speaks API %s', url, version)
         self._host_cpus = info.get('NCPU')
+        self._arch = info.get('Architecture')
         for warning in engine_checks.warnings(info, CONF.docker):
             LOG.warning(warning)
         self._check_engine_is_ours()
@@ -204,85 +226,226 @@ class DockerDriver(driver.ComputeDriver):
               block_device_info=None, power_on=True, accel_info=None):
         images.check_acceptable(image_meta)
         container.command_override(image_meta)
-        self._warn_unplugged(instance, network_info)
+        plan = self._plan(instance, network_info)
         image_ref = self._images.ensure_local(
             context, image_meta, root_gb=instance.flavor.root_gb,
             trusted_certs=instance.trusted_certs)
-        body = container.create_body(
+        try:
+            self._create(instance, image_meta, image_ref, plan)
+            if power_on:
+                self._start(instance, network_info,
+                            events=self._neutron_events(network_info))
+        except Exception as exc:
+            with excutils.save_and_reraise_exception():
+                self._remove_after_failed_spawn(instance, network_info, exc)
+
+    def _plan(self, instance, network_info) -> network_plan.NetworkPlan:
+        """What the instance's ports become; refused before anything is
+        made if one of them cannot be wired here."""
+        network_plan.check_supported(network_info)
+        if network_info and not CONF.docker.host_url.startswith('unix://'):
+            raise docker_exception.PortsNeedLocalEngine(
+                url=CONF.docker.host_url)
+        return network_plan.build(network_info or [],
+                                  container.hostname(instance))
+
+    def _create(self, instance, image_meta, image_ref: str,
+                plan: network_plan.NetworkPlan) -> None:
+        """The sandbox, then the workload that joins its namespace."""
+        sandbox = container.sandbox_name(instance)
+        self._create_container(instance, sandbox, container.sandbox_body(
+            instance, self._sandbox_image(), plan.dns_servers, plan.hosts,
+            host=self._host, node=self._host))
+        self._create_container(instance, container.container_name(
+            instance), container.create_body(
             instance, image_meta, image_ref, CONF.docker.pids_limit,
             image_id=image_meta.id,
             hardening=container.Hardening.from_conf(CONF.docker),
-            host_cpus=self._host_cpus, host=self._host, node=self._host)
-        name = container.container_name(instance)
+            host_cpus=self._host_cpus, host=self._host, node=self._host,
+            sandbox=sandbox))
+
+    def _create_container(self, instance, name: str, body: dict) -> None:
         try:
             with docker_exception.engine_boundary():
                 self._client.create_container(body, name=name)
         except errors.DockerError as exc:
             raise exception.InstanceDeployFailure(
-                reason='the engine refused the container: %s'
-                       % _reason(exc)) from exc
+                reason='the engine refused the container %s: %s'
+                       % (name, _reason(exc))) from exc
         LOG.info('Created container %s', name, instance=instance)
-        if power_on:
-            self._start_or_remove(instance, name)
+
+    def _sandbox_image(self) -> str:
+        if CONF.docker.sandbox_image:
+            return CONF.docker.sandbox_image
+        with docker_exception.engine_boundary():
+            if self._arch is None:
+                self._arch = self._client.info().get('Architecture')
+            try:
+                return sandbox_image.ensure_image(self._client, self._arch)
+            except ValueError as exc:
+                raise docker_exception.InvalidEngineConfig(
+                    reason=exc) from exc
 
     @staticmethod
-    def _warn_unplugged(instance, network_info) -> None:
-        # Containers get NetworkMode none and no Neutron wiring yet: say
-        # so, rather than let a port look attached while it carries
-        # nothing.
-        for vif in network_info or []:
-            LOG.warning('Neutron port %s (%s) is not wired into the '
-                        'container: this driver does not plug VIFs yet',
-                        vif.get('id'), vif.get('address'),
-                        instance=instance)
+    def _neutron_events(network_info) -> list[tuple[str, str]]:
+        # As libvirt: wait only for ports Neutron reports down, which are
+        # the ones that will go up once their OVS port exists.
+        if not CONF.vif_plugging_timeout:
+            return []
+        return [('network-vif-plugged', vif['id'])
+                for vif in network_info or []
+                if vif.get('active', True) is False]
 
-    def _start_or_remove(self, instance, name: str) -> None:
-        try:
-            with docker_exception.engine_boundary():
+    def _neutron_failed_callback(self, event_name, instance):
+        LOG.error('Neutron reported failure on event %s', event_name,
+                  instance=instance)
+        if CONF.vif_plugging_is_fatal:
+            raise exception.VirtualInterfaceCreateException()
+
+    def _start(self, instance, network_info, events=()) -> None:
+        """The one way an instance starts: its sandbox runs with every
+        port wired, then the workload joins it, so the workload never
+        runs without its network."""
+        if self._joins_sandbox(instance):
+            plan = self._plan(instance, network_info)
+            try:
+                with self._waiting_for(instance, events):
+                    netns = self._sandbox_running(instance)
+                    self._ports.ensure_wired(instance, plan, netns)
+            except exception.InstanceEventTimeout:
+                if CONF.vif_plugging_is_fatal:
+                    raise exception.VirtualInterfaceCreateException(
+                    ) from None
+                LOG.warning('Neutron did not report the ports plugged in '
+                            '%ss; starting anyway ([DEFAULT] '
+                            'vif_plugging_is_fatal = false)',
+                            CONF.vif_plugging_timeout, instance=instance)
+        self._start_workload(instance)
+
+    def _waiting_for(self, instance, events):
+        if not events:
+            return contextlib.nullcontext()
+        return self.virtapi.wait_for_instance_event(
+            instance, events, timeout=CONF.vif_plugging_timeout,
+            error_callback=self._neutron_failed_callback)
+
+    def _joins_sandbox(self, instance) -> bool:
+        # Containers made before sandboxes existed have a namespace of
+        # their own and no ports: they start as they are.
+        mode = self._inspect(instance)['HostConfig'].get('NetworkMode', '')
+        return mode.startswith('container:')
+
+    def _sandbox_running(self, instance) -> str:
+        """Start the sandbox if it is not running; the path of its
+        network namespace."""
+        name = container.sandbox_name(instance)
+        with docker_exception.engine_boundary(instance.uuid):
+            state = self._client.inspect_container(name)['State']
+            if not state.get('Running'):
                 self._client.start_container(name)
+                state = self._client.inspect_container(name)['State']
+        return privileged.namespace_path(state['Pid'])
+
+    def _start_workload(self, instance) -> None:
+        try:
+            self._call(instance, self._client.start_container)
         except errors.DockerError as exc:
-            self._remove_after_failed_start(instance, name, _reason(exc))
             raise exception.InstanceDeployFailure(
                 reason='the container did not start: %s' % _reason(exc)
             ) from exc
-        except exception.HypervisorUnavailable as exc:
-            self._remove_after_failed_start(instance, name, exc)
-            raise
 
-    def _remove_after_failed_start(self, instance, name: str,
+    def _remove_after_failed_spawn(self, instance, network_info,
                                    reason) -> None:
-        # The start's failure is the news: a removal that fails too (the
+        # The spawn's failure is the news: a removal that fails too (the
         # engine is gone) must not replace it. Nova's clean-up of the
         # failed build calls destroy, which tries again.
-        LOG.warning('Container %s did not start, removing it: %s', name,
-                    reason, instance=instance)
+        LOG.warning('Spawn failed, removing what it made: %s', reason,
+                    instance=instance)
         try:
-            self._remove(instance)
+            self.cleanup(None, instance, network_info)
         except Exception as exc:
-            LOG.warning('Could not remove container %s after its failed '
-                        'start (destroy will try again): %s', name, exc,
+            LOG.warning('Could not remove what the failed spawn made '
+                        '(destroy will try again): %s', exc,
                         instance=instance)
 
     def _remove(self, instance) -> None:
-        """Remove the container; one already gone (or going) is fine."""
-        try:
-            self._call(instance, self._client.remove_container, force=True)
-        except exception.InstanceNotFound:
-            pass
-        except errors.Conflict as exc:
-            if 'already in progress' not in (exc.explanation or ''):
-                raise
+        """Remove the workload and its sandbox; gone (or going) is fine."""
+        for name in (container.container_name(instance),
+                     container.sandbox_name(instance)):
+            try:
+                with docker_exception.engine_boundary(instance.uuid):
+                    self._client.remove_container(name, force=True)
+            except exception.InstanceNotFound:
+                pass
+            except errors.Conflict as exc:
+                if 'already in progress' not in (exc.explanation or ''):
+                    raise
 
     def destroy(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, destroy_secrets=True):
-        self._remove(instance)
-        LOG.info('Removed container', instance=instance)
+        self.cleanup(context, instance, network_info, block_device_info,
+                     destroy_disks=destroy_disks,
+                     destroy_secrets=destroy_secrets)
 
     def cleanup(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, migrate_data=None, destroy_vifs=True,
                 destroy_secrets=True):
-        # The container is the instance's only resource on this host.
-        self.destroy(context, instance, network_info, block_device_info)
+        """The containers go first (their end of every veth with them),
+        then the ports' switch side."""
+        self._remove(instance)
+        LOG.info('Removed containers', instance=instance)
+        if destroy_vifs:
+            # As libvirt's clean-up: a port that cannot be unplugged (its
+            # bridge is gone) must not keep the instance from going.
+            self._unplug(instance, network_info, ignore_errors=True)
+
+    # -- ports ------------------------------------------------------------
+
+    def plug_vifs(self, instance, network_info):
+        """Wire what a running instance lacks (nova calls this when the
+        compute service starts); a stopped one is wired when it starts."""
+        plan = self._plan(instance, network_info)
+        if not plan.ports:
+            return
+        netns = self._running_sandbox_netns(instance)
+        if netns:
+            self._ports.ensure_wired(instance, plan, netns)
+
+    def _running_sandbox_netns(self, instance) -> str | None:
+        try:
+            with docker_exception.engine_boundary(instance.uuid):
+                state = self._client.inspect_container(
+                    container.sandbox_name(instance))['State']
+        except exception.InstanceNotFound:
+            return None
+        if not state.get('Running'):
+            return None
+        return privileged.namespace_path(state['Pid'])
+
+    def unplug_vifs(self, instance, network_info):
+        self._unplug(instance, network_info)
+
+    def _unplug(self, instance, network_info, ignore_errors=False) -> None:
+        # A port of a kind the driver refused was never plugged.
+        for port in network_plan.build(
+                network_plan.supported(network_info), '').ports:
+            self._ports.unplug(instance, port, ignore_errors=ignore_errors)
+
+    def attach_interface(self, context, instance, image_meta, vif):
+        """Wire ``vif`` as the next ``eth<N>`` of a running instance; a
+        stopped one gets it with the others when it starts."""
+        self._plan(instance, [vif])
+        netns = self._running_sandbox_netns(instance)
+        first = _next_index(privileged.ports_inside(netns)) if netns else 0
+        plan = network_plan.build([vif], container.hostname(instance), first)
+        if netns:
+            self._ports.wire(instance, plan.ports[0], netns)
+        else:
+            LOG.info('Port %s is wired when the instance starts',
+                     vif['id'], instance=instance)
+
+    def detach_interface(self, context, instance, vif):
+        self.unplug_vifs(instance, [vif])
 
     # -- power ------------------------------------------------------------
 
@@ -302,6 +465,7 @@ class DockerDriver(driver.ComputeDriver):
     def reboot(self, context, instance, network_info, reboot_type,
                block_device_info=None, bad_volumes_callback=None,
                accel_info=None, share_info=None):
+        """Restart the workload; the sandbox, and so every port, stays."""
         try:
             self._thaw(instance)
         except exception.InstanceNotFound:
@@ -312,7 +476,7 @@ class DockerDriver(driver.ComputeDriver):
                        timeout=CONF.shutdown_timeout)
         else:
             self._kill(instance)
-        self._call(instance, self._client.start_container)
+        self._start(instance, network_info)
         LOG.info('Rebooted (%s)', reboot_type, instance=instance)
 
     def poll_rebooting_instances(self, timeout, instances):
@@ -329,36 +493,50 @@ class DockerDriver(driver.ComputeDriver):
         """SIGTERM, then SIGKILL after ``timeout`` seconds (0: at once).
 
         The engine does the waiting and the escalation itself, so
-        ``retry_interval`` has nothing to pace.
+        ``retry_interval`` has nothing to pace. The sandbox stops too: a
+        stopped server answers on none of its addresses, as a stopped VM
+        would; its ports are wired again when it starts.
         """
         self._thaw(instance)
         self._call(instance, self._client.stop_container, timeout=timeout)
+        self._stop_sandbox(instance)
+
+    def _stop_sandbox(self, instance) -> None:
+        # A stop, not a kill: it returns once the namespace is gone. The
+        # sandbox's stop signal is SIGKILL, so no timeout is waited out.
+        try:
+            with docker_exception.engine_boundary(instance.uuid):
+                self._client.stop_container(
+                    container.sandbox_name(instance), timeout=0)
+        except exception.InstanceNotFound:
+            pass  # none: a container made before sandboxes
 
     def power_on(self, context, instance, network_info,
                  block_device_info=None, accel_info=None, share_info=None):
         try:
-            self._call(instance, self._client.start_container)
+            self._start(instance, network_info)
         except exception.InstanceNotFound:
             self._recreate(context, instance, network_info)
 
     def _recreate(self, context, instance, network_info) -> None:
-        """Make (and start) the container again from the instance when it
-        is gone (an operator removed it, or an engine lost its state), as
-        libvirt's hard reboot defines the domain anew: otherwise the
-        instance could never start again."""
+        """Make (and start) the containers again from the instance when
+        the workload is gone (an operator removed it, or an engine lost
+        its state), as libvirt's hard reboot defines the domain anew:
+        otherwise the instance could never start again."""
         LOG.warning('Its container is gone: creating it again from the '
                     'instance and its image %s', instance.image_ref,
                     instance=instance)
+        self._remove(instance)
         self.spawn(context, instance, instance.image_meta, [], None, {},
                    network_info)
 
     def resume_state_on_host_boot(self, context, instance, network_info,
                                   share_info, block_device_info=None):
-        """Start the container again after the host (or dockerd) came back
+        """Start the instance again after the host (or dockerd) came back
         ([DEFAULT] resume_guests_state_on_host_boot): the engine restarts
         nothing by itself, Nova decides."""
         if not self._inspect(instance)['State'].get('Running'):
-            self._call(instance, self._client.start_container)
+            self._start(instance, network_info)
             LOG.info('Started again after the host came back',
                      instance=instance)
 

@@ -36,6 +36,25 @@ class InvalidEngineConfig(exception.InvalidConfiguration):
     msg_fmt = ('[docker] options are invalid: %(reason)s')
 
 
+class UnsupportedPort(exception.InvalidInput):
+    msg_fmt = ('Neutron port %(port)s cannot be wired into a container: '
+               '%(reason)s. Boot the server with a port of vnic type '
+               'normal on an ML2/OVS network.')
+
+
+class PortsNeedLocalEngine(exception.InvalidInput):
+    msg_fmt = ('The server has Neutron ports, but [docker] host_url '
+               '%(url)s is not a unix socket: a port is wired into the '
+               'container\'s network namespace, which must be on this '
+               'host. Run nova-compute beside its engine '
+               '(host_url = unix:///var/run/docker.sock).')
+
+
+class PortWiringFailed(exception.VirtualInterfacePlugException):
+    msg_fmt = ('Neutron port %(port)s could not be wired into the '
+               'container of instance %(instance)s: %(reason)s')
+
+
 # The engine is down, or up but not answering: either way the hypervisor
 # is unavailable to Nova, which must not see the client's own errors.
 ENGINE_DOWN = (errors.EngineUnreachable, errors.EngineTimeout)

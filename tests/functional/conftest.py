@@ -104,5 +104,6 @@ def instances(driver, engine):
         driver.destroy(None, inst, network_info=None)
     names = {n.lstrip('/') for c in engine.containers()
              for n in c.get('Names') or []}
-    left = [i.uuid for i in made if 'nova-' + i.uuid in names]
+    left = [i.uuid for i in made
+            if {'nova-' + i.uuid, 'nova-%s-sandbox' % i.uuid} & names]
     assert not left, 'containers left behind for %s' % left

@@ -60,14 +60,19 @@ def test_spawn_runs_a_container_shaped_by_the_flavor(
     assert c['Config']['Labels']['org.openstack.nova.instance-uuid'] == \
         inst.uuid
     assert c['Config']['Labels']['org.openstack.nova.project-id'] == 'proj-x'
-    assert c['Config']['Hostname'] == 'test-host'
+    # The workload joins its sandbox's namespace, which has the hostname.
+    sandbox = engine.get('/containers/nova-%s-sandbox/json'
+                         % inst.uuid).json()
+    assert sandbox['Config']['Hostname'] == 'test-host'
+    assert sandbox['State']['Running'] is True
+    assert sandbox['HostConfig']['NetworkMode'] == 'none'
     hc = c['HostConfig']
     assert hc['Memory'] == 64 * 1024 * 1024
     assert hc['MemorySwap'] == hc['Memory']
     assert hc['CpuShares'] == 2048
     assert (hc['CpuQuota'], hc['CpuPeriod']) == (20000, 100000)
     assert hc['PidsLimit'] == 1024
-    assert hc['NetworkMode'] == 'none'
+    assert hc['NetworkMode'] == 'container:' + sandbox['Id']
     assert hc['Privileged'] is False
     assert 'no-new-privileges' in hc['SecurityOpt']
     assert driver.get_info(inst).state == power_state.RUNNING
@@ -345,18 +350,6 @@ def test_cache_image_refuses_other_formats(driver, engine, image_api):
         driver.cache_image(None, meta.id)
     assert engine.get('/images/glance/%s:latest/json' % meta.id
                       ).status_code == 404
-
-
-def test_neutron_ports_are_named_as_not_wired(driver, instances,
-                                              busybox_image, caplog):
-    from nova.network import model as network_model
-
-    inst = instances()
-    vif = network_model.VIF(id='port-1', address='fa:16:3e:00:00:01')
-    driver.spawn(None, inst, busybox_image, [], None, {},
-                 network_info=network_model.NetworkInfo([vif]))
-    assert 'Neutron port port-1 (fa:16:3e:00:00:01) is not wired' in \
-        caplog.text
 
 
 def test_resume_state_on_host_boot_starts_a_stopped_container(

@@ -6,7 +6,6 @@ shared engine is never stopped.
 
 import threading
 import time
-import uuid
 
 import pytest
 from nova import exception
@@ -16,7 +15,6 @@ from nova_docker import container
 from nova_docker import events
 from nova_docker.docker import DockerClient
 from tests.fixtures.lifecycle import Events
-from tests.fixtures import images as image_fixtures
 from tests.fixtures import private_engine as private_fixtures
 from tests.unit import nova_objects
 
@@ -34,6 +32,10 @@ FAIL_FAST = 15
 private_engine = private_fixtures.private_engine
 
 
+def load_busybox(engine):
+    return private_fixtures.load_busybox(engine, IDLE)
+
+
 class GatedBackoff(events.Backoff):
     """Holds the watcher between attempts until the test opens the gate,
     so that the stream stays down while the test changes the engine."""
@@ -47,22 +49,6 @@ class GatedBackoff(events.Backoff):
         self.held.set()
         self.gate.wait(60)
         return super().next()
-
-
-def load_busybox(engine):
-    """ImageMeta and engine-local name of an idle busybox image, named
-    as the driver names a cached Glance image."""
-    api = engine.api()
-    try:
-        image_id = str(uuid.uuid4())
-        tar = image_fixtures.docker_save_tar(None, ['/bin/sh'])
-        loaded = api.load(tar).split('Loaded image ID: ')[1]
-        api.post('/images/%s/tag' % loaded,
-                 params={'repo': 'glance/' + image_id, 'tag': 'latest'})
-    finally:
-        api.close()
-    meta = nova_objects.image_meta(image_id=image_id, os_command_line=IDLE)
-    return meta, 'glance/%s:latest' % image_id
 
 
 def run_instance(client, image, host='test-node'):

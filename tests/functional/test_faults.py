@@ -30,6 +30,7 @@ from nova import exception
 from nova_docker import container
 from nova_docker import driver as driver_mod
 from nova_docker import images
+from nova_docker import sandbox_image
 from nova_docker.image import snapshot as snapshot_mod
 from tests.fixtures import images as image_fixtures
 from tests.fixtures import private_engine as private_fixtures
@@ -220,13 +221,16 @@ def before_call(monkeypatch, client, method, fault):
 
 
 def what_is_left(engine, keep_images=()):
-    """(container names, images not in ``keep_images``) on the engine."""
+    """(container names, images not in ``keep_images``) on the engine;
+    the sandbox image the driver makes once per engine is no leftover."""
     api = engine.api()
     try:
         names = [n.lstrip('/') for c in api.containers()
                  for n in c.get('Names') or []]
         left = [(i['Id'], i.get('RepoTags')) for i in api.images()
-                if i['Id'] not in keep_images]
+                if i['Id'] not in keep_images and not any(
+                    t.startswith(sandbox_image.SANDBOX_REPO + ':')
+                    for t in i.get('RepoTags') or [])]
     finally:
         api.close()
     return names, left

@@ -22,6 +22,11 @@ Engine, with four adjustments of its harness, none of the driver:
 * Clean engine. Every container a test made is destroyed through the
   driver at clean-up, and :class:`EngineLeftovers` fails the test if one
   of its project's containers is left; its cached image is removed.
+* The network. The suite's port is an ``ovs`` VIF on nova's fake bridge
+  ``br0``: each test puts it on an Open vSwitch bridge of its own
+  (userspace datapath, as this host has no OVS kernel module), so the
+  driver wires it for real, with the privileged work in-process (nova's
+  ``TestCase`` forbids a privsep helper).
 """
 
 import functools
@@ -39,6 +44,8 @@ from nova_docker import images
 from tests.fixtures import engine as engine_fixtures
 from tests.fixtures import images as image_fixtures
 from tests.fixtures import nova_test
+from tests.fixtures import ovs as ovs_fixtures
+from tests.fixtures import wiring as wiring_fixtures
 
 DRIVER = 'nova_docker.driver.DockerDriver'
 HOST = 'myhostname'
@@ -208,6 +215,10 @@ class DockerDriverSuiteTestCase(nova_test.PytestCompat,
                                             self.project_id)))
         self.spawned = []
         self.addCleanup(self._destroy_spawned)
+        ovs_fixtures.require_ovs()
+        self.useFixture(wiring_fixtures.OsVifOnLocalOVS())
+        self.useFixture(wiring_fixtures.PrivsepInProcess())
+        self.bridge = self.useFixture(ovs_fixtures.OVSBridge()).name
         self.connection.init_host(HOST)
         self.addCleanup(self.connection.cleanup_host, HOST)
 
@@ -239,6 +250,8 @@ class DockerDriverSuiteTestCase(nova_test.PytestCompat,
         network_info = test_utils.get_test_network_info()
         network_info[0]['network']['subnets'][0]['meta']['dhcp_server'] = \
             '1.1.1.1'
+        network_info[0]['network']['bridge'] = self.bridge
+        network_info[0]['details'] = {'datapath_type': 'netdev'}
         image_meta = test_utils.get_test_image_object(None, instance_ref)
         self.spawned.append(instance_ref)
         self.connection.spawn(self.ctxt, instance_ref, image_meta,

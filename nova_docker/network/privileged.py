@@ -1,0 +1,185 @@
+"""The privileged half of port wiring: links, addresses and routes through
+pyroute2, run by oslo.privsep's helper so that nova-compute itself needs no
+capability beyond the engine socket.
+
+Every entrypoint takes plain data (a dict per port, a namespace path) since
+privsep sends its arguments over a socket, and undoes its own work when it
+fails half-way: a veth is deleted by deleting either end, so one delete
+removes what an ``add_port`` made wherever its peer went.
+"""
+
+import errno
+import ipaddress
+import os
+
+from oslo_privsep import capabilities as caps
+from oslo_privsep import priv_context
+
+from nova_docker import conf as docker_conf
+from pyroute2 import IPRoute
+from pyroute2 import NetNS
+from pyroute2 import netns as pyroute2_netns
+from pyroute2.netlink import exceptions as netlink_exceptions
+from pyroute2.netlink.rtnl import ifaddrmsg
+from pyroute2 import process as pyroute2_process
+
+# CAP_SYS_ADMIN to enter a namespace, CAP_SYS_PTRACE to open another
+# process's /proc/<pid>/ns/net (the container's processes hold capabilities
+# the helper does not), CAP_NET_ADMIN for the links themselves.
+net_admin = priv_context.PrivContext(
+    'nova_docker',
+    cfg_section=docker_conf.PRIVSEP_GROUP,
+    pypath=__name__ + '.net_admin',
+    capabilities=[caps.CAP_NET_ADMIN, caps.CAP_SYS_ADMIN,
+                  caps.CAP_SYS_PTRACE],
+)
+
+# Seconds the child that writes a sysctl inside a namespace may take.
+SYSCTL_TIMEOUT = 10
+
+
+def _netns(path: str) -> NetNS:
+    # flags=0: never create a namespace, only enter the container's.
+    return NetNS(path, flags=0)
+
+
+def _index(ipr, ifname: str) -> int | None:
+    found = ipr.link_lookup(ifname=ifname)
+    return found[0] if found else None
+
+
+@net_admin.entrypoint
+def add_port(netns_path: str, port: dict) -> None:
+    """A veth for ``port``: ``host_name`` stays here (up, on
+    ``port['bridge']`` when there is one), the peer goes into the namespace
+    at ``netns_path`` as ``ifname`` with the port's MAC, MTU, addresses and
+    routes. Nothing is left when it fails."""
+    with IPRoute() as ipr:
+        ipr.link('add', ifname=port['host_name'], kind='veth',
+                 peer={'ifname': port['peer_name']})
+        try:
+            _host_end(ipr, port)
+            ipr.link('set', index=_index(ipr, port['peer_name']),
+                     net_ns_fd=netns_path)
+            _container_end(netns_path, port)
+        except BaseException:
+            _delete_quietly(ipr, port['host_name'])
+            raise
+
+
+def _host_end(ipr, port: dict) -> None:
+    index = _index(ipr, port['host_name'])
+    # A wire, not a host interface: the host must neither answer ARP for
+    # its own addresses through an instance's port nor give the port an
+    # IPv6 link-local address of its own.
+    _write_host_sysctl('net/ipv4/conf/%s/arp_ignore' % port['host_name'],
+                       '8')
+    _write_host_sysctl('net/ipv6/conf/%s/disable_ipv6' % port['host_name'],
+                       '1')
+    if port.get('mtu'):
+        ipr.link('set', index=index, mtu=port['mtu'])
+        ipr.link('set', index=_index(ipr, port['peer_name']),
+                 mtu=port['mtu'])
+    if port.get('bridge'):
+        ipr.link('set', index=index, master=_index(ipr, port['bridge']))
+    ipr.link('set', index=index, state='up')
+
+
+def _container_end(netns_path: str, port: dict) -> None:
+    with _netns(netns_path) as ns:
+        index = _index(ns, port['peer_name'])
+        ns.link('set', index=index, ifname=port['ifname'],
+                address=port['mac'])
+        if any(':' in a for a in port['addresses']):
+            # The engine disables IPv6 in a NetworkMode none namespace.
+            _set_sysctl(netns_path,
+                        'net/ipv6/conf/%s/disable_ipv6' % port['ifname'], '0')
+        for address in port['addresses']:
+            interface = ipaddress.ip_interface(address)
+            # No duplicate address detection: Neutron already made the
+            # address unique, and DAD would hold IPv6 back for seconds.
+            ns.addr('add', index=index, address=str(interface.ip),
+                    prefixlen=interface.network.prefixlen,
+                    flags=ifaddrmsg.IFA_F_NODAD)
+        ns.link('set', index=index, state='up')
+        ns.link('set', index=_index(ns, 'lo'), state='up')
+        for route in port['routes']:
+            _add_route(ns, index, route)
+
+
+def _add_route(ns, index: int, route: dict) -> None:
+    network = ipaddress.ip_network(route['destination'])
+    spec = dict(oif=index, gateway=route['gateway'],
+                family=10 if network.version == 6 else 2)
+    if network.prefixlen:
+        spec['dst'] = str(network)
+    try:
+        ns.route('add', **spec)
+    except netlink_exceptions.NetlinkError as exc:
+        # A port attached to a running instance is not its first: the
+        # default route (or this host route) an earlier port brought
+        # stays where it is.
+        if exc.code != errno.EEXIST:
+            raise
+
+
+def _write_sysctl(netns_path: str, key: str, value: str) -> bytes:
+    # Runs in a forked child: /proc/sys/net is the namespace of whoever
+    # opens it, and entering a namespace here would move a helper thread.
+    pyroute2_netns.setns(netns_path, flags=0, fork=False)
+    with open('/proc/sys/' + key, 'w') as f:
+        f.write(value)
+    return b''
+
+
+def _write_host_sysctl(key: str, value: str) -> None:
+    with open('/proc/sys/' + key, 'w') as f:
+        f.write(value)
+
+
+def _set_sysctl(netns_path: str, key: str, value: str) -> None:
+    with pyroute2_process.ChildProcess(
+            target=_write_sysctl, args=[netns_path, key, value]) as child:
+        child.communicate(timeout=SYSCTL_TIMEOUT)
+
+
+def _delete_quietly(ipr, ifname: str) -> None:
+    try:
+        index = _index(ipr, ifname)
+        if index is not None:
+            ipr.link('del', index=index)
+    except netlink_exceptions.NetlinkError as exc:
+        if exc.code != errno.ENODEV:
+            raise
+
+
+@net_admin.entrypoint
+def remove_port(host_name: str) -> None:
+    """Delete the veth whose host end is ``host_name`` (both ends go);
+    one already gone is fine."""
+    with IPRoute() as ipr:
+        _delete_quietly(ipr, host_name)
+
+
+@net_admin.entrypoint
+def remove_port_inside(netns_path: str, ifname: str) -> None:
+    """Delete a port by its name in the container (detach, when the host
+    end's name is not known)."""
+    with _netns(netns_path) as ns:
+        _delete_quietly(ns, ifname)
+
+
+@net_admin.entrypoint
+def ports_inside(netns_path: str) -> dict[str, str]:
+    """{ifname: MAC} of the veths in the namespace at ``netns_path``."""
+    with _netns(netns_path) as ns:
+        return {link.get('ifname'): link.get('address')
+                for link in ns.get_links()
+                if (link.get(('linkinfo', 'kind')) or
+                    link.get_nested('IFLA_LINKINFO', 'IFLA_INFO_KIND'))
+                == 'veth'}
+
+
+def namespace_path(pid: int) -> str:
+    """The network namespace of process ``pid`` (the sandbox's)."""
+    return os.path.join('/proc', str(pid), 'ns', 'net')

@@ -1,0 +1,422 @@
+"""Neutron ports wired into real containers on a real Open vSwitch bridge.
+
+As root, on the real engine and Debian's Open vSwitch (userspace datapath):
+every port becomes a veth whose host end is on the test's own OVS bridge
+(or on a hybrid plug's qbr) and whose other end is eth<N> in the
+instance's namespace. What the instance sees is read from inside its
+workload container (``docker exec``); reachability is pinged from inside
+too. All traffic stays on the test's bridge and namespaces.
+"""
+
+import contextlib
+import os
+import subprocess
+import uuid
+
+import pytest
+from nova.compute import power_state
+from nova import exception
+from pyroute2 import IPRoute
+
+from nova_docker import conf as docker_conf
+from nova_docker import exception as docker_exception
+from tests.fixtures import ovs as ovs_fixtures
+from tests.fixtures import host_net
+from tests.fixtures import private_engine as private_fixtures
+from tests.fixtures.ports import ovs_vif
+from tests.fixtures.ports import subnet
+from tests.fixtures import wiring as wiring_fixtures
+from tests.unit import nova_objects
+
+CONF = docker_conf.CONF
+# A dockerd of the test's own (see tests/fixtures/private_engine.py).
+private_engine = private_fixtures.private_engine
+# Exits at once on SIGTERM; prints what the workload saw when it started.
+SHOW_NET_AT_START = ("/bin/sh -c 'ip -o addr show; trap \"exit 0\" TERM; "
+                     "while true; do sleep 0.2; done'")
+
+
+@pytest.fixture(scope='module')
+def ovs():
+    ovs_fixtures.require_ovs()
+    fixture = wiring_fixtures.OsVifOnLocalOVS()
+    fixture.setUp()
+    yield
+    fixture.cleanUp()
+
+
+@pytest.fixture
+def privsep_in_process():
+    fixture = wiring_fixtures.PrivsepInProcess()
+    fixture.setUp()
+    yield
+    fixture.cleanUp()
+
+
+@pytest.fixture
+def bridge(ovs):
+    fixture = ovs_fixtures.OVSBridge()
+    fixture.setUp()
+    yield fixture
+    fixture.cleanUp()
+
+
+@pytest.fixture
+def leftovers():
+    fixture = host_net.HostNetLeftovers()
+    fixture.setUp()
+    yield fixture
+    fixture.cleanUp()
+
+
+@pytest.fixture
+def net(driver, privsep_in_process, bridge, leftovers, instances):
+    network = Network(driver, bridge.name, instances)
+    yield network
+    # With their ports, before the instances fixture removes what is left
+    # and the leftovers fixture looks.
+    for inst in network.booted:
+        network.destroy(inst)
+
+
+class Network:
+    """One test network (10.77.0.0/24 and fd00:77::/64) on the test's
+    bridge, and the servers booted on it."""
+
+    def __init__(self, driver, bridge, instances):
+        self.driver = driver
+        self.bridge = bridge
+        self.make_instance = instances
+        self.network_infos = {}
+        self.booted = []
+
+    def port(self, host: int, hybrid=False, **kwargs):
+        kwargs.setdefault('mac', 'fa:16:3e:77:00:%02x' % host)
+        return ovs_vif([
+            subnet('10.77.0.0/24', ['10.77.0.%d' % host], '10.77.0.1',
+                   dns=['10.77.0.53'],
+                   routes=[('192.168.77.0/24', '10.77.0.254')]),
+            subnet('fd00:77::/64', ['fd00:77::%d' % host], 'fd00:77::1'),
+        ], bridge=self.bridge, hybrid=hybrid, **kwargs)
+
+    def boot(self, image_meta, *ports, hostname=None):
+        inst = self.make_instance(hostname=hostname or 'vm-%s' % uuid.uuid4(
+        ).hex[:6])
+        network_info = list(ports)
+        self.network_infos[inst.uuid] = network_info
+        self.booted.append(inst)
+        meta = nova_objects.image_meta(image_id=image_meta.id,
+                                       os_command_line=SHOW_NET_AT_START)
+        self.driver.spawn(None, inst, meta, [], None, {},
+                          network_info=network_info)
+        return inst
+
+    def destroy(self, inst):
+        self.driver.destroy(None, inst, self.network_infos[inst.uuid])
+
+
+def run(engine, inst, *cmd):
+    code, out, err = engine.exec('nova-' + inst.uuid, cmd)
+    assert code == 0, (cmd, out, err)
+    return out.decode()
+
+
+def pings(engine, inst, address) -> bool:
+    """The host's ping run in the instance's namespace: the instance's
+    workload has no CAP_NET_RAW, and busybox's ping needs it."""
+    pid = engine.get('/containers/nova-%s/json' % inst.uuid).json()[
+        'State']['Pid']
+    done = subprocess.run(
+        ['nsenter', '--net=/proc/%d/ns/net' % pid, 'ping', '-c', '1',
+         '-W', '2', address], capture_output=True)
+    return done.returncode == 0
+
+
+def reachable(engine, inst, address, tries=5) -> bool:
+    # The userspace switch learns a new port's MAC on its first packets.
+    return any(pings(engine, inst, address) for _ in range(tries))
+
+
+@contextlib.contextmanager
+def forwarding_on(*linux_bridges):
+    """IPv4 across a Linux bridge passes iptables' FORWARD chain here
+    (br_netfilter), whose policy dockerd sets to DROP: accept what
+    crosses the test's own qbr bridges, as Neutron's agent would for
+    the ports' security groups."""
+    rules = [['FORWARD', '-i', b, '-o', b, '-j', 'ACCEPT']
+             for b in linux_bridges]
+    for rule in rules:
+        subprocess.run(['iptables', '-I'] + rule, check=True)
+    try:
+        yield
+    finally:
+        for rule in rules:
+            subprocess.run(['iptables', '-D'] + rule, check=True)
+
+
+def seen_at_start(driver, inst, address) -> int:
+    """How many starts of the workload saw ``address`` on eth0 at once
+    (SHOW_NET_AT_START prints the addresses first thing)."""
+    console = driver.get_console_output(None, inst)
+    return sum(1 for line in console.splitlines()
+               if 'eth0' in line and 'inet %s/' % address in line)
+
+
+def master_of(ifname):
+    with IPRoute() as ipr:
+        link, = ipr.get_links(ifname=ifname)
+        master = link.get('IFLA_MASTER')
+        return ipr.get_links(master)[0].get('ifname') if master else None
+
+
+def assert_wired(engine, inst, port, ifname='eth0', host=None):
+    link = run(engine, inst, 'ip', '-o', 'link', 'show', ifname)
+    assert port['address'] in link
+    assert 'mtu 1450' in link
+    addresses = run(engine, inst, 'ip', '-o', 'addr', 'show', ifname)
+    assert 'inet 10.77.0.%d/24' % host in addresses
+    assert 'inet6 fd00:77::%d/64' % host in addresses
+
+
+def test_two_servers_see_their_ports_and_reach_each_other(
+        net, engine, busybox_image):
+    port_a, port_b = net.port(11), net.port(12)
+    a = net.boot(busybox_image, port_a, hostname='web-a')
+    b = net.boot(busybox_image, port_b, hostname='web-b')
+
+    assert_wired(engine, a, port_a, host=11)
+    assert_wired(engine, b, port_b, host=12)
+    routes = run(engine, a, 'ip', 'route')
+    assert 'default via 10.77.0.1 dev eth0' in routes
+    assert '192.168.77.0/24 via 10.77.0.254 dev eth0' in routes
+    assert 'default via fd00:77::1 dev eth0' in run(
+        engine, a, 'ip', '-6', 'route')
+    assert 'UP' in run(engine, a, 'ip', '-o', 'link', 'show', 'lo')
+    assert 'nameserver 10.77.0.53' in run(engine, a, 'cat',
+                                          '/etc/resolv.conf')
+    assert run(engine, a, 'hostname').strip() == 'web-a'
+    hosts = run(engine, a, 'cat', '/etc/hosts')
+    assert '10.77.0.11\tweb-a' in hosts
+    assert 'fd00:77::11\tweb-a' in hosts
+
+    # The workload's first look already had its address.
+    assert seen_at_start(net.driver, a, '10.77.0.11') == 1
+
+    # Neutron's agent finds the port by its external ids.
+    tap = 'tap' + port_a['id'][:11]
+    assert tap in ovs_fixtures.ports(net.bridge)
+    ids = ovs_fixtures.interface_external_ids(tap)
+    assert ids == {'iface-id': port_a['id'], 'iface-status': 'active',
+                   'attached-mac': port_a['address'], 'vm-uuid': a.uuid}
+
+    for source, host in ((a, 12), (b, 11)):
+        assert reachable(engine, source, '10.77.0.%d' % host)
+        assert reachable(engine, source, 'fd00:77::%d' % host)
+
+
+def test_ports_survive_reboots_and_stop_start(net, engine, busybox_image):
+    port_a, port_b = net.port(21), net.port(22)
+    a = net.boot(busybox_image, port_a)
+    b = net.boot(busybox_image, port_b)
+    network_info = net.network_infos[a.uuid]
+
+    for starts, restart in enumerate(('SOFT', 'HARD', 'stop/start'), 2):
+        if restart == 'stop/start':
+            net.driver.power_off(a, timeout=5)
+            # A stopped server answers on none of its addresses.
+            assert not pings(engine, b, '10.77.0.21')
+            net.driver.power_on(None, a, network_info)
+        else:
+            net.driver.reboot(None, a, network_info, restart)
+        assert_wired(engine, a, port_a, host=21)
+        assert reachable(engine, b, '10.77.0.21'), restart
+        assert reachable(engine, a, 'fd00:77::22'), restart
+        # Wired before the workload started again.
+        assert seen_at_start(net.driver, a, '10.77.0.21') == starts, restart
+
+
+def test_the_hybrid_plug_puts_the_port_behind_a_qbr_bridge(
+        net, engine, busybox_image):
+    port_a, port_b = net.port(31, hybrid=True), net.port(32, hybrid=True)
+    a = net.boot(busybox_image, port_a)
+    b = net.boot(busybox_image, port_b)
+    qbr_a, qbr_b = ('qbr' + p['id'][:11] for p in (port_a, port_b))
+    qvo_a = 'qvo' + port_a['id'][:11]
+
+    assert_wired(engine, a, port_a, host=31)
+    assert qvo_a in ovs_fixtures.ports(net.bridge)
+    assert ovs_fixtures.interface_external_ids(qvo_a)['iface-id'] == \
+        port_a['id']
+    assert master_of('tap' + port_a['id'][:11]) == qbr_a
+    with forwarding_on(qbr_a, qbr_b):
+        assert reachable(engine, a, '10.77.0.32')
+        assert reachable(engine, b, '10.77.0.31')
+    assert reachable(engine, a, 'fd00:77::32')
+
+
+def test_hot_attach_and_detach(net, engine, busybox_image):
+    port_a, port_b = net.port(41), net.port(42)
+    a = net.boot(busybox_image, port_a)
+    b = net.boot(busybox_image)
+    assert 'eth0' not in run(engine, b, 'ip', '-o', 'link')
+
+    net.driver.attach_interface(None, b, busybox_image, port_b)
+    net.network_infos[b.uuid] = [port_b]
+    assert_wired(engine, b, port_b, ifname='eth0', host=42)
+    assert reachable(engine, a, '10.77.0.42')
+
+    extra = net.port(43, mac='fa:16:3e:77:01:43')
+    net.driver.attach_interface(None, a, busybox_image, extra)
+    assert_wired(engine, a, extra, ifname='eth1', host=43)
+
+    net.driver.detach_interface(None, a, extra)
+    assert 'eth1' not in run(engine, a, 'ip', '-o', 'link')
+    assert 'tap' + extra['id'][:11] not in ovs_fixtures.ports(net.bridge)
+
+
+def test_destroy_leaves_no_veth_port_bridge_or_namespace(
+        net, engine, busybox_image):
+    plain, hybrid = net.port(51), net.port(52, hybrid=True)
+    a = net.boot(busybox_image, plain, hybrid)
+    pid = engine.get('/containers/nova-%s-sandbox/json' % a.uuid).json()[
+        'State']['Pid']
+    net.destroy(a)
+    names = host_net.snapshot().links
+    for prefix in ('tap', 'qbr', 'qvb', 'qvo', 'nd'):
+        for port in (plain, hybrid):
+            assert (prefix + port['id'])[:14] not in names
+    assert ovs_fixtures.ports(net.bridge) == []
+    assert not os.path.exists('/proc/%d' % pid)
+
+
+@pytest.mark.parametrize('bad', ['route', 'mtu'])
+def test_a_port_the_kernel_refuses_leaves_nothing(
+        net, engine, busybox_image, bad):
+    good = net.port(61)
+    if bad == 'route':
+        refused = ovs_vif([subnet('10.78.0.0/24', ['10.78.0.5'], None,
+                                  routes=[('192.168.9.0/24', '172.31.0.1')])],
+                          bridge=net.bridge, mac='fa:16:3e:78:00:05')
+    else:
+        refused = net.port(62, mtu=100000)
+    with pytest.raises(docker_exception.PortWiringFailed) as caught:
+        net.boot(busybox_image, good, refused)
+    assert refused['id'] in str(caught.value)
+    names = {n.lstrip('/') for c in engine.containers()
+             for n in c.get('Names') or []}
+    assert not [n for n in names if n.startswith('nova-')
+                and n.endswith('-sandbox')]
+    assert ovs_fixtures.ports(net.bridge) == []
+    # (HostNetLeftovers checks every veth end and bridge at clean-up.)
+
+
+def test_a_port_of_another_kind_is_refused_before_anything_is_made(
+        net, engine, busybox_image):
+    before = len(engine.containers())
+    for kind in ({'vif_type': 'vhostuser'}, {'vnic_type': 'direct'}):
+        with pytest.raises(exception.InvalidInput) as caught:
+            net.boot(busybox_image, net.port(71, **kind))
+        assert next(iter(kind.values())) in str(caught.value)
+    assert len(engine.containers()) == before
+
+
+def test_a_tcp_engine_refuses_ports(net, busybox_image):
+    CONF.set_override('host_url', 'tcp://127.0.0.1:2376', group='docker')
+    try:
+        with pytest.raises(docker_exception.PortsNeedLocalEngine):
+            net.boot(busybox_image, net.port(81))
+    finally:
+        CONF.clear_override('host_url', group='docker')
+
+
+class RecordingVirtAPI:
+    """nova's virtapi as the compute manager gives it, for the wait on
+    Neutron's events: records what was waited for and what was already
+    done when the wait ended; ``time_out`` makes Neutron stay silent."""
+
+    def __init__(self, engine, time_out=False):
+        self.engine = engine
+        self.time_out = time_out
+        self.waited = []
+        self.at_end = None
+
+    @contextlib.contextmanager
+    def wait_for_instance_event(self, instance, events, timeout=300,
+                                error_callback=None):
+        self.waited.append(list(events))
+        yield
+        workload = self.engine.get('/containers/nova-%s/json'
+                                   % instance.uuid).json()
+        self.at_end = {'workload_running': workload['State']['Running']}
+        if self.time_out:
+            raise exception.InstanceEventTimeout()
+
+
+def test_the_workload_waits_for_neutrons_vif_plugged_event(
+        net, engine, busybox_image):
+    virtapi = net.driver.virtapi = RecordingVirtAPI(engine)
+    down = net.port(91, active=False)
+    a = net.boot(busybox_image, down, net.port(92))
+    # Only the port Neutron reported down is waited for; its OVS port
+    # existed before the wait ended, the workload started after it.
+    assert virtapi.waited == [[('network-vif-plugged', down['id'])]]
+    assert virtapi.at_end == {'workload_running': False}
+    assert seen_at_start(net.driver, a, '10.77.0.91') == 1
+
+
+@pytest.mark.parametrize('fatal', [True, False])
+def test_neutron_silent_fails_the_boot_only_when_fatal(
+        net, engine, busybox_image, fatal):
+    net.driver.virtapi = RecordingVirtAPI(engine, time_out=True)
+    docker_conf.CONF.set_override('vif_plugging_is_fatal', fatal)
+    try:
+        if fatal:
+            with pytest.raises(exception.VirtualInterfaceCreateException):
+                net.boot(busybox_image, net.port(93, active=False))
+            assert ovs_fixtures.ports(net.bridge) == []
+            assert not [c for c in engine.containers()
+                        if any(n.startswith('/nova-') for n in c['Names'])
+                        and c['Labels'].get(
+                            'org.openstack.nova.sandbox-of') ==
+                        net.booted[-1].uuid]
+        else:
+            a = net.boot(busybox_image, net.port(93, active=False))
+            assert seen_at_start(net.driver, a, '10.77.0.93') == 1
+    finally:
+        docker_conf.CONF.clear_override('vif_plugging_is_fatal')
+
+
+def test_an_engine_restart_rewires_the_same_ports(
+        private_engine, privsep_in_process, bridge, leftovers):
+    from nova_docker import driver as driver_mod
+
+    engine = private_engine()
+    api = engine.api()
+    CONF.set_override('host_url', engine.url, 'docker')
+    net = None
+    try:
+        drv = driver_mod.DockerDriver(virtapi=None)
+        drv.init_host('test-node')
+        meta, _ref = private_fixtures.load_busybox(engine, SHOW_NET_AT_START)
+        net = Network(drv, bridge.name, lambda **kw: nova_objects.instance(
+            **kw))
+        port_a, port_b = net.port(101), net.port(102)
+        a = net.boot(meta, port_a)
+        b = net.boot(meta, port_b)
+
+        engine.stop()  # no live-restore: every container stops
+        engine.start()
+        for inst in (a, b):
+            assert drv.get_info(inst).state == power_state.SHUTDOWN
+            drv.resume_state_on_host_boot(None, inst,
+                                          net.network_infos[inst.uuid], None)
+        assert_wired(api, a, port_a, host=101)
+        assert reachable(api, a, '10.77.0.102')
+        assert reachable(api, b, 'fd00:77::101')
+        assert seen_at_start(drv, a, '10.77.0.101') == 2
+    finally:
+        if net:
+            for inst in net.booted:
+                net.destroy(inst)
+        api.close()
+        CONF.clear_override('host_url', 'docker')
