@@ -30,9 +30,12 @@ LABEL_NODE = LABEL_PREFIX + 'node'
 # their lifecycle events must see only the workload.
 LABEL_SANDBOX_OF = LABEL_PREFIX + 'sandbox-of'
 SANDBOX_SUFFIX = '-sandbox'
-# The pause program needs no more memory than this, nor another process.
-SANDBOX_MEMORY = 16 * 1024 * 1024
-SANDBOX_PIDS = 2
+# Bounds for the sandbox. The pause program needs almost nothing, but
+# runc's init, a Go program whose threads count as tasks, runs in the
+# container's cgroups before it execs it: two tasks made starts fail now
+# and then ("cannot start a stopped process").
+SANDBOX_MEMORY = 32 * 1024 * 1024
+SANDBOX_PIDS = 64
 
 MIB = 1024 * 1024
 # Docker's unit for CpuShares: one CPU is worth 1024.
@@ -86,17 +89,10 @@ def instance_label_filter(instance_uuid: str | None = None,
                           host: str | None = None) -> dict:
     """The ``filters`` that list our containers (or one) in one call;
     with ``host``, only those of that compute host."""
-    return _label_filter(LABEL_INSTANCE_UUID, instance_uuid, host)
-
-
-def sandbox_label_filter(instance_uuid: str | None = None,
-                         host: str | None = None) -> dict:
-    """The ``filters`` that list sandboxes (or one instance's)."""
-    return _label_filter(LABEL_SANDBOX_OF, instance_uuid, host)
-
-
-def _label_filter(key: str, value: str | None, host: str | None) -> dict:
-    labels = ['%s=%s' % (key, value) if value else key]
+    if instance_uuid:
+        labels = ['%s=%s' % (LABEL_INSTANCE_UUID, instance_uuid)]
+    else:
+        labels = [LABEL_INSTANCE_UUID]
     if host:
         labels.append('%s=%s' % (LABEL_HOST, host))
     return {'label': labels}

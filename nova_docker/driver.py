@@ -1,11 +1,13 @@
-"""DockerDriver: every Nova instance of this host is one Docker container.
+"""DockerDriver: every Nova instance of this host is a Docker container
+(and its sandbox).
 
 The driver translates ComputeDriver calls into calls of the modules that
 own each concern: ``container`` (instance -> create body), ``images``
 (Glance <-> engine), ``host`` (resources), ``power`` (states), ``events``
-(engine events -> lifecycle events), and the engine client. It keeps no
-state of its own: the container named ``nova-<uuid>`` and its labels are
-the whole record.
+(engine events -> lifecycle events), ``network`` (Neutron ports) and the
+engine client. It keeps no state of its own: the containers named
+``nova-<uuid>`` (the workload) and ``nova-<uuid>-sandbox`` (its network
+namespace) and their labels are the whole record.
 """
 
 import contextlib

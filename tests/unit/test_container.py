@@ -71,6 +71,40 @@ def test_never_privileged_no_new_privileges_no_engine_network():
     assert host_config['NetworkMode'] == 'none'
 
 
+def test_a_workload_joins_its_sandbox_which_holds_the_hostname():
+    inst = nova_objects.instance()
+    body = container.create_body(inst, nova_objects.image_meta(),
+                                 'glance/x:latest', 100,
+                                 sandbox=container.sandbox_name(inst))
+    assert body['HostConfig']['NetworkMode'] == \
+        'container:nova-%s-sandbox' % inst.uuid
+    # The engine refuses a hostname on a container that joins another.
+    assert 'Hostname' not in body
+
+
+def test_the_sandbox_holds_name_resolution_and_is_fenced_in():
+    inst = nova_objects.instance(hostname='web-1')
+    body = container.sandbox_body(
+        inst, 'nova-docker/sandbox:abc', dns_servers=('10.0.0.53',),
+        hosts=(('web-1', '10.0.0.5'), ('web-1', 'fd00::5')),
+        host='cmp-1', node='cmp-1')
+    assert body['Image'] == 'nova-docker/sandbox:abc'
+    assert body['Hostname'] == 'web-1'
+    assert body['StopSignal'] == 'SIGKILL'
+    # Not the instance label: listings and events see only the workload.
+    assert body['Labels'] == {container.LABEL_SANDBOX_OF: inst.uuid,
+                              container.LABEL_HOST: 'cmp-1',
+                              container.LABEL_NODE: 'cmp-1'}
+    host_config = body['HostConfig']
+    assert host_config['NetworkMode'] == 'none'
+    assert host_config['Dns'] == ['10.0.0.53']
+    assert host_config['ExtraHosts'] == ['web-1:10.0.0.5', 'web-1:fd00::5']
+    assert host_config['CapDrop'] == ['ALL']
+    assert host_config['ReadonlyRootfs'] is True
+    assert host_config['Memory'] == container.SANDBOX_MEMORY
+    assert 'Dns' not in container.sandbox_body(inst, 'x')['HostConfig']
+
+
 def test_command_from_os_command_line_else_the_images_own():
     meta = nova_objects.image_meta(os_command_line='/bin/sh -c "echo hi"')
     assert body_for(image_meta=meta)['Cmd'] == ['/bin/sh', '-c', 'echo hi']
