@@ -55,6 +55,10 @@ def add_port(netns_path: str, port: dict) -> None:
     at ``netns_path`` as ``ifname`` with the port's MAC, MTU, addresses and
     routes. Nothing is left when it fails."""
     with IPRoute() as ipr:
+        # The names are the port's own: a link that has them is what an
+        # earlier wiring left when it was cut short (nova-compute died).
+        _delete_quietly(ipr, port['host_name'])
+        _delete_quietly(ipr, port['peer_name'])
         ipr.link('add', ifname=port['host_name'], kind='veth',
                  peer={'ifname': port['peer_name']})
         try:
@@ -162,22 +166,12 @@ def remove_port(host_name: str) -> None:
 
 
 @net_admin.entrypoint
-def remove_port_inside(netns_path: str, ifname: str) -> None:
-    """Delete a port by its name in the container (detach, when the host
-    end's name is not known)."""
-    with _netns(netns_path) as ns:
-        _delete_quietly(ns, ifname)
-
-
-@net_admin.entrypoint
 def ports_inside(netns_path: str) -> dict[str, str]:
     """{ifname: MAC} of the veths in the namespace at ``netns_path``."""
     with _netns(netns_path) as ns:
         return {link.get('ifname'): link.get('address')
                 for link in ns.get_links()
-                if (link.get(('linkinfo', 'kind')) or
-                    link.get_nested('IFLA_LINKINFO', 'IFLA_INFO_KIND'))
-                == 'veth'}
+                if link.get(('linkinfo', 'kind')) == 'veth'}
 
 
 def namespace_path(pid: int) -> str:

@@ -301,6 +301,17 @@ def test_destroy_leaves_no_veth_port_bridge_or_namespace(
     assert not os.path.exists('/proc/%d' % pid)
 
 
+@pytest.mark.parametrize('hybrid', [False, True])
+def test_links_a_cut_short_wiring_left_are_replaced(
+        net, engine, busybox_image, hybrid):
+    port = net.port(55, hybrid=hybrid)
+    with IPRoute() as ipr:
+        ipr.link('add', ifname='tap' + port['id'][:11], kind='veth',
+                 peer={'ifname': 'nd' + port['id'][:12]})
+    a = net.boot(busybox_image, port)
+    assert_wired(engine, a, port, host=55)
+
+
 @pytest.mark.parametrize('bad', ['route', 'mtu'])
 def test_a_port_the_kernel_refuses_leaves_nothing(
         net, engine, busybox_image, bad):
