@@ -35,8 +35,11 @@ deployment (it filters images by visibility itself and sends no
 each context a token (Glance, with no keystone, ignores it).
 
 Nothing else is stubbed on the boot path: Neutron and Cinder are nova's
-fixtures (servers are booted with ``networks: none``; the driver wires no
-network yet), everything else is real.
+fixtures, everything else is real. Servers boot with ``networks: none``
+unless a test passes ``networks`` to :meth:`DockerCloudTestCase.boot`;
+:class:`OVSPortsMixin` makes the NeutronFixture's ports real: bound on an
+Open vSwitch bridge of the test's own, wired by the driver into the
+instance's namespace (see ``tests/e2e/test_neutron_ports.py``).
 
 Clean engine
 ------------
@@ -58,6 +61,7 @@ The harness is also what ``tools/demo.py`` runs: it overrides
 :meth:`DockerCloudTestCase.progress` to print timestamped progress lines.
 """
 
+import copy
 import functools
 import json
 import os
@@ -77,14 +81,23 @@ from oslo_log import log as logging
 from nova_docker import conf as docker_conf  # noqa: F401  [docker] opts
 from tests.fixtures import engine as engine_fixtures
 from tests.fixtures import glance as glance_fixtures
+from tests.fixtures import host_net
 from tests.fixtures import images as image_fixtures
+from tests.fixtures import ovs as ovs_fixtures
+from tests.fixtures import wiring as wiring_fixtures
 
 LOG = logging.getLogger(__name__)
 
 COMPUTE_DRIVER = 'docker.DockerDriver'
 COMPUTE_HOST = 'docker-compute'
 INSTANCE_LABEL = engine_fixtures.INSTANCE_LABEL
+# On an instance's sandbox (the container that holds its network
+# namespace): the instance's uuid. The sandbox has no INSTANCE_LABEL.
+SANDBOX_LABEL = 'org.openstack.nova.sandbox-of'
 LOCAL_REPO_PREFIX = 'glance/'
+# Before nova's TestCase poisons it (GenericPoisonFixture); see
+# OVSPortsMixin.set_up_network.
+REAL_OS_UNAME = os.uname
 
 # What the seed image's command prints before idling. It leaves on
 # SIGTERM at once, as an init would (a shell as PID 1 ignores SIGTERM
@@ -125,8 +138,9 @@ class EngineClean(fixtures.Fixture):
 
     Only objects of this test's cloud are looked at (other test runs may
     share the engine): containers labelled with the uuid of a server it
-    booted (``server_ids``), images tagged ``glance/<id>`` for an image of
-    its Glance (``image_ids``) or labelled with one of its servers.
+    booted (``server_ids``; a workload by INSTANCE_LABEL, a sandbox by
+    SANDBOX_LABEL), images tagged ``glance/<id>`` for an image of its
+    Glance (``image_ids``) or labelled with one of its servers.
 
     At clean-up it removes the driver's cache of Glance images
     (``glance/<id>:latest``, which the driver keeps by design), and fails
@@ -152,7 +166,8 @@ class EngineClean(fixtures.Fixture):
 
     def _ours(self, obj):
         labels = obj.get('Labels') or {}
-        return labels.get(INSTANCE_LABEL) in self.server_ids
+        return (labels.get(INSTANCE_LABEL) in self.server_ids or
+                labels.get(SANDBOX_LABEL) in self.server_ids)
 
     def leftover_containers(self):
         return [c for c in self.engine.containers() if self._ours(c)]
@@ -245,6 +260,9 @@ class DockerCloudTestCase(test.TestCase,
         self.policy = self.useFixture(nova_fixtures.RealPolicyFixture())
         self.notifier = self.useFixture(
             nova_fixtures.NotificationFixture(self))
+        # Before nova-compute starts (its driver initialises os-vif), and
+        # cleaned up after the services stopped and the servers went.
+        self.set_up_network()
 
         self.flags(transport_url=self.cell_mappings['cell1'].transport_url)
         self.progress('starting nova-conductor')
@@ -270,6 +288,11 @@ class DockerCloudTestCase(test.TestCase,
         # reports what the driver failed to remove, not what the test
         # did not get to delete.
         self.addCleanup(self.delete_all_servers)
+
+    def set_up_network(self):
+        """What the host needs for the servers' networks, before
+        nova-compute starts: nothing here (servers boot with ``networks:
+        none``); see :class:`OVSPortsMixin`."""
 
     def check_engine_has_no_instances(self):
         found = self.nova_containers()
@@ -320,13 +343,15 @@ class DockerCloudTestCase(test.TestCase,
                 return flavor['id']
         raise CloudError('no flavor named %s' % name)
 
-    def boot(self, name, image_id, flavor='m1.tiny', wait='ACTIVE'):
-        """``nova boot --image <image_id> --flavor <flavor> <name>``."""
+    def boot(self, name, image_id, flavor='m1.tiny', wait='ACTIVE',
+             networks='none'):
+        """``nova boot --image <image_id> --flavor <flavor> <name>``;
+        ``networks`` as the API takes it (``[{'port': <id>}]``)."""
         server = self.api.post_server({'server': {
             'name': name,
             'imageRef': image_id,
             'flavorRef': self.flavor_id(flavor),
-            'networks': 'none',
+            'networks': networks,
         }})
         self.server_ids.add(server['id'])
         if wait:
@@ -493,3 +518,72 @@ class DockerCloudTestCase(test.TestCase,
                                params={'all': 1, 'filters': filters})
         resp.raise_for_status()
         return resp.json()
+
+
+class OVSPortsMixin:
+    """Servers with real Neutron ports, on a bridge of the test's own.
+
+    nova's ``NeutronFixture`` answers for Neutron; the ports a test binds
+    with :meth:`bind_on_bridge` carry the binding ML2/OVS's agent would
+    give them on this host: ``bridge_name`` the test's own OVS bridge
+    (``self.bridge``, from which nova takes the network's ``bridge``) and
+    ``datapath_type`` netdev (this host's Open vSwitch forwards in
+    userspace only). The driver wires each such port for real: a veth
+    whose host end ``tap<port id[:11]>`` os-vif adds to the bridge, whose
+    other end is ``eth<N>`` in the instance's namespace. Traffic stays on
+    the bridge and in the instances' namespaces.
+
+    Needs Open vSwitch (``tools/ensure-ovs.sh``): the test skips without
+    it, and fails when ``CI`` is set. The driver's privileged functions
+    and os-vif's run in the test process (nova's TestCase forbids privsep
+    helpers), os-vif talks to ovsdb on its unix socket.
+
+    At clean-up, after the servers were deleted and the services stopped,
+    :class:`tests.fixtures.host_net.HostNetLeftovers` fails the test for
+    ``tap``/``qbr``/``qvb``/``qvo``/``nd`` links or OVS ports that appeared
+    and are still there; then the bridge is deleted. Put the mixin before
+    :class:`DockerCloudTestCase` among the bases.
+    """
+
+    def setUp(self):
+        # Before any service starts: a host without OVS skips at once.
+        ovs_fixtures.require_ovs()
+        super().setUp()
+
+    def set_up_network(self):
+        super().set_up_network()
+        # The driver's namespace work really runs here: pyroute2 enters a
+        # namespace in a child process that finds libc with
+        # ctypes.util.find_library, which reads os.uname(). nova's
+        # TestCase makes os.uname raise (meant for nova's own code, which
+        # must not look at the test node).
+        self.useFixture(fixtures.MonkeyPatch('os.uname', REAL_OS_UNAME))
+        self.bridge = self.useFixture(ovs_fixtures.OVSBridge())
+        # After the bridge, so that it looks before the bridge (with any
+        # port left on it) is deleted.
+        self.host_net = self.useFixture(host_net.HostNetLeftovers())
+        self.useFixture(wiring_fixtures.OsVifOnLocalOVS())
+        self.useFixture(wiring_fixtures.PrivsepInProcess())
+
+    def vif_details(self):
+        """``binding:vif_details`` of ML2/OVS on this host: a plain OVS
+        port (no hybrid plug) on the test's bridge, userspace datapath."""
+        return {'datapath_type': 'netdev',
+                'bridge_name': self.bridge.name,
+                'port_filter': True,
+                'ovs_hybrid_plug': False}
+
+    def bind_on_bridge(self, template, **changes):
+        """Add to the NeutronFixture a copy of ``template`` (one of its
+        port dicts, e.g. ``NeutronFixture.port_1``) updated with
+        ``changes``, bound on the test's bridge; return it.
+
+        The fixture gives a port's binding the ``binding:vif_details`` of
+        its own dict (``create_port_binding``; ``update_port`` keeps them),
+        so that is where they go.
+        """
+        port = copy.deepcopy(template)
+        port.update(copy.deepcopy(changes))
+        port['binding:vif_details'] = self.vif_details()
+        self.neutron._ports[port['id']] = port
+        return port
