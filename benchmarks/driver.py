@@ -82,7 +82,8 @@ def bench_spawn(drv, raw, meta):
     try:
         return common.interleaved(ours, baseline, SPAWNS)
     finally:
-        for name in made:
+        # Workloads before the sandboxes they joined.
+        for name in reversed(made):
             raw.delete(common.SOCKET_URL + '/containers/%s' % name,
                        params={'force': 1})
 

@@ -504,8 +504,9 @@ class DockerDriver(driver.ComputeDriver):
         self._stop_sandbox(instance)
 
     def _stop_sandbox(self, instance) -> None:
-        # A stop, not a kill: it returns once the namespace is gone. The
-        # sandbox's stop signal is SIGKILL, so no timeout is waited out.
+        # A stop, not a kill: it returns once the pause program is gone
+        # (the kernel tears the namespace and its veths down a moment
+        # later). Its stop signal is SIGKILL: no timeout is waited out.
         try:
             with docker_exception.engine_boundary(instance.uuid):
                 self._client.stop_container(

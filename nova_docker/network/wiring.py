@@ -74,7 +74,16 @@ class PortWiring:
         interface."""
         if not plan.ports:
             return
-        inside = privileged.ports_inside(netns_path)
+        try:
+            inside = privileged.ports_inside(netns_path)
+        except Exception as exc:
+            # pyroute2 reports a namespace it cannot enter as a plain
+            # Exception from its child process.
+            raise exception.PortWiringFailed(
+                port=', '.join(p.port_id for p in plan.ports),
+                instance=instance.uuid,
+                reason='its network namespace %s cannot be read: %s'
+                       % (netns_path, exc)) from exc
         macs = {mac.lower() for mac in inside.values()}
         for port in plan.ports:
             if port.mac.lower() not in macs:

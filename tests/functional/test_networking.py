@@ -484,3 +484,16 @@ def test_the_privileged_work_runs_in_privsep_helpers(
         for group, context in contexts.items():
             context.stop()
             CONF.clear_override('helper_command', group=group)
+
+
+def test_a_namespace_that_cannot_be_entered_is_a_wiring_failure(
+        net, busybox_image):
+    from nova_docker.network import plan as network_plan
+
+    port = net.port(121)
+    inst = nova_objects.instance()
+    plan = network_plan.build([port], 'vm')
+    with pytest.raises(docker_exception.PortWiringFailed) as caught:
+        net.driver._ports.ensure_wired(inst, plan, '/proc/0/ns/net')
+    assert port['id'] in str(caught.value)
+    assert '/proc/0/ns/net' in str(caught.value)
