@@ -244,12 +244,16 @@ class DockerDriver(driver.ComputeDriver):
     def _plan(self, instance, network_info) -> network_plan.NetworkPlan:
         """What the instance's ports become; refused before anything is
         made if one of them cannot be wired here."""
+        self._check_ports(network_info)
+        return network_plan.build(network_info or [],
+                                  container.hostname(instance))
+
+    @staticmethod
+    def _check_ports(network_info) -> None:
         network_plan.check_supported(network_info)
         if network_info and not CONF.docker.host_url.startswith('unix://'):
             raise docker_exception.PortsNeedLocalEngine(
                 url=CONF.docker.host_url)
-        return network_plan.build(network_info or [],
-                                  container.hostname(instance))
 
     def _create(self, instance, image_meta, image_ref: str,
                 plan: network_plan.NetworkPlan) -> None:
@@ -436,7 +440,7 @@ class DockerDriver(driver.ComputeDriver):
     def attach_interface(self, context, instance, image_meta, vif):
         """Wire ``vif`` as the next ``eth<N>`` of a running instance; a
         stopped one gets it with the others when it starts."""
-        self._plan(instance, [vif])
+        self._check_ports([vif])
         netns = self._running_sandbox_netns(instance)
         first = _next_index(privileged.ports_inside(netns)) if netns else 0
         plan = network_plan.build([vif], container.hostname(instance), first)

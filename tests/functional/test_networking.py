@@ -38,37 +38,34 @@ SHOW_NET_AT_START = ("/bin/sh -c 'ip -o addr show; trap \"exit 0\" TERM; "
                      "while true; do sleep 0.2; done'")
 
 
+def using(fixture):
+    """A ``fixtures.Fixture`` as the body of a pytest fixture."""
+    fixture.setUp()
+    try:
+        yield fixture
+    finally:
+        fixture.cleanUp()
+
+
 @pytest.fixture(scope='module')
 def ovs():
     ovs_fixtures.require_ovs()
-    fixture = wiring_fixtures.OsVifOnLocalOVS()
-    fixture.setUp()
-    yield
-    fixture.cleanUp()
+    yield from using(wiring_fixtures.OsVifOnLocalOVS())
 
 
 @pytest.fixture
 def privsep_in_process():
-    fixture = wiring_fixtures.PrivsepInProcess()
-    fixture.setUp()
-    yield
-    fixture.cleanUp()
+    yield from using(wiring_fixtures.PrivsepInProcess())
 
 
 @pytest.fixture
 def bridge(ovs):
-    fixture = ovs_fixtures.OVSBridge()
-    fixture.setUp()
-    yield fixture
-    fixture.cleanUp()
+    yield from using(ovs_fixtures.OVSBridge())
 
 
 @pytest.fixture
 def leftovers():
-    fixture = host_net.HostNetLeftovers()
-    fixture.setUp()
-    yield fixture
-    fixture.cleanUp()
+    yield from using(host_net.HostNetLeftovers())
 
 
 @pytest.fixture
