@@ -262,6 +262,13 @@ def test_the_hybrid_plug_puts_the_port_behind_a_qbr_bridge(
         assert reachable(engine, b, '10.77.0.31')
     assert reachable(engine, a, 'fd00:77::32')
 
+    # The qbr bridge outlives the sandbox; the new tap joins it again.
+    net.driver.power_off(a, timeout=5)
+    net.driver.power_on(None, a, net.network_infos[a.uuid])
+    assert master_of('tap' + port_a['id'][:11]) == qbr_a
+    assert seen_at_start(net.driver, a, '10.77.0.31') == 2
+    assert reachable(engine, b, 'fd00:77::31')
+
 
 def test_hot_attach_and_detach(net, engine, busybox_image):
     port_a, port_b = net.port(41), net.port(42)
