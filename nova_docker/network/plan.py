@@ -55,12 +55,7 @@ class PortPlan:
     # the host end is an OVS port itself.
     bridge: str | None
     # The os-vif object nova's own conversion made of the port.
-    vif: osv_vif.VIFBase = dataclasses.field(compare=False,
-                                                     repr=False)
-
-    @property
-    def has_ipv6(self) -> bool:
-        return any(':' in a for a in self.addresses)
+    vif: osv_vif.VIFBase = dataclasses.field(compare=False, repr=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,8 +129,8 @@ def _port(vif, ifname: str, defaults_taken: set[int]) -> PortPlan:
         mtu=_mtu(vif),
         addresses=tuple(_addresses(subnets)),
         routes=tuple(_routes(subnets, defaults_taken)),
-        bridge=getattr(osvif, 'bridge_name', None)
-        if isinstance(osvif, osv_vif.VIFBridge) else None,
+        bridge=(osvif.bridge_name
+                if isinstance(osvif, osv_vif.VIFBridge) else None),
         vif=osvif)
 
 

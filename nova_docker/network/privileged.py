@@ -11,17 +11,18 @@ removes what an ``add_port`` made wherever its peer went.
 import errno
 import ipaddress
 import os
+import socket
 
 from oslo_privsep import capabilities as caps
 from oslo_privsep import priv_context
-
-from nova_docker import conf as docker_conf
 from pyroute2 import IPRoute
 from pyroute2 import NetNS
 from pyroute2 import netns as pyroute2_netns
 from pyroute2.netlink import exceptions as netlink_exceptions
 from pyroute2.netlink.rtnl import ifaddrmsg
 from pyroute2 import process as pyroute2_process
+
+from nova_docker import conf as docker_conf
 
 # CAP_SYS_ADMIN to enter a namespace, CAP_SYS_PTRACE to open another
 # process's /proc/<pid>/ns/net (the container's processes hold capabilities
@@ -114,7 +115,8 @@ def _container_end(netns_path: str, port: dict) -> None:
 def _add_route(ns, index: int, route: dict) -> None:
     network = ipaddress.ip_network(route['destination'])
     spec = dict(oif=index, gateway=route['gateway'],
-                family=10 if network.version == 6 else 2)
+                family=socket.AF_INET6 if network.version == 6
+                else socket.AF_INET)
     if network.prefixlen:
         spec['dst'] = str(network)
     try:
@@ -131,12 +133,12 @@ def _write_sysctl(netns_path: str, key: str, value: str) -> bytes:
     # Runs in a forked child: /proc/sys/net is the namespace of whoever
     # opens it, and entering a namespace here would move a helper thread.
     pyroute2_netns.setns(netns_path, flags=0, fork=False)
-    with open('/proc/sys/' + key, 'w') as f:
-        f.write(value)
+    _write_host_sysctl(key, value)
     return b''
 
 
 def _write_host_sysctl(key: str, value: str) -> None:
+    """A sysctl of the namespace this process is in."""
     with open('/proc/sys/' + key, 'w') as f:
         f.write(value)
 

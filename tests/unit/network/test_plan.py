@@ -30,7 +30,6 @@ def test_a_port_becomes_eth0_with_its_mac_mtu_and_every_address():
     assert port.mtu == 1450
     # IPv4 first, then IPv6, each with the subnet's prefix.
     assert port.addresses == ('10.1.0.5/24', '10.1.0.6/24', 'fd00:1::5/64')
-    assert port.has_ipv6
     assert port.bridge is None
     assert isinstance(port.vif, osv_vif.VIFOpenVSwitch)
     # The driver makes the device, so os-vif must make the OVS port.
@@ -72,7 +71,6 @@ def test_a_port_without_addresses_gets_no_routes():
                        'web-1').ports
     assert port.addresses == ()
     assert port.routes == ()
-    assert not port.has_ipv6
 
 
 def test_dns_servers_and_hosts_come_from_the_subnets():
