@@ -4,8 +4,11 @@ import hashlib
 import uuid
 
 import pytest
+from nova import context as nova_context
 
+from nova_docker import driver as driver_mod
 from tests.fixtures import engine as engine_fixtures
+from tests.fixtures import glance as glance_fx
 from tests.fixtures import image_api as image_api_fixtures
 from tests.fixtures import images as image_fixtures
 from tests.unit import nova_objects
@@ -79,7 +82,6 @@ def image_api():
 
 @pytest.fixture
 def driver(engine, image_api):
-    from nova_docker import driver as driver_mod
     from nova_docker import images
 
     drv = driver_mod.DockerDriver(virtapi=None)
@@ -107,3 +109,50 @@ def instances(driver, engine):
     left = [i.uuid for i in made
             if {'nova-' + i.uuid, 'nova-%s-sandbox' % i.uuid} & names]
     assert not left, 'containers left behind for %s' % left
+
+
+# -- Glance-backed fixtures of the test_image* and test_hostile_images modules
+
+@pytest.fixture(scope='module')
+def glance_server():
+    server = glance_fx.GlanceServer()
+    server.setUp()
+    yield server
+    server.cleanUp()
+
+
+@pytest.fixture
+def glance(glance_server):
+    """The Glance server, with nova's image API pointed at it."""
+    glance_fx.point_nova_at(glance_server)
+    yield glance_server
+    glance_fx.unpoint_nova()
+
+
+@pytest.fixture
+def ctx():
+    return nova_context.RequestContext('user-a', 'project-a',
+                                       auth_token='token', is_admin=True)
+
+
+@pytest.fixture
+def gdriver(engine, glance, local_images):
+    """A DockerDriver as nova-compute builds it, reading from Glance.
+
+    It depends on ``local_images`` so that the images are removed after
+    the containers of ``instances`` (set up later, torn down earlier): a
+    running container would keep a removed image as a dangling one.
+    """
+    drv = driver_mod.DockerDriver(virtapi=None)
+    drv.init_host('test-node')
+    return drv
+
+
+@pytest.fixture
+def local_images(engine):
+    """Engine references to remove after the test (missing ones are
+    fine)."""
+    refs = []
+    yield refs
+    for ref in refs:
+        engine.remove_image(ref)

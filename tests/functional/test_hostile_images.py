@@ -13,20 +13,12 @@ import pytest
 from nova import exception
 
 from nova_docker.image import tarstream
-from tests.functional import test_images as base
 from tests.functional.test_images import boot
 from tests.functional.test_images import digest_of
 from tests.functional.test_images import engine_has
 from tests.functional.test_images import local_ref
 from tests.functional.test_images import save_tar
 from tests.unit import nova_objects
-
-# The fixtures of test_images, used here under the same names.
-glance_server = base.glance_server
-glance = base.glance
-ctx = base.ctx
-gdriver = base.gdriver
-local_images = base.local_images
 
 
 @pytest.fixture

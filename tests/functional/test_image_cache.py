@@ -15,20 +15,12 @@ import pytest
 
 from nova_docker import driver as driver_mod
 from nova_docker.image import names
-from tests.functional import test_images as base
 from tests.functional.test_images import boot
 from tests.functional.test_images import engine_has
 from tests.functional.test_images import image_meta
 from tests.functional.test_images import local_ref
 from tests.functional.test_images import save_tar
 from tests.unit import nova_objects
-
-# The fixtures of test_images, used here under the same names.
-glance_server = base.glance_server
-glance = base.glance
-ctx = base.ctx
-gdriver = base.gdriver
-local_images = base.local_images
 
 MIN_AGE = 2
 

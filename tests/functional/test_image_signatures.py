@@ -21,13 +21,6 @@ from tests.functional.test_images import local_ref
 from tests.functional.test_images import save_tar
 from tests.functional.test_images import wait_output
 
-# The fixtures of test_images, used here under the same names.
-glance_server = base.glance_server
-glance = base.glance
-ctx = base.ctx
-gdriver = base.gdriver
-local_images = base.local_images
-
 
 @pytest.fixture
 def signer(monkeypatch):

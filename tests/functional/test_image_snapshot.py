@@ -12,19 +12,11 @@ from nova import exception
 from nova_docker.docker import errors as docker_errors
 from nova_docker import exception as docker_exception
 from tests.fixtures import glance as glance_fx
-from tests.functional import test_images as base
 from tests.functional.test_images import boot
 from tests.functional.test_images import engine_has
 from tests.functional.test_images import local_ref
 from tests.functional.test_images import save_tar
 from tests.functional.test_images import wait_output
-
-# The fixtures of test_images, used here under the same names.
-glance_server = base.glance_server
-glance = base.glance
-ctx = base.ctx
-gdriver = base.gdriver
-local_images = base.local_images
 
 WRITER = ("/bin/sh -c 'echo snapshot-data > /root/state; "
           "dd if=/dev/urandom of=/root/blob bs=1024 count=512 2>/dev/null;"

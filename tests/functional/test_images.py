@@ -22,53 +22,6 @@ from tests.fixtures import images as image_fx
 from tests.unit import nova_objects
 
 
-# -- fixtures shared by the test_image_* modules ---------------------------
-
-@pytest.fixture(scope='module')
-def glance_server():
-    server = glance_fx.GlanceServer()
-    server.setUp()
-    yield server
-    server.cleanUp()
-
-
-@pytest.fixture
-def glance(glance_server):
-    """The Glance server, with nova's image API pointed at it."""
-    glance_fx.point_nova_at(glance_server)
-    yield glance_server
-    glance_fx.unpoint_nova()
-
-
-@pytest.fixture
-def ctx():
-    return nova_context.RequestContext('user-a', 'project-a',
-                                       auth_token='token', is_admin=True)
-
-
-@pytest.fixture
-def gdriver(engine, glance, local_images):
-    """A DockerDriver as nova-compute builds it, reading from Glance.
-
-    It depends on ``local_images`` so that the images are removed after
-    the containers of ``instances`` (set up later, torn down earlier): a
-    running container would keep a removed image as a dangling one.
-    """
-    drv = driver_mod.DockerDriver(virtapi=None)
-    drv.init_host('test-node')
-    return drv
-
-
-@pytest.fixture
-def local_images(engine):
-    """Engine references to remove after the test (missing ones are
-    fine)."""
-    refs = []
-    yield refs
-    for ref in refs:
-        engine.remove_image(ref)
-
-
 def unique_labels():
     return {'org.openstack.nova-docker.test': uuid.uuid4().hex}
 
