@@ -13,17 +13,19 @@ venv=${NOVA_DOCKER_VENV:-.venv}
 step "lint (ruff)"
 "$venv/bin/ruff" check .
 
-step "sample config is current"
-sample=etc/nova-docker.conf.sample
+step "sample configs are current"
 fresh=$(mktemp)
 trap 'rm -f "$fresh"' EXIT
-"$venv/bin/oslo-config-generator" \
-    --config-file etc/nova-docker-config-generator.conf \
-    --output-file "$fresh"
-if ! diff -u "$sample" "$fresh"; then
-    echo "$sample is stale: run 'tox -e genconfig' and commit it" >&2
-    exit 1
-fi
+for generator in etc/nova-docker-config-generator.conf \
+                 etc/nova-docker-registry-config-generator.conf; do
+    sample=$(sed -n 's/^output_file = //p' "$generator")
+    "$venv/bin/oslo-config-generator" --config-file "$generator" \
+        --output-file "$fresh"
+    if ! diff -u "$sample" "$fresh"; then
+        echo "$sample is stale: run 'tox -e genconfig' and commit it" >&2
+        exit 1
+    fi
+done
 
 step "pytest"
 "$venv/bin/python" -m pytest tests "$@"

@@ -1,0 +1,93 @@
+"""The ``docker load``-able archive that a pushed image becomes in Glance.
+
+The driver boots a Glance image from such an archive with no registry on
+the way, and its loader takes only what ``docker save`` writes: layers
+as plain tars. Gzip layers are therefore unpacked into the archive as
+they are copied from their blobs; their unpacked size, which a tar
+header needs before the data, was recorded when the blob was uploaded.
+"""
+
+import dataclasses
+import json
+import tarfile
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+
+from nova_docker.image import tarstream
+
+CHUNK = 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class Layer:
+    """A layer as the archive holds it: unpacked, named by its diff id."""
+
+    diff_id: str
+    size: int
+    gzip: bool
+    chunks: Callable[[], Iterable[bytes]]
+
+
+def _header(name: str, size: int) -> bytes:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mode = 0o644
+    info.mtime = 0
+    return info.tobuf(format=tarfile.GNU_FORMAT)
+
+
+def _member(name: str, size: int, chunks: Iterable[bytes]) -> Iterator[bytes]:
+    yield _header(name, size)
+    sent = 0
+    for chunk in chunks:
+        sent += len(chunk)
+        if sent > size:
+            raise ValueError('%s holds more than the %d bytes recorded for '
+                             'it' % (name, size))
+        yield chunk
+    if sent != size:
+        raise ValueError('%s holds %d bytes, not the %d recorded for it'
+                         % (name, sent, size))
+    yield bytes(tarstream.padding(size))
+
+
+def _gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    for chunk in chunks:
+        while chunk:
+            out = inflate.decompress(chunk, CHUNK)
+            if out:
+                yield out
+            chunk = inflate.unconsumed_tail
+            if inflate.eof:
+                chunk = inflate.unused_data + chunk
+                inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    tail = inflate.flush()
+    if tail:
+        yield tail
+
+
+def layer_name(diff_id: str) -> str:
+    return '%s/layer.tar' % diff_id.split(':', 1)[1]
+
+
+def archive(config: bytes, config_digest: str, layers: list[Layer],
+            repo_tag: str) -> Iterator[bytes]:
+    """The tar stream: each distinct layer once, the config, then
+    ``manifest.json`` naming ``repo_tag``."""
+    written = set()
+    for layer in layers:
+        name = layer_name(layer.diff_id)
+        if name in written:
+            continue
+        written.add(name)
+        data = layer.chunks()
+        yield from _member(name, layer.size,
+                           _gunzip(data) if layer.gzip else data)
+    config_name = config_digest.split(':', 1)[1] + '.json'
+    yield from _member(config_name, len(config), [config])
+    manifest = json.dumps([{
+        'Config': config_name, 'RepoTags': [repo_tag],
+        'Layers': [layer_name(layer.diff_id) for layer in layers]}]).encode()
+    yield from _member('manifest.json', len(manifest), [manifest])
+    yield tarstream.END_OF_ARCHIVE

@@ -1,0 +1,106 @@
+"""Options of nova-docker-registry: ``[registry]`` and ``[glance]``."""
+
+from keystoneauth1 import loading as ks_loading
+from oslo_config import cfg
+from oslo_utils import units
+
+CONF = cfg.ConfigOpts()
+
+registry_group = cfg.OptGroup(
+    'registry', title='nova-docker-registry',
+    help='The Docker registry whose storage is Glance.')
+
+registry_opts = [
+    cfg.HostAddressOpt(
+        'bind_host', default='127.0.0.1',
+        help='Address the registry listens on. Docker trusts plain http '
+             'only for registries on 127.0.0.0/8 unless a daemon lists it '
+             'in insecure-registries; put TLS in front of any other '
+             'address.'),
+    cfg.PortOpt('bind_port', default=5042,
+                help='Port the registry listens on.'),
+    cfg.IntOpt('workers', default=1, min=1,
+               help='Server processes. Any process can finish any upload: '
+                    'uploads live in upload_dir.'),
+    cfg.IntOpt('threads', default=8, min=1,
+               help='Requests each process serves at once.'),
+    cfg.StrOpt('auth_strategy', default='keystone',
+               choices=[('keystone', 'docker login credentials are a '
+                         'Keystone user and password; the user\'s project '
+                         'owns what it pushes'),
+                        ('htpasswd', 'bcrypt entries of htpasswd_file, '
+                         'each user mapped to a project by '
+                         'htpasswd_projects')],
+               help='How docker login credentials are checked.'),
+    cfg.StrOpt('htpasswd_file',
+               help='htpasswd file with bcrypt entries (htpasswd -B); '
+                    'read again when it changes.'),
+    cfg.DictOpt('htpasswd_projects', default={},
+                help='user:project_id,... : the Glance owner of what each '
+                     'htpasswd user pushes. A user missing here can not log '
+                     'in.'),
+    cfg.ListOpt('htpasswd_admins', default=[],
+                help='htpasswd users who see every project\'s images, as '
+                     'Glance admins do.'),
+    cfg.StrOpt('keystone_user_domain', default='Default',
+               help='Domain of the users who log in (auth_strategy '
+                    'keystone). A user of several projects logs in as '
+                    'user@project.'),
+    cfg.StrOpt('keystone_auth_url',
+               help='Keystone the users log in to (auth_strategy keystone); '
+                    'unset means the [glance] auth_url.'),
+    cfg.BoolOpt('anonymous_pull', default=False,
+                help='Let clients without credentials pull public images.'),
+    cfg.IntOpt('max_blob_size', default=10 * units.Gi, min=1,
+               help='Largest blob (layer or config) an upload may reach, '
+                    'in bytes.'),
+    cfg.IntOpt('max_manifest_size', default=4 * units.Mi, min=1,
+               help='Largest manifest a push may send, in bytes.'),
+    cfg.StrOpt('upload_dir', default='/var/lib/nova-docker-registry/uploads',
+               help='Where uploads in flight are kept until their final PUT '
+                    'sends them to Glance. Every registry process of one '
+                    'host must share it.'),
+    cfg.IntOpt('upload_timeout', default=3600, min=1,
+               help='Seconds after its last chunk that an unfinished upload '
+                    'is removed.'),
+    cfg.IntOpt('credential_cache_seconds', default=60, min=0,
+               help='How long a verified login is trusted before its '
+                    'password is checked again.'),
+]
+
+GLANCE_GROUP = 'glance'
+glance_opts = [
+    cfg.StrOpt('architecture',
+               help='Architecture recorded in the image config served for '
+                    'a root file system tar that has no architecture '
+                    'property; unset means this host\'s.'),
+]
+
+
+def _ks_opts():
+    return (ks_loading.get_session_conf_options() +
+            ks_loading.get_auth_common_conf_options() +
+            ks_loading.get_auth_plugin_conf_options('password') +
+            ks_loading.get_adapter_conf_options(include_deprecated=False))
+
+
+def register(conf: cfg.ConfigOpts = CONF) -> None:
+    conf.register_group(registry_group)
+    conf.register_opts(registry_opts, group=registry_group)
+    conf.register_opts(glance_opts, group=GLANCE_GROUP)
+    ks_loading.register_session_conf_options(conf, GLANCE_GROUP)
+    ks_loading.register_auth_conf_options(conf, GLANCE_GROUP)
+    ks_loading.register_adapter_conf_options(conf, GLANCE_GROUP)
+
+
+def list_opts():
+    """For oslo-config-generator's ``nova_docker.registry`` namespace."""
+    seen, glance = set(), []
+    for opt in glance_opts + _ks_opts():
+        if opt.dest not in seen:
+            seen.add(opt.dest)
+            glance.append(opt)
+    return [(registry_group, registry_opts), (GLANCE_GROUP, glance)]
+
+
+register()

@@ -1,0 +1,286 @@
+"""What is inside a Glance docker image that was uploaded, not pushed.
+
+A ``docker save`` archive already holds an image config and its layers:
+the registry serves them as they are, found with ranged reads of the
+Glance image (a few requests per layer, none of the data read), so a pull
+gives the image id that a boot of the same Glance image gives. A root
+file system tar is served as an image of one layer, the tar itself, with
+a config made from the Glance image's properties: the same bytes on
+every pull.
+"""
+
+import dataclasses
+import hashlib
+import io
+import json
+import platform
+import posixpath
+import shlex
+import tarfile
+import threading
+import zlib
+from collections import OrderedDict
+from collections.abc import Iterator
+
+from nova_docker.image import tarstream
+from nova_docker.registry import errors
+from nova_docker.registry import manifests
+
+READ_AHEAD = 64 * 1024
+_GZIP_MAGIC = b'\x1f\x8b'
+_GOARCH = {'x86_64': 'amd64', 'aarch64': 'arm64', 'armv7l': 'arm',
+           'ppc64le': 'ppc64le', 's390x': 's390x', 'i686': '386'}
+MAX_CONFIG = 8 * 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class Blob:
+    """Where a blob's bytes are: ``size`` bytes of a Glance image from
+    ``offset``."""
+
+    image_id: str
+    offset: int
+    size: int
+    digest: str
+    # (diff id, unpacked size) when known: a plain tar is its own diff.
+    diff: tuple[str, int] | None = None
+    # A config made by the registry lives here, not in Glance.
+    data: bytes | None = None
+
+
+@dataclasses.dataclass
+class SavedImage:
+    """A config and layers found in (or made for) one Glance image."""
+
+    image_id: str
+    config: bytes
+    layers: list[tuple[Blob, bool]]
+
+    @property
+    def config_digest(self) -> str:
+        return manifests.digest_of(self.config)
+
+    def manifest(self, media_type: str) -> manifests.Manifest:
+        return manifests.generated(
+            media_type, self.config,
+            [(blob.digest, blob.size, gz) for blob, gz in self.layers])
+
+    def blob(self, digest: str) -> Blob | None:
+        if digest == self.config_digest:
+            return Blob(self.image_id, 0, len(self.config), digest,
+                        data=self.config)
+        for blob, _ in self.layers:
+            if blob.digest == digest:
+                return blob
+        return None
+
+    def digests(self) -> set[str]:
+        found = {self.config_digest}
+        found.update(blob.digest for blob, _ in self.layers)
+        found.update(self.manifest(t).digest for t in manifests.IMAGE_TYPES)
+        return found
+
+
+class RangeFile(io.RawIOBase):
+    """A Glance image as a seekable file, read with ranged downloads."""
+
+    def __init__(self, glance, image_id: str, size: int):
+        self._glance, self._id, self._size = glance, image_id, size
+        self._pos = 0
+        self._buf_start, self._buf = 0, b''
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos,
+                io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer) -> int:
+        want = min(len(buffer), self._size - self._pos)
+        if want <= 0:
+            return 0
+        start = self._pos - self._buf_start
+        if not (0 <= start and start + want <= len(self._buf)):
+            end = min(self._size, self._pos + max(want, READ_AHEAD))
+            self._buf = self._glance.read(self._id, self._pos, end)
+            self._buf_start, start = self._pos, 0
+        data = self._buf[start:start + want]
+        buffer[:len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+
+def goarch(machine: str | None) -> str:
+    machine = machine or platform.machine()
+    return _GOARCH.get(machine, machine)
+
+
+def rootfs_config(image: dict, diff_id: str, arch: str | None) -> bytes:
+    """The config of a root file system tar's one-layer image."""
+    config = {}
+    line = image.get('os_command_line')
+    if line:
+        try:
+            config['Cmd'] = shlex.split(line)
+        except ValueError:
+            pass
+    body = {'architecture': goarch(image.get('architecture') or arch),
+            'os': 'linux', 'config': config,
+            'rootfs': {'type': 'layers', 'diff_ids': [diff_id]}}
+    return json.dumps(body, sort_keys=True, separators=(',', ':')).encode()
+
+
+class Indexer:
+    """SavedImage of Glance images, remembered by image id (Glance data
+    never changes)."""
+
+    def __init__(self, glance, arch: str | None = None, keep: int = 256):
+        self._glance = glance
+        self._arch = arch
+        self._keep = keep
+        self._cache: OrderedDict[str, SavedImage] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def index(self, image: dict) -> SavedImage:
+        with self._lock:
+            if image['id'] in self._cache:
+                self._cache.move_to_end(image['id'])
+                return self._cache[image['id']]
+        saved = self._build(image)
+        with self._lock:
+            self._cache[image['id']] = saved
+            while len(self._cache) > self._keep:
+                self._cache.popitem(last=False)
+        return saved
+
+    def _build(self, image: dict) -> SavedImage:
+        size = image.get('size') or 0
+        head = self._glance.read(image['id'], 0, min(size, 2)) if size else b''
+        if head == _GZIP_MAGIC:
+            if self._compressed_kind(image) == tarstream.DOCKER_SAVE:
+                raise _unreadable(image, 'a gzip-compressed docker save '
+                                  'archive: upload it uncompressed')
+            return self._rootfs(image, compressed=True)
+        reader = RangeFile(self._glance, image['id'], size)
+        try:
+            tar = tarfile.open(fileobj=reader, mode='r:')
+        except tarfile.TarError as exc:
+            raise _unreadable(image, exc) from None
+        with tar:
+            first = tar.next()
+            if first is None or tarstream.classify(
+                    tarstream.normalise(first.name)) == tarstream.ROOTFS:
+                return self._rootfs(image, compressed=False)
+            return self._saved(image, tar, first)
+
+    def _compressed_kind(self, image: dict) -> str:
+        inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        plain = b''
+        try:
+            for chunk in self._glance.download(image['id'], 0,
+                                               min(image['size'], READ_AHEAD)):
+                plain += inflate.decompress(chunk)
+            info = tarfile.TarInfo.frombuf(plain[:tarstream.BLOCK],
+                                           'utf-8', 'surrogateescape')
+        except (zlib.error, tarfile.TarError) as exc:
+            raise _unreadable(image, exc) from None
+        return tarstream.classify(tarstream.normalise(info.name))
+
+    def _saved(self, image: dict, tar: tarfile.TarFile,
+               first: tarfile.TarInfo) -> SavedImage:
+        members = {}
+        try:
+            member = first
+            while member is not None:
+                members[tarstream.normalise(member.name)] = member
+                member = tar.next()
+            entry = json.loads(self._read(tar, members, 'manifest.json'))[0]
+            config = self._read(tar, members, entry['Config'])
+            diff_ids = json.loads(config)['rootfs']['diff_ids']
+            layers = [self._layer(image, tar, members, name, diff_id)
+                      for name, diff_id in zip(entry['Layers'], diff_ids,
+                                               strict=True)]
+        except (tarfile.TarError, KeyError, IndexError, TypeError,
+                ValueError) as exc:
+            raise _unreadable(image, exc) from None
+        return SavedImage(image['id'], config, layers)
+
+    @staticmethod
+    def _member(members: dict, name: str) -> tarfile.TarInfo:
+        name = tarstream.normalise(name)
+        for _ in range(8):
+            member = members[name]
+            if not member.issym():
+                return member
+            name = posixpath.normpath(posixpath.join(
+                posixpath.dirname(name), member.linkname))
+        raise ValueError('symlink loop at %s' % name)
+
+    def _read(self, tar, members: dict, name: str) -> bytes:
+        member = self._member(members, name)
+        if member.size > MAX_CONFIG:
+            raise ValueError('%s is too large' % name)
+        return tar.extractfile(member).read()
+
+    def _layer(self, image, tar, members, name, diff_id) -> tuple[Blob, bool]:
+        member = self._member(members, name)
+        start = member.offset_data
+        head = (self._glance.read(image['id'], start, start + 2)
+                if member.size else b'')
+        if head != _GZIP_MAGIC:
+            return Blob(image['id'], member.offset_data, member.size,
+                        diff_id, (diff_id, member.size)), False
+        digest = _sha256(self._glance.download(
+            image['id'], member.offset_data,
+            member.offset_data + member.size))
+        return Blob(image['id'], member.offset_data, member.size,
+                    digest), True
+
+    def _rootfs(self, image: dict, compressed: bool) -> SavedImage:
+        size = image.get('size') or 0
+        sha = image.get('os_hash_value')
+        if compressed or image.get('os_hash_algo') != 'sha256':
+            sha, diff_id = _digests(self._glance.download(image['id']),
+                                    compressed)
+        else:
+            sha = 'sha256:' + sha
+            diff_id = sha
+        config = rootfs_config(image, diff_id, self._arch)
+        return SavedImage(image['id'], config,
+                          [(Blob(image['id'], 0, size, sha), compressed)])
+
+
+def _unreadable(image: dict, exc: Exception) -> errors.RegistryError:
+    return errors.ManifestUnknown(
+        'Glance image %s (%s) is not a docker save archive or a root file '
+        'system tar that can be served (%s)'
+        % (image['id'], image.get('name'), exc))
+
+
+def _sha256(chunks: Iterator[bytes]) -> str:
+    sha = hashlib.sha256()
+    for chunk in chunks:
+        sha.update(chunk)
+    return 'sha256:' + sha.hexdigest()
+
+
+def _digests(chunks: Iterator[bytes], compressed: bool) -> tuple[str, str]:
+    """Digest of the data and of what it unpacks to."""
+    sha, plain = hashlib.sha256(), hashlib.sha256()
+    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS) if compressed else None
+    for chunk in chunks:
+        sha.update(chunk)
+        if inflate is not None:
+            plain.update(inflate.decompress(chunk))
+    if inflate is None:
+        return 'sha256:' + sha.hexdigest(), 'sha256:' + sha.hexdigest()
+    return 'sha256:' + sha.hexdigest(), 'sha256:' + plain.hexdigest()

@@ -1,0 +1,508 @@
+"""Repositories, tags, manifests and blobs, kept in Glance.
+
+* A tag ``app:1`` is the active Glance image named ``app:1`` with
+  container format ``docker`` that the caller may see, its own project's
+  first. A push stores it as a ``docker load``-able archive and records
+  the manifest's digest in ``nova_docker_manifest``.
+* Every pushed blob (layer, config, manifest) is a hidden Glance image of
+  the pusher's project whose ``nova_docker_blob`` property is its digest,
+  so any registry process finds it from Glance alone.
+* An image that was uploaded (``docker save``, a root file system tar, a
+  Nova snapshot) is served from its own data (:mod:`.saved`).
+
+A blob or manifest is readable in repository R when the caller's project
+pushed it, or when a tag of R that the caller may see names it: another
+project's private blobs stay out of reach even by digest.
+"""
+
+import contextlib
+import io
+import json
+import threading
+import time
+
+from oslo_log import log as logging
+
+from nova_docker.registry import access
+from nova_docker.registry import archive
+from nova_docker.registry import errors
+from nova_docker.registry import manifests
+from nova_docker.registry import references
+from nova_docker.registry import saved
+
+LOG = logging.getLogger(__name__)
+
+BLOB = 'nova_docker_blob'
+DIFF_ID = 'nova_docker_diff_id'
+DIFF_SIZE = 'nova_docker_diff_size'
+MEDIA_TYPE = 'nova_docker_media_type'
+REPOSITORY = 'nova_docker_repository'
+MANIFEST = 'nova_docker_manifest'
+REPLACED_BY = 'nova_docker_replaced_by'
+REPLACED_TAG = 'nova_docker_replaced_tag'
+MAX_CONFIG = 8 * 1024 * 1024
+UPLOAD_ATTEMPTS = 3
+_GLANCE_ARCH = {'amd64': 'x86_64', 'arm64': 'aarch64', '386': 'i686'}
+
+
+def _blob_of(image: dict) -> saved.Blob:
+    diff = None
+    if image.get(DIFF_ID):
+        diff = image[DIFF_ID], int(image[DIFF_SIZE])
+    return saved.Blob(image['id'], 0, image['size'], image[BLOB], diff)
+
+
+def _opened(payload):
+    """Something ``contextlib.closing`` can close: a file or a
+    generator as it is, a list wrapped."""
+    return payload if hasattr(payload, 'close') else iter(payload)
+
+
+def replaced_name(glance_name: str) -> str:
+    """What a replaced tag image is renamed to: no longer a tag (the
+    space can't be in one), and it stays within Glance's 255."""
+    return ('(replaced) ' + glance_name)[:references.GLANCE_NAME_MAX]
+
+
+class Storage:
+    """The registry's view of Glance, for one caller at a time."""
+
+    def __init__(self, glance, indexer, arch: str | None = None,
+                 list_ttl: float = 1.0):
+        self._glance = glance
+        self._indexer = indexer
+        self._arch = arch
+        self._list_ttl = list_ttl
+        self._listed: dict[tuple, tuple[float, list]] = {}
+        self._manifests: dict[str, manifests.Manifest] = {}
+        self._lock = threading.Lock()
+
+    # -- what a caller sees ----------------------------------------------
+
+    def _for(self, principal):
+        return self._glance.as_user(principal.token)
+
+    def _member_status(self, principal):
+        return lambda image_id: self._glance.member_status(
+            image_id, principal.project_id)
+
+    def _docker_images(self, principal) -> list[dict]:
+        key = (principal.project_id, principal.token, principal.admin)
+        with self._lock:
+            cached = self._listed.get(key)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        images = list(self._for(principal).images(
+            container_format='docker', status='active', visibility='all'))
+        seen = access.ranked(images, principal,
+                             self._member_status(principal))
+        with self._lock:
+            self._listed[key] = (time.monotonic() + self._list_ttl, seen)
+        return seen
+
+    def _changed(self) -> None:
+        with self._lock:
+            self._listed.clear()
+
+    def repository(self, principal, name: str) -> list[dict]:
+        """The tag images of ``name`` the caller sees, best first."""
+        return [image for image in self._docker_images(principal)
+                if (references.split_glance_name(image.get('name')) or
+                    ('',))[0] == name]
+
+    def tag_image(self, principal, name: str, tag: str) -> dict | None:
+        wanted = references.glance_name(name, tag)
+        for image in self.repository(principal, name):
+            if image.get('name') == wanted:
+                return image
+        return None
+
+    def tags(self, principal, name: str) -> list[str]:
+        images = self.repository(principal, name)
+        if not images:
+            raise errors.NameUnknown('repository %s is not known here'
+                                     % name, detail={'name': name})
+        return sorted({references.split_glance_name(i['name'])[1]
+                       for i in images})
+
+    def catalog(self, principal) -> list[str]:
+        names = set()
+        for image in self._docker_images(principal):
+            parsed = references.split_glance_name(image.get('name'))
+            if parsed:
+                names.add(parsed[0])
+        return sorted(names)
+
+    # -- manifests ---------------------------------------------------------
+
+    def _blob_images(self, digest: str, owner: str | None = None):
+        filters = {BLOB: digest, 'os_hidden': 'true', 'status': 'active'}
+        if owner:
+            filters['owner'] = owner
+        return list(self._glance.images(**filters))
+
+    def _own_blob(self, principal, digest: str) -> dict | None:
+        if principal.anonymous:
+            return None
+        found = self._blob_images(digest, principal.project_id)
+        return found[0] if found else None
+
+    def _stored_manifest(self, digest: str,
+                         owner: str | None = None) -> manifests.Manifest:
+        with self._lock:
+            if digest in self._manifests:
+                return self._manifests[digest]
+        found = self._blob_images(digest, owner) or self._blob_images(digest)
+        if not found:
+            raise errors.ManifestUnknown('manifest %s is gone from Glance'
+                                         % digest)
+        raw = self._glance.read(found[0]['id'], 0, found[0]['size'])
+        manifest = manifests.parse(raw, found[0].get(MEDIA_TYPE))
+        if manifest.digest != digest:
+            raise errors.ManifestUnknown('manifest %s in Glance image %s does '
+                                         'not match its digest'
+                                         % (digest, found[0]['id']))
+        with self._lock:
+            self._manifests[digest] = manifest
+        return manifest
+
+    def _pushed(self, image: dict) -> list[manifests.Manifest]:
+        """The manifest a push recorded on a tag image, and an index's
+        children after it."""
+        top = self._stored_manifest(image[MANIFEST], image.get('owner'))
+        return [top] + [self._stored_manifest(child.digest,
+                                              image.get('owner'))
+                        for child in top.children]
+
+    def manifest(self, principal, name: str, reference: str,
+                 accepts: set[str]) -> manifests.Manifest:
+        if references.is_digest(reference):
+            return self._manifest_by_digest(principal, name, reference)
+        image = self.tag_image(principal, name, reference)
+        if image is None:
+            raise self._manifest_unknown(principal, name, reference)
+        if image.get(MANIFEST):
+            manifest = self._pushed(image)[0]
+            if not manifests.acceptable(manifest.media_type, accepts):
+                raise errors.ManifestUnknown(
+                    '%s:%s is a %s, which the client does not accept'
+                    % (name, reference, manifest.media_type))
+            return manifest
+        media_type = manifests.served_type(accepts)
+        if media_type is None:
+            raise errors.ManifestUnknown(
+                '%s:%s can be served as %s only, which the client does not '
+                'accept' % (name, reference,
+                            ' or '.join(manifests.IMAGE_TYPES)))
+        return self._indexer.index(image).manifest(media_type)
+
+    def _manifest_unknown(self, principal, name, reference):
+        if not self.repository(principal, name):
+            return errors.NameUnknown('repository %s is not known here'
+                                      % name, detail={'name': name})
+        return errors.ManifestUnknown('%s has no tag %s' % (name, reference),
+                                      detail={'tag': reference})
+
+    def _manifest_by_digest(self, principal, name, digest):
+        references.check_digest(digest)
+        own = self._own_blob(principal, digest)
+        if own is not None and own.get(MEDIA_TYPE):
+            return self._stored_manifest(digest, own.get('owner'))
+        for image in self.repository(principal, name):
+            if image.get(MANIFEST):
+                for manifest in self._pushed(image):
+                    if manifest.digest == digest:
+                        return manifest
+                continue
+            saved = self._indexer.index(image)
+            for media_type in manifests.IMAGE_TYPES:
+                manifest = saved.manifest(media_type)
+                if manifest.digest == digest:
+                    return manifest
+        raise errors.ManifestUnknown('%s has no manifest %s' % (name, digest),
+                                     detail={'digest': digest})
+
+    # -- blobs -------------------------------------------------------------
+
+    def blob(self, principal, name: str, digest: str) -> saved.Blob:
+        """Where blob ``digest`` of repository ``name`` is, if the caller
+        may read it; BLOB_UNKNOWN otherwise."""
+        references.check_digest(digest)
+        own = self._own_blob(principal, digest)
+        if own is not None:
+            return _blob_of(own)
+        for image in self.repository(principal, name):
+            found = self._blob_in(image, digest)
+            if found is not None:
+                return found
+        raise errors.BlobUnknown('blob %s is not known in %s'
+                                 % (digest, name), detail={'digest': digest})
+
+    def _blob_in(self, image: dict, digest: str) -> saved.Blob | None:
+        if not image.get(MANIFEST):
+            return self._indexer.index(image).blob(digest)
+        for manifest in self._pushed(image):
+            if digest in {d.digest for d in manifest.blobs()}:
+                found = (self._blob_images(digest, image.get('owner')) or
+                         self._blob_images(digest))
+                return _blob_of(found[0]) if found else None
+        return None
+
+    def store_blob(self, principal, name: str, finished) -> None:
+        """Make a verified upload a blob image of the caller's project."""
+        if self._own_blob(principal, finished.digest) is None:
+            props = {BLOB: finished.digest, REPOSITORY: name}
+            if finished.diff:
+                props[DIFF_ID], props[DIFF_SIZE] = (finished.diff[0],
+                                                    str(finished.diff[1]))
+            self._create_with_data(
+                principal, lambda: open(finished.path, 'rb'),
+                name=('%s@%s' % (name, finished.digest))[:255],
+                container_format='bare', disk_format='raw', os_hidden=True,
+                **props)
+
+    def mount(self, principal, name: str, digest: str, source: str) -> bool:
+        """Cross-repository mount: True when ``digest`` is readable in
+        ``source`` (and so, for the caller's project, in ``name``)."""
+        try:
+            found = self.blob(principal, source, digest)
+        except errors.RegistryError:
+            return False
+        if self._own_blob(principal, digest) is None:
+            # Another project's blob: copy it, so the caller's image does
+            # not depend on what that project deletes.
+            props = {BLOB: digest, REPOSITORY: name}
+            if found.diff:
+                props[DIFF_ID], props[DIFF_SIZE] = (found.diff[0],
+                                                    str(found.diff[1]))
+            self._create_with_data(
+                principal, lambda: self._chunks(found),
+                name=('%s@%s' % (name, digest))[:255],
+                container_format='bare', disk_format='raw', os_hidden=True,
+                **props)
+        return True
+
+    def _chunks(self, blob: saved.Blob):
+        if blob.data is not None:
+            return iter([blob.data])
+        if blob.offset == 0:
+            return self._glance.download(blob.image_id)
+        return self._glance.download(blob.image_id, blob.offset,
+                                     blob.offset + blob.size)
+
+    def chunks(self, blob: saved.Blob, start: int = 0, end: int | None = None):
+        """Bytes ``[start, end)`` of a blob."""
+        end = blob.size if end is None else end
+        if blob.data is not None:
+            return iter([blob.data[start:end]])
+        if start == 0 and end == blob.size:
+            return self._chunks(blob)
+        return self._glance.download(blob.image_id, blob.offset + start,
+                                     blob.offset + end)
+
+    def _create_with_data(self, principal, data, **body) -> dict:
+        """A new Glance image holding what ``data()`` gives (a file or an
+        iterable); a failed upload leaves no image behind.
+
+        A Glance that fails an upload at once (a 5xx: its database was
+        busy, say) is tried again with a new image, as a client would.
+        """
+        glance = self._for(principal)
+        if not principal.token:
+            body['owner'] = principal.project_id
+        body.setdefault('visibility', 'private')
+        for attempt in range(1, UPLOAD_ATTEMPTS + 1):
+            image = glance.create(**body)
+            try:
+                with contextlib.closing(_opened(data())) as payload:
+                    glance.upload(image['id'], payload)
+            except errors.Unavailable:
+                self._delete_quietly(image['id'])
+                if attempt == UPLOAD_ATTEMPTS:
+                    raise
+                LOG.info('Glance failed the upload of %s (attempt %d); '
+                         'trying again', body.get('name'), attempt)
+                time.sleep(0.2 * attempt)
+                continue
+            except BaseException:
+                self._delete_quietly(image['id'])
+                raise
+            self._changed()
+            return image
+
+    def _delete_quietly(self, image_id: str) -> None:
+        try:
+            self._glance.delete(image_id)
+        except Exception:
+            LOG.warning('Could not delete Glance image %s after a failed '
+                        'push; delete it by hand', image_id, exc_info=True)
+
+    # -- pushes of manifests -------------------------------------------------
+
+    def put_manifest(self, principal, name: str, reference: str, raw: bytes,
+                     content_type: str | None) -> manifests.Manifest:
+        manifest = manifests.parse(raw, content_type)
+        if references.is_digest(reference):
+            references.check_digest(reference)
+            if manifest.digest != reference:
+                raise errors.DigestInvalid(
+                    'the manifest\'s digest is %s, not %s'
+                    % (manifest.digest, reference),
+                    detail={'digest': reference})
+        else:
+            references.check_tag(name, reference)
+        if manifest.is_index:
+            children = [self._child(principal, name, child)
+                        for child in manifest.children]
+            image_manifest = self._platform_child(manifest, children)
+        else:
+            image_manifest = manifest
+        layers, config = None, None
+        if image_manifest is not None:
+            config, layers = self._checked_image(principal, name,
+                                                 image_manifest)
+        self._store_manifest(principal, name, manifest)
+        if not references.is_digest(reference):
+            if image_manifest is None:
+                raise errors.ManifestInvalid(
+                    'the index names no image manifest this registry keeps')
+            self._tag(principal, name, reference, manifest, config, layers)
+        return manifest
+
+    def _child(self, principal, name, child) -> manifests.Manifest | None:
+        try:
+            found = self._manifest_by_digest(principal, name, child.digest)
+        except errors.ManifestUnknown:
+            raise errors.ManifestBlobUnknown(
+                'the index names manifest %s, which is not in %s: push it '
+                'first' % (child.digest, name),
+                detail={'digest': child.digest}) from None
+        return found if found.media_type in manifests.IMAGE_TYPES else None
+
+    def _platform_child(self, index, children):
+        """The child this host boots: linux on our architecture, else the
+        first image manifest."""
+        arch = saved.goarch(self._arch)
+        usable = [(d, m) for d, m in zip(index.children, children,
+                                                  strict=True) if m]
+        for descriptor, manifest in usable:
+            plat = descriptor.platform or {}
+            if plat.get('os') == 'linux' and plat.get('architecture') == arch:
+                return manifest
+        return usable[0][1] if usable else None
+
+    def _checked_image(self, principal, name, manifest):
+        """The config and the archive layers of an image manifest, after
+        checking every blob it names exists and matches."""
+        blobs = []
+        for descriptor in manifest.blobs():
+            try:
+                blob = self.blob(principal, name, descriptor.digest)
+            except errors.BlobUnknown:
+                raise errors.ManifestBlobUnknown(
+                    'the manifest names blob %s, which is not in %s: push '
+                    'it first' % (descriptor.digest, name),
+                    detail={'digest': descriptor.digest}) from None
+            if blob.size != descriptor.size:
+                raise errors.ManifestInvalid(
+                    'blob %s has %d bytes, the manifest says %d'
+                    % (descriptor.digest, blob.size, descriptor.size))
+            blobs.append(blob)
+        config_blob, layer_blobs = blobs[0], blobs[1:]
+        if config_blob.size > MAX_CONFIG:
+            raise errors.ManifestInvalid('the image config is larger than '
+                                         '%d bytes' % MAX_CONFIG)
+        config = b''.join(self.chunks(config_blob))
+        try:
+            diff_ids = json.loads(config)['rootfs']['diff_ids']
+        except (ValueError, KeyError, TypeError):
+            raise errors.ManifestInvalid(
+                'the image config has no rootfs.diff_ids') from None
+        if len(diff_ids) != len(layer_blobs):
+            raise errors.ManifestInvalid(
+                'the config names %d layers, the manifest %d'
+                % (len(diff_ids), len(layer_blobs)))
+        layers = [self._layer(blob, descriptor, diff_id)
+                  for blob, descriptor, diff_id in zip(
+                      layer_blobs, manifest.layers, diff_ids, strict=True)]
+        return config, layers
+
+    def _layer(self, blob: saved.Blob, descriptor,
+               diff_id: str) -> archive.Layer:
+        gz = descriptor.media_type in manifests.GZIP_LAYERS
+        diff = blob.diff if gz else (blob.digest, blob.size)
+        if diff is None:
+            raise errors.ManifestInvalid(
+                'layer %s is not a gzip-compressed tar' % blob.digest)
+        if diff[0] != diff_id:
+            raise errors.ManifestInvalid(
+                'layer %s unpacks to %s, but the config says %s'
+                % (blob.digest, diff[0], diff_id))
+        return archive.Layer(diff_id, diff[1], gz,
+                             lambda: self.chunks(blob))
+
+    def _store_manifest(self, principal, name, manifest) -> None:
+        if self._own_blob(principal, manifest.digest) is None:
+            self._create_with_data(
+                principal, lambda: io.BytesIO(manifest.raw),
+                name=('%s@%s' % (name, manifest.digest))[:255],
+                container_format='bare', disk_format='raw', os_hidden=True,
+                **{BLOB: manifest.digest, REPOSITORY: name,
+                   MEDIA_TYPE: manifest.media_type})
+
+    def _tag(self, principal, name, tag, manifest, config, layers) -> None:
+        glance_name = references.glance_name(name, tag)
+        props = {MANIFEST: manifest.digest, REPOSITORY: name}
+        arch = json.loads(config).get('architecture')
+        if isinstance(arch, str) and arch:
+            props['architecture'] = _GLANCE_ARCH.get(arch, arch)
+        def data():
+            return archive.archive(config, manifests.digest_of(config),
+                                   layers, glance_name)
+        try:
+            new = self._create_with_data(
+                principal, data, name=glance_name,
+                container_format='docker', disk_format='raw', **props)
+        except ValueError as exc:
+            raise errors.ManifestInvalid(str(exc)) from None
+        self._replace_older(principal, glance_name, new)
+
+    def _replace_older(self, principal, glance_name: str, new: dict) -> None:
+        """The tag now answers with ``new``; the caller's earlier images
+        of it stay (servers may use them) under a name that is no tag."""
+        for old in self._glance.images(name='eq:' + glance_name,
+                                       container_format='docker'):
+            if (old['id'] == new['id'] or not access.may_change(old, principal)
+                    or (old.get('created_at') or '') >
+                    (new.get('created_at') or '')):
+                continue
+            self._glance.patch(old['id'], name=replaced_name(glance_name),
+                               **{REPLACED_BY: new['id'],
+                                  REPLACED_TAG: glance_name})
+        self._changed()
+
+    # -- deletes -------------------------------------------------------------
+
+    def delete_manifest(self, principal, name: str, reference: str) -> None:
+        if references.is_digest(reference):
+            references.check_digest(reference)
+            doomed = [i for i in self.repository(principal, name)
+                      if i.get(MANIFEST) == reference]
+            own = self._own_blob(principal, reference)
+            if own is None and not doomed:
+                raise errors.ManifestUnknown('%s has no manifest %s'
+                                             % (name, reference))
+        else:
+            image = self.tag_image(principal, name, reference)
+            if image is None:
+                raise self._manifest_unknown(principal, name, reference)
+            doomed, own = [image], None
+        for image in doomed:
+            if not access.may_change(image, principal):
+                raise errors.Denied('%s belongs to another project'
+                                    % image['name'])
+        for image in doomed:
+            self._glance.delete(image['id'])
+        if own is not None:
+            self._glance.delete(own['id'])
+        self._changed()

@@ -1,0 +1,146 @@
+"""docker login, push and pull through nova-docker-registry into a real
+Glance, with the real engine doing the pushing and pulling."""
+
+import io
+import json
+import tarfile
+
+from tests.fixtures import images as image_fx
+from tests.fixtures import registry as registry_fx
+
+BLOB = 'nova_docker_blob'
+
+
+def _blob_images(glance):
+    return glance.list_images(os_hidden='true')
+
+
+def _push(cli, ref):
+    return cli.run('push', ref).stdout
+
+
+def test_login_with_a_wrong_password_is_refused(registry):
+    cli = registry_fx.DockerCLI()
+    cli.setUp()
+    try:
+        proc = cli.run('login', '-u', 'alice', '--password-stdin',
+                       registry.address, input='wrong', check=False)
+    finally:
+        cli.cleanUp()
+    assert proc.returncode != 0
+    assert 'unauthorized' in proc.stderr.lower()
+
+
+def test_push_lands_in_glance_and_pull_gives_the_same_image(
+        registry, alice, glance_images, engine_refs):
+    ref = registry.address + '/app:1'
+    engine_refs.append(ref)
+    image_id = registry_fx.build_layered_image(alice, ref, layers=3)
+
+    _push(alice, ref)
+
+    [tag] = glance_images.list_images(name='eq:app:1')
+    assert tag['container_format'] == 'docker'
+    assert tag['disk_format'] == 'raw'
+    assert tag['visibility'] == 'private'
+    assert tag['owner'] == 'project-a'
+    assert tag['status'] == 'active'
+    # Three layers, a config and a manifest, each a hidden image.
+    blobs = _blob_images(glance_images)
+    assert len(blobs) == 5
+    assert {b['owner'] for b in blobs} == {'project-a'}
+
+    alice.run('rmi', ref)
+    alice.run('pull', ref)
+    assert alice.image_id(ref) == image_id
+    out = alice.run('run', '--rm', '--network', 'none', ref).stdout
+    assert out == 'layer 1\n'
+
+
+def test_tag_data_is_a_docker_load_archive_of_plain_layers(
+        registry, alice, glance_images, engine_refs):
+    ref = registry.address + '/loadable:1'
+    engine_refs.append(ref)
+    image_id = registry_fx.build_layered_image(alice, ref, layers=2)
+    _push(alice, ref)
+    [tag] = glance_images.list_images(name='eq:loadable:1')
+    data = glance_images.download(tag['id'])
+
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        manifest = json.load(tar.extractfile('manifest.json'))
+        layer = tar.extractfile(manifest[0]['Layers'][0]).read(2)
+    assert manifest[0]['Config'] == image_id.split(':')[1] + '.json'
+    assert layer != b'\x1f\x8b', 'layers must be stored unpacked'
+    alice.run('rmi', ref)
+    engine_refs.append('loadable:1')
+    assert registry_fx.docker_load(alice, data) == 'Loaded image: loadable:1\n'
+    assert alice.image_id('loadable:1') == image_id
+
+
+def test_a_second_tag_reuses_the_blobs(registry, alice, glance_images,
+                                       engine_refs):
+    ref = registry.address + '/reuse:1'
+    second = registry.address + '/reuse:2'
+    engine_refs.extend([ref, second])
+    registry_fx.build_layered_image(alice, ref, layers=3)
+    _push(alice, ref)
+    before = {b[BLOB] for b in _blob_images(glance_images)}
+
+    alice.run('tag', ref, second)
+    out = _push(alice, second)
+
+    assert out.count('Layer already exists') == 3
+    after = [b[BLOB] for b in _blob_images(glance_images)]
+    assert set(after) == before
+    assert len(after) == len(set(after)), 'a blob was stored twice'
+    assert {i['name'] for i in glance_images.list_images()} == {
+        'reuse:1', 'reuse:2'}
+
+
+def test_a_restarted_registry_serves_what_was_pushed(
+        registry, alice, glance_images, engine_refs):
+    ref = registry.address + '/durable:1'
+    engine_refs.append(ref)
+    image_id = registry_fx.build_layered_image(alice, ref, layers=2)
+    _push(alice, ref)
+    alice.run('rmi', ref)
+
+    registry.restart()
+
+    alice.run('pull', ref)
+    assert alice.image_id(ref) == image_id
+
+
+def test_an_uploaded_docker_save_archive_is_pullable_as_booted(
+        registry, alice, glance_images, engine_refs):
+    archive = image_fx.docker_save_tar('ignored:1', ['/bin/echo', 'saved'])
+    glance_images.create_image('saved:1', archive, visibility='private',
+                               owner='project-a')
+    ref = registry.address + '/saved:1'
+    engine_refs.append(ref)
+
+    alice.run('pull', ref)
+
+    # The id a boot gets: the config digest of the archive.
+    assert alice.image_id(ref) == 'sha256:' + image_fx.saved_image_id(
+        archive)
+    assert alice.run('run', '--rm', '--network', 'none',
+                     ref).stdout == 'saved\n'
+
+
+def test_a_root_filesystem_tar_is_a_one_layer_image_with_its_command(
+        registry, alice, glance_images, engine_refs):
+    glance_images.create_image('rootfs:1', image_fx.busybox_rootfs_tar(),
+                               visibility='public',
+                               os_command_line='/bin/echo from glance')
+    ref = registry.address + '/rootfs:1'
+    engine_refs.append(ref)
+
+    alice.run('pull', ref)
+    first = alice.image_id(ref)
+    assert alice.run('run', '--rm', '--network', 'none',
+                     ref).stdout == 'from glance\n'
+    alice.run('rmi', ref)
+    alice.run('pull', ref)
+
+    assert alice.image_id(ref) == first, 'the digest changed between pulls'
