@@ -1,0 +1,77 @@
+"""skopeo (Debian's), a second client independent of Docker: copy in,
+inspect, copy out, in Docker's and in OCI's manifest formats."""
+
+import hashlib
+import io
+import json
+import subprocess
+import tarfile
+
+import pytest
+
+from tests.fixtures import images as image_fx
+from tests.functional.registry.conftest import USERS
+
+
+def _skopeo(*args):
+    proc = subprocess.run(['skopeo'] + list(args), capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def _creds(user='alice'):
+    return '%s:%s' % (user, USERS[user][0])
+
+
+@pytest.mark.parametrize('fmt', ['v2s2', 'oci'])
+def test_skopeo_copies_in_and_out(registry, glance_images, tmp_path, fmt):
+    archive = tmp_path / 'in.tar'
+    archive.write_bytes(image_fx.docker_save_tar('skopeo:in', ['/bin/sh']))
+    config_digest = 'sha256:' + image_fx.saved_image_id(archive.read_bytes())
+    dest = 'docker://%s/skopeo-%s:1' % (registry.address, fmt)
+
+    _skopeo('copy', '--format', fmt, '--dest-tls-verify=false',
+            '--dest-creds', _creds(), 'docker-archive:%s' % archive, dest)
+
+    assert glance_images.list_images(name='eq:skopeo-%s:1' % fmt)
+    inspected = json.loads(_skopeo('inspect', '--tls-verify=false',
+                                   '--creds', _creds(), dest))
+    assert inspected['Name'] == '%s/skopeo-%s' % (registry.address, fmt)
+    assert len(inspected['Layers']) == 1
+    raw = json.loads(_skopeo('inspect', '--raw', '--tls-verify=false',
+                             '--creds', _creds(), dest))
+    if fmt == 'v2s2':
+        # Docker's format keeps the config as it was; OCI's converts it.
+        assert raw['config']['digest'] == config_digest
+    out = tmp_path / 'out'
+    _skopeo('copy', '--src-tls-verify=false', '--src-creds', _creds(),
+            dest, 'dir:%s' % out)
+    config = (out / raw['config']['digest'].split(':')[1]).read_bytes()
+    assert 'sha256:' + hashlib.sha256(config).hexdigest() == \
+        raw['config']['digest']
+    assert json.loads(config)['rootfs']['diff_ids'] == json.loads(
+        _config_of(archive.read_bytes()))['rootfs']['diff_ids']
+
+
+def _config_of(save_tar: bytes) -> bytes:
+    with tarfile.open(fileobj=io.BytesIO(save_tar)) as tar:
+        manifest = json.load(tar.extractfile('manifest.json'))
+        return tar.extractfile(manifest[0]['Config']).read()
+
+
+def test_skopeo_pulls_an_uploaded_archive(registry, glance_images,
+                                          tmp_path):
+    archive = image_fx.docker_save_tar(None, ['/bin/true'])
+    glance_images.create_image('uploaded:1', archive, visibility='public')
+    out = tmp_path / 'out'
+
+    _skopeo('copy', '--src-tls-verify=false', '--src-creds',
+            _creds('bob'), 'docker://%s/uploaded:1' % registry.address,
+            'dir:%s' % out)
+
+    # The config as the archive holds it, and its one layer unchanged.
+    assert (out / image_fx.saved_image_id(archive)).read_bytes() == \
+        _config_of(archive)
+    layer = hashlib.sha256(image_fx.busybox_rootfs_tar()).hexdigest()
+    assert (out / layer).read_bytes() == image_fx.busybox_rootfs_tar()
