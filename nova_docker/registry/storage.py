@@ -166,7 +166,7 @@ class Storage:
             self._manifests[digest] = manifest
         return manifest
 
-    def _pushed(self, image: dict) -> list[manifests.Manifest]:
+    def pushed_manifests(self, image: dict) -> list[manifests.Manifest]:
         """The manifest a push recorded on a tag image, and an index's
         children after it."""
         top = self._stored_manifest(image[MANIFEST], image.get('owner'))
@@ -182,7 +182,7 @@ class Storage:
         if image is None:
             raise self._manifest_unknown(principal, name, reference)
         if image.get(MANIFEST):
-            manifest = self._pushed(image)[0]
+            manifest = self.pushed_manifests(image)[0]
             if not manifests.acceptable(manifest.media_type, accepts):
                 raise errors.ManifestUnknown(
                     '%s:%s is a %s, which the client does not accept'
@@ -210,7 +210,7 @@ class Storage:
             return self._stored_manifest(digest, own.get('owner'))
         for image in self.repository(principal, name):
             if image.get(MANIFEST):
-                for manifest in self._pushed(image):
+                for manifest in self.pushed_manifests(image):
                     if manifest.digest == digest:
                         return manifest
                 continue
@@ -241,7 +241,7 @@ class Storage:
     def _blob_in(self, image: dict, digest: str) -> saved.Blob | None:
         if not image.get(MANIFEST):
             return self._indexer.index(image).blob(digest)
-        for manifest in self._pushed(image):
+        for manifest in self.pushed_manifests(image):
             if digest in {d.digest for d in manifest.blobs()}:
                 found = (self._blob_images(digest, image.get('owner')) or
                          self._blob_images(digest))

@@ -6,6 +6,12 @@ import time
 
 from nova.compute import power_state
 
+from keystoneauth1 import adapter as ks_adapter
+from keystoneauth1 import session as ks_session
+
+from nova_docker.registry import glance as glance_mod
+from nova_docker.registry import prune
+from nova_docker.registry import storage
 from tests.e2e import cloud
 from tests.fixtures import registry as registry_fx
 
@@ -13,6 +19,13 @@ LINE = 'hello from a pushed image'
 CMD = ('/bin/sh', '-c',
        "trap 'exit 0' TERM; echo %s; cat /layer1; sleep 100000 & wait"
        % LINE)
+
+
+def registry_glance_adapter(url):
+    """What ``[glance] auth_type = none, endpoint_override = url``
+    gives the registry."""
+    return ks_adapter.Adapter(ks_session.Session(), endpoint_override=url,
+                              raise_exc=False)
 
 
 class TestRegistryBoot(cloud.DockerCloudTestCase):
@@ -61,3 +74,37 @@ class TestRegistryBoot(cloud.DockerCloudTestCase):
                 self.assertIn(text, out)
                 return out
             time.sleep(0.1)
+
+    def _push(self, ref, layers):
+        registry_fx.build_layered_image(self.cli, ref, layers=layers,
+                                        cmd=CMD)
+        self.cli.run('push', ref)
+        self.cli.run('rmi', ref)
+        [image] = self.glance_server.list_images(name='eq:app:1')
+        self.image_ids.add(image['id'])
+        return image
+
+    def test_prune_deletes_replaced_images_no_server_uses(self):
+        ref = self.registry.address + '/app:1'
+        self.addCleanup(self.cli.run, 'rmi', '-f', ref, check=False)
+        in_use = self._push(ref, layers=2)
+        server = self.boot('on-v1', in_use['id'])
+        unused = self._push(ref, layers=3)
+        current = self._push(ref, layers=4)
+        glance = glance_mod.Glance(registry_glance_adapter(
+            self.glance_server.url))
+
+        def used(image_id):
+            return bool(self.admin_api.get_servers(search_opts={
+                'image': image_id, 'all_tenants': 1}))
+        gone = prune.prune(glance, storage.Storage(glance, None), used,
+                           min_age=0)
+
+        self.assertIn(unused['id'], [i['id'] for i in gone])
+        self.assertNotIn(in_use['id'], [i['id'] for i in gone])
+        left = {i['id'] for i in self.glance_server.list_images()}
+        self.assertEqual({in_use['id'], current['id']}, left)
+        # The server keeps its image; a pull of the tag still works, so
+        # no blob it needs was taken.
+        self.cli.run('pull', ref)
+        self.delete(server)

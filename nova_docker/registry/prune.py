@@ -1,0 +1,120 @@
+"""``nova-docker-registry-prune --config-file FILE [--dry-run]``: delete
+the Glance images that pushes replaced and that no server uses, then the
+pushed blobs no tag names any more.
+
+A push over a tag leaves the image it replaces (servers booted from it
+must keep working and stay rebuildable), renamed and marked
+``nova_docker_replaced_by``. Only Nova knows whether a server still uses
+one, so this asks Nova (``[nova]``: keystoneauth options, as ``[glance]``)
+for servers of every project with that image.
+"""
+
+import argparse
+import calendar
+import sys
+import time
+from collections.abc import Callable
+
+from keystoneauth1 import loading as ks_loading
+from oslo_log import log as logging
+
+from nova_docker.registry import conf as registry_conf
+from nova_docker.registry import glance as glance_mod
+from nova_docker.registry import storage
+
+LOG = logging.getLogger(__name__)
+NOVA_GROUP = 'nova'
+
+
+def register_nova_opts(conf) -> None:
+    ks_loading.register_session_conf_options(conf, NOVA_GROUP)
+    ks_loading.register_auth_conf_options(conf, NOVA_GROUP)
+    ks_loading.register_adapter_conf_options(conf, NOVA_GROUP)
+
+
+def nova_servers_using(conf) -> Callable[[str], bool]:
+    """``used(image_id)``: does any server of any project boot from it?"""
+    auth = ks_loading.load_auth_from_conf_options(conf, NOVA_GROUP)
+    session = ks_loading.load_session_from_conf_options(conf, NOVA_GROUP,
+                                                        auth=auth)
+    nova = ks_loading.load_adapter_from_conf_options(
+        conf, NOVA_GROUP, session=session, auth=auth,
+        service_type='compute')
+
+    def used(image_id: str) -> bool:
+        resp = nova.get('/servers', params={'all_tenants': 1,
+                                            'image': image_id, 'limit': 1})
+        return bool(resp.json().get('servers'))
+    return used
+
+
+def _referenced(glance, store) -> set[str]:
+    """Digests that a tag image still answers to: its manifest, an
+    index's children, and their blobs."""
+    digests = set()
+    for image in glance.images(container_format='docker'):
+        if not image.get(storage.MANIFEST):
+            continue
+        for manifest in store.pushed_manifests(image):
+            digests.add(manifest.digest)
+            digests.update(d.digest for d in manifest.blobs())
+    return digests
+
+
+def prune(glance, store, used: Callable[[str], bool],
+          min_age: float, dry_run: bool = False) -> list[dict]:
+    """Delete replaced images no server uses, then blobs no tag names
+    and older than ``min_age`` seconds (a push in flight stores its
+    blobs before the manifest that names them). The images deleted."""
+    gone = []
+    for image in glance.images(container_format='docker'):
+        if image.get(storage.REPLACED_BY) and not used(image['id']):
+            gone.append(image)
+    for image in gone:
+        if not dry_run:
+            glance.delete(image['id'])
+    keep = _referenced(glance, store)
+    cutoff = time.time() - min_age
+    for blob in glance.images(os_hidden='true', status='active'):
+        digest = blob.get(storage.BLOB)
+        if (digest and digest not in keep and
+                _created(blob) < cutoff):
+            gone.append(blob)
+            if not dry_run:
+                glance.delete(blob['id'])
+    return gone
+
+
+def _created(image: dict) -> float:
+    try:
+        return calendar.timegm(time.strptime(image.get('created_at') or '',
+                                             '%Y-%m-%dT%H:%M:%SZ'))
+    except ValueError:
+        return time.time()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog='nova-docker-registry-prune', description=__doc__.split('\n')[0])
+    parser.add_argument('--config-file', required=True)
+    parser.add_argument('--dry-run', action='store_true',
+                        help='list what would be deleted, delete nothing')
+    args = parser.parse_args(argv)
+    conf = registry_conf.CONF
+    register_nova_opts(conf)
+    logging.register_options(conf)
+    conf(['--config-file', args.config_file],
+         project='nova-docker-registry')
+    logging.setup(conf, 'nova-docker-registry')
+    glance = glance_mod.Glance(glance_mod.adapter_from_conf(conf))
+    store = storage.Storage(glance, None)
+    for image in prune(glance, store, nova_servers_using(conf),
+                       conf.registry.upload_timeout, args.dry_run):
+        print('%s %s %s' % ('would delete' if args.dry_run else 'deleted',
+                            image['id'], image.get('name')))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
+
