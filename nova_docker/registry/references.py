@@ -16,6 +16,7 @@ TAG = re.compile(r'[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}')
 DIGEST = re.compile(r'[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+')
 SHA256 = re.compile(r'sha256:[a-f0-9]{64}')
 
+DEFAULT_TAG = 'latest'
 GLANCE_NAME_MAX = 255
 # What a name may take up of a Glance name: the rest is ':' and a tag.
 NAME_MAX = GLANCE_NAME_MAX - 2
@@ -69,9 +70,14 @@ def glance_name(name: str, tag: str) -> str:
 
 
 def split_glance_name(image_name: str | None) -> tuple[str, str] | None:
-    """``(repository, tag)`` if a Glance image name reads as one."""
-    if not image_name or ':' not in image_name:
+    """``(repository, tag)`` if a Glance image name reads as one; a name
+    without a tag (a Nova snapshot's, say) is its ``latest``, as Docker
+    reads a reference without one."""
+    if not image_name:
         return None
+    if ':' not in image_name:
+        return (image_name, DEFAULT_TAG) if NAME.fullmatch(
+            image_name) else None
     name, _, tag = image_name.rpartition(':')
     if NAME.fullmatch(name) and TAG.fullmatch(tag):
         return name, tag

@@ -104,16 +104,24 @@ class Storage:
         with self._lock:
             self._listed.clear()
 
+    @staticmethod
+    def _answers_to(image: dict) -> set[tuple[str, str]]:
+        """The ``(repository, tag)`` pairs an image is pulled as: its
+        name's, and its Glance id as a repository of one tag, latest."""
+        pairs = {(image['id'], references.DEFAULT_TAG)}
+        parsed = references.split_glance_name(image.get('name'))
+        if parsed:
+            pairs.add(parsed)
+        return pairs
+
     def repository(self, principal, name: str) -> list[dict]:
         """The tag images of ``name`` the caller sees, best first."""
         return [image for image in self._docker_images(principal)
-                if (references.split_glance_name(image.get('name')) or
-                    ('',))[0] == name]
+                if any(repo == name for repo, _ in self._answers_to(image))]
 
     def tag_image(self, principal, name: str, tag: str) -> dict | None:
-        wanted = references.glance_name(name, tag)
         for image in self.repository(principal, name):
-            if image.get('name') == wanted:
+            if (name, tag) in self._answers_to(image):
                 return image
         return None
 
@@ -122,8 +130,9 @@ class Storage:
         if not images:
             raise errors.NameUnknown('repository %s is not known here'
                                      % name, detail={'name': name})
-        return sorted({references.split_glance_name(i['name'])[1]
-                       for i in images})
+        return sorted({tag for image in images
+                       for repo, tag in self._answers_to(image)
+                       if repo == name})
 
     def catalog(self, principal) -> list[str]:
         names = set()

@@ -32,8 +32,11 @@ class TestRegistryBoot(cloud.DockerCloudTestCase):
 
     def setUp(self):
         super().setUp()
+        # The registry user is of the project the API's user is of, so
+        # what one pushes the other boots, and its snapshots are pullable.
         self.registry = self.useFixture(registry_fx.RegistryServer(
-            self.glance_server.url, {'demo': ('demo-secret', 'demo')}))
+            self.glance_server.url,
+            {'demo': ('demo-secret', self.api_fixture.project_id)}))
         self.cli = self.useFixture(registry_fx.DockerCLI())
         self.cli.login(self.registry.address, 'demo', 'demo-secret')
 
@@ -62,6 +65,18 @@ class TestRegistryBoot(cloud.DockerCloudTestCase):
         inspect = self.container_of(server['id'])
         self.assertEqual('glance/%s:latest' % image['id'],
                          inspect['Config']['Image'])
+
+        # A Nova snapshot of it is pullable too: its name is its
+        # repository, tag latest.
+        snapshot = self.create_image(server, 'app-snapshot')
+        self.image_ids.add(snapshot['id'])
+        self.registry.start()
+        pulled = self.registry.address + '/app-snapshot'
+        self.addCleanup(self.cli.run, 'rmi', '-f', pulled, check=False)
+        self.cli.run('pull', pulled)
+        out = self.cli.run('run', '--rm', '--network', 'none', pulled,
+                           'cat', '/layer2').stdout
+        self.assertEqual('layer 2\n', out)
 
         self.delete(server)
         self.assertEqual([], self.containers_of(server['id']))

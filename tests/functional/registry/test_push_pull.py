@@ -5,8 +5,11 @@ import io
 import json
 import tarfile
 
+import requests
+
 from tests.fixtures import images as image_fx
 from tests.fixtures import registry as registry_fx
+from tests.functional.registry.conftest import USERS
 
 BLOB = 'nova_docker_blob'
 
@@ -144,3 +147,68 @@ def test_a_root_filesystem_tar_is_a_one_layer_image_with_its_command(
     alice.run('pull', ref)
 
     assert alice.image_id(ref) == first, 'the digest changed between pulls'
+
+
+def test_an_image_without_a_tag_is_its_latest_and_its_id_a_repository(
+        registry, alice, glance_images, engine_refs):
+    archive = image_fx.docker_save_tar(None, ['/bin/echo', 'snapshot'])
+    image = glance_images.create_image('snap-1', archive,
+                                       visibility='private',
+                                       owner='project-a')
+    by_name = registry.address + '/snap-1'
+    by_id = '%s/%s:latest' % (registry.address, image['id'])
+    engine_refs.extend([by_name, by_id])
+
+    alice.run('pull', by_name)
+    alice.run('pull', by_id)
+
+    expected = 'sha256:' + image_fx.saved_image_id(archive)
+    assert alice.image_id(by_name) == alice.image_id(by_id) == expected
+
+
+def test_a_second_registry_process_serves_what_the_first_stored(
+        registry, glance_server, alice, glance_images, engine_refs):
+    ref = registry.address + '/twice:1'
+    engine_refs.append(ref)
+    image_id = registry_fx.build_layered_image(alice, ref, layers=2)
+    alice.run('push', ref)
+    other = registry_fx.RegistryServer(glance_server.url, USERS)
+    other.setUp()
+    try:
+        other_ref = other.address + '/twice:1'
+        engine_refs.append(other_ref)
+        alice.login(other.address, 'alice', USERS['alice'][0])
+        alice.run('pull', other_ref)
+    finally:
+        other.cleanUp()
+    assert alice.image_id(other_ref) == image_id
+
+
+def test_anonymous_pull_serves_public_images_only(
+        glance_server, glance_images, tmp_path):
+    public = glance_images.create_image(
+        'anon:1', image_fx.docker_save_tar(None, ['/bin/true']),
+        visibility='public')
+    glance_images.create_image(
+        'hidden:1', image_fx.docker_save_tar(None, ['/bin/false']),
+        visibility='private', owner='project-a')
+    server = registry_fx.RegistryServer(glance_server.url, USERS,
+                                        extra={'anonymous_pull': 'true'})
+    server.setUp()
+    try:
+        accept = {'Accept': 'application/vnd.docker.distribution.'
+                            'manifest.v2+json'}
+        ok = requests.get(server.url + '/v2/anon/manifests/1',
+                          headers=accept, timeout=30)
+        hidden = requests.get(server.url + '/v2/hidden/manifests/1',
+                              headers=accept, timeout=30)
+        push = requests.post(server.url + '/v2/anon/blobs/uploads/',
+                             timeout=30)
+    finally:
+        server.cleanUp()
+    assert ok.status_code == 200, ok.text
+    assert ok.json()['config']['digest'] == 'sha256:' + \
+        image_fx.saved_image_id(glance_images.download(public['id']))
+    assert hidden.status_code == 404
+    assert push.status_code == 401
+    assert push.headers['WWW-Authenticate'].startswith('Basic ')
