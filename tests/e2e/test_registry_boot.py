@@ -70,6 +70,15 @@ class TestRegistryBoot(cloud.DockerCloudTestCase):
         # repository, tag latest.
         snapshot = self.create_image(server, 'app-snapshot')
         self.image_ids.add(snapshot['id'])
+        # A Glance behind Keystone makes the caller's project the owner;
+        # this one, without Keystone, leaves it unset.
+        self.glance_server.session.patch(
+            self.glance_server.url + '/v2/images/' + snapshot['id'],
+            json=[{'op': 'replace', 'path': '/owner',
+                   'value': self.api_fixture.project_id}],
+            headers={'Content-Type':
+                     'application/openstack-images-v2.1-json-patch'}
+        ).raise_for_status()
         self.registry.start()
         pulled = self.registry.address + '/app-snapshot'
         self.addCleanup(self.cli.run, 'rmi', '-f', pulled, check=False)
