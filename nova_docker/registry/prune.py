@@ -1,6 +1,7 @@
 """``nova-docker-registry-prune --config-file FILE [--dry-run]``: delete
-the Glance images that pushes replaced and that no server uses, then the
-pushed blobs no tag names any more.
+the Glance images that pushes replaced and that no server uses, the
+uploads a killed registry left unfinished, then the pushed blobs no tag
+names any more.
 
 A push over a tag leaves the image it replaces (servers booted from it
 must keep working and stay rebuildable), renamed and marked
@@ -73,8 +74,9 @@ def prune(glance, store, used: Callable[[str], bool],
     for image in gone:
         if not dry_run:
             glance.delete(image['id'])
-    keep = _referenced(glance, store)
     cutoff = time.time() - min_age
+    gone.extend(_abandoned(glance, cutoff, dry_run))
+    keep = _referenced(glance, store)
     for blob in glance.images(os_hidden='true', status='active'):
         digest = blob.get(storage.BLOB)
         if (digest and digest not in keep and
@@ -83,6 +85,21 @@ def prune(glance, store, used: Callable[[str], bool],
             if not dry_run:
                 glance.delete(blob['id'])
     return gone
+
+
+def _abandoned(glance, cutoff: float, dry_run: bool) -> list[dict]:
+    """Images a registry process began and never finished (it was killed
+    during the upload): they never became active."""
+    found = []
+    for hidden in ('false', 'true'):
+        for status in ('queued', 'saving'):
+            for image in glance.images(os_hidden=hidden, status=status):
+                if (image.get(storage.REPOSITORY) and
+                        _created(image) < cutoff):
+                    found.append(image)
+                    if not dry_run:
+                        glance.delete(image['id'])
+    return found
 
 
 def _created(image: dict) -> float:
