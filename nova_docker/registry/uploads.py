@@ -43,15 +43,19 @@ class LayerProbe:
         self.gzip_error = False
 
     def update(self, data: bytes) -> None:
+        fresh = data
         if self.size < 2:
             self._head = (self._head + data)[:2]
             if len(self._head) == 2 and self._head == _GZIP_MAGIC:
                 self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
                 self._plain = hashlib.sha256()
+                # The magic may have begun in an earlier, 1-byte chunk,
+                # which the inflater has not seen yet.
+                fresh = self._head[:self.size] + data
         self.sha.update(data)
         self.size += len(data)
         if self._inflate is not None and not self.gzip_error:
-            self._feed(data)
+            self._feed(fresh)
 
     def _feed(self, data: bytes) -> None:
         try:
