@@ -1007,6 +1007,12 @@ def test_a_blob_over_max_blob_size_is_refused(small, unchanged):
     error_of(resp, 413, 'SIZE_INVALID')
     check()
 
+    # A declared length over the limit is refused before it is read.
+    location = _start_upload(alice, 'big')
+    resp = alice('PATCH', location, data=os.urandom(1024 * 1024))
+    error_of(resp, 413, 'SIZE_INVALID')
+    check()
+
     # Exactly the limit is fine.
     assert alice.push_blob('big', data[:1024])
 

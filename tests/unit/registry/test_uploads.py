@@ -132,6 +132,17 @@ def test_an_upload_over_max_size_is_removed(store):
     assert _files(store) == []
 
 
+def test_a_declared_length_over_max_size_is_refused_unread(store):
+    upload_id = store.start('app', 'p')
+    store.append(upload_id, 'app', 'p', _reader(b'x' * 600))
+
+    def read(n):
+        raise AssertionError('read %d bytes of a refused chunk' % n)
+    with pytest.raises(errors.BlobTooLarge, match='max_blob_size of 1000'):
+        store.append(upload_id, 'app', 'p', read, 600, 401)
+    assert _files(store) == []
+
+
 def test_another_process_finishing_reads_the_file(store, tmp_path):
     blob = gzip.compress(_tar(b'across processes'))
     upload_id = store.start('app', 'p')
