@@ -309,6 +309,22 @@ def test_chunked_patches_with_content_range(alice, registry):
     assert registry.uploads_in_flight() == []
 
 
+def test_a_layer_sent_in_odd_chunks_makes_an_image(alice):
+    blob, diff_id = layer(b'odd chunks')
+    cfg = config([diff_id])
+    location = _start_upload(alice, 'chunks')
+    # The gzip magic split over two PATCHes.
+    for start, end in ((0, 1), (1, 2), (2, len(blob))):
+        resp = alice('PATCH', location, data=blob[start:end], headers={
+            'Content-Range': '%d-%d' % (start, end - 1)})
+        assert resp.status_code == 202, resp.text
+    resp = alice('PUT', location, params={'digest': digest_of(blob)})
+    assert resp.status_code == 201, resp.text
+    alice.push_blob('chunks', cfg)
+    resp = alice.put_manifest('chunks', 'v1', image_manifest(cfg, [blob]))
+    assert resp.status_code == 201, resp.text
+
+
 def test_a_patch_stream_without_content_range(alice):
     data = os.urandom(5000)
     location = _start_upload(alice, 'pushes')
