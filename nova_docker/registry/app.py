@@ -167,14 +167,14 @@ class Registry:
     def manifest_put(self, request, principal, name, ref):
         length = request.content_length
         if length is not None and length > self.max_manifest_size:
-            raise errors.SizeInvalid(
+            raise errors.ManifestTooLarge(
                 'manifest of %d bytes is larger than max_manifest_size (%d)'
                 % (length, self.max_manifest_size))
         raw = request.body_file.read(self.max_manifest_size + 1)
         if len(raw) > self.max_manifest_size:
-            raise errors.SizeInvalid('manifest is larger than '
-                                     'max_manifest_size (%d)'
-                                     % self.max_manifest_size)
+            raise errors.ManifestTooLarge('manifest is larger than '
+                                          'max_manifest_size (%d)'
+                                          % self.max_manifest_size)
         manifest = self.storage.put_manifest(principal, name, ref, raw,
                                              request.content_type)
         return _empty(201, {
@@ -326,8 +326,10 @@ class Registry:
 
     def _reap(self) -> None:
         now = time.monotonic()
+        # A timeout shorter than REAP_EVERY would not hold otherwise.
+        every = min(REAP_EVERY, self.uploads.timeout)
         with self._reap_lock:
-            if now - self._reaped < REAP_EVERY:
+            if now - self._reaped < every:
                 return
             self._reaped = now
         for upload_id in self.uploads.reap():

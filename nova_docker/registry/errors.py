@@ -60,3 +60,10 @@ class RangeInvalid(RegistryError):
 
 class BlobTooLarge(SizeInvalid):
     status = 413
+
+
+class ManifestTooLarge(SizeInvalid):
+    """Over max_manifest_size: 413, as the spec asks and as a blob over
+    max_blob_size is."""
+
+    status = 413

@@ -366,15 +366,18 @@ class Storage:
             image_manifest = self._platform_child(manifest, children)
         else:
             image_manifest = manifest
+        tagged = not references.is_digest(reference)
+        if tagged and image_manifest is None:
+            # Checked before anything is stored: a refused push leaves
+            # nothing in Glance.
+            raise errors.ManifestInvalid(
+                'the index names no image manifest this registry keeps')
         layers, config = None, None
         if image_manifest is not None:
             config, layers = self._checked_image(principal, name,
                                                  image_manifest)
         self._store_manifest(principal, name, manifest)
-        if not references.is_digest(reference):
-            if image_manifest is None:
-                raise errors.ManifestInvalid(
-                    'the index names no image manifest this registry keeps')
+        if tagged:
             self._tag(principal, name, reference, manifest, config, layers)
         return manifest
 

@@ -43,15 +43,19 @@ class LayerProbe:
         self.gzip_error = False
 
     def update(self, data: bytes) -> None:
+        fresh = data
         if self.size < 2:
             self._head = (self._head + data)[:2]
             if len(self._head) == 2 and self._head == _GZIP_MAGIC:
                 self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
                 self._plain = hashlib.sha256()
+                # The magic may have begun in an earlier, 1-byte chunk,
+                # which the inflater has not seen yet.
+                fresh = self._head[:self.size] + data
         self.sha.update(data)
         self.size += len(data)
         if self._inflate is not None and not self.gzip_error:
-            self._feed(data)
+            self._feed(fresh)
 
     def _feed(self, data: bytes) -> None:
         try:
@@ -140,6 +144,11 @@ class Uploads:
                 'this chunk starts at byte %d but the upload has %d bytes: '
                 'send the chunk that follows' % (start, size),
                 headers={'Range': '0-%d' % max(size - 1, 0)})
+        if length is not None and size + length > self.max_size:
+            # Refused before a byte of it is written: a declared length
+            # need not be read to be too much.
+            self.cancel(upload_id, name, project)
+            raise self._too_large()
         probe = self._probe(upload_id, size)
         data, _ = self._paths(upload_id)
         with open(data, 'ab') as f:
@@ -151,9 +160,7 @@ class Uploads:
                 size += len(chunk)
                 if size > self.max_size:
                     self.cancel(upload_id, name, project)
-                    raise errors.BlobTooLarge(
-                        'blob exceeds the registry\'s max_blob_size of %d '
-                        'bytes' % self.max_size)
+                    raise self._too_large()
                 f.write(chunk)
                 if probe is not None:
                     probe.update(chunk)
@@ -232,6 +239,11 @@ class Uploads:
                         os.unlink(path)
                     gone.append(upload_id)
         return sorted(set(gone))
+
+    def _too_large(self) -> errors.BlobTooLarge:
+        return errors.BlobTooLarge('blob exceeds the registry\'s '
+                                   'max_blob_size of %d bytes'
+                                   % self.max_size)
 
     def _check_id(self, upload_id: str) -> str:
         if not _ID.match(upload_id or ''):

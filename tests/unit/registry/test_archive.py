@@ -1,0 +1,73 @@
+"""The docker load archive a push becomes."""
+
+import gzip
+import hashlib
+import io
+import json
+import tarfile
+
+import pytest
+
+from nova_docker.registry import archive
+
+
+def _digest(data):
+    return 'sha256:' + hashlib.sha256(data).hexdigest()
+
+
+def _layer_tar(content):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode='w') as tar:
+        info = tarfile.TarInfo('file')
+        info.size = len(content)
+        tar.addfile(info, io.BytesIO(content))
+    return buf.getvalue()
+
+
+def _layer(plain, gz):
+    blob = gzip.compress(plain) if gz else plain
+    # Chunks of 100 bytes: the gunzip works across chunk edges.
+    chunks = [blob[i:i + 100] for i in range(0, len(blob), 100)]
+    return archive.Layer(_digest(plain), len(plain), gz, lambda: chunks)
+
+
+def _read(stream):
+    return tarfile.open(fileobj=io.BytesIO(b''.join(stream)))
+
+
+def test_the_archive_is_a_tar_docker_load_reads():
+    plain_a, plain_b = _layer_tar(b'a' * 5000), _layer_tar(b'b')
+    config = json.dumps({'rootfs': {'diff_ids': [_digest(plain_a),
+                                                 _digest(plain_b)]}}).encode()
+    layers = [_layer(plain_a, True), _layer(plain_b, False),
+              _layer(plain_a, True)]
+    with _read(archive.archive(config, _digest(config), layers,
+                               'app:1')) as tar:
+        names = tar.getnames()
+        manifest = json.load(tar.extractfile('manifest.json'))
+        assert tar.extractfile(archive.layer_name(
+            _digest(plain_a))).read() == plain_a
+        assert tar.extractfile(archive.layer_name(
+            _digest(plain_b))).read() == plain_b
+        config_name = _digest(config).split(':')[1] + '.json'
+        assert tar.extractfile(config_name).read() == config
+    # A layer named twice is written once.
+    assert names == [archive.layer_name(_digest(plain_a)),
+                     archive.layer_name(_digest(plain_b)),
+                     config_name, 'manifest.json']
+    assert manifest == [{'Config': config_name, 'RepoTags': ['app:1'],
+                         'Layers': [archive.layer_name(_digest(p))
+                                    for p in (plain_a, plain_b, plain_a)]}]
+
+
+@pytest.mark.parametrize('size', [10, 100000])
+def test_a_layer_of_another_size_than_recorded_is_refused(size):
+    plain = _layer_tar(b'x' * 100)
+    layer = archive.Layer(_digest(plain), size, False, lambda: [plain])
+    with pytest.raises(ValueError, match='recorded'):
+        b''.join(archive.archive(b'{}', _digest(b'{}'), [layer], 'a:1'))
+
+
+def test_an_empty_image():
+    with _read(archive.archive(b'{}', _digest(b'{}'), [], 'a:1')) as tar:
+        assert json.load(tar.extractfile('manifest.json'))[0]['Layers'] == []
