@@ -75,7 +75,8 @@ def test_check_digest_raises_the_error_asked_for():
     ('a/b:latest', ('a/b', 'latest')),
     ('app:1:2', None),  # 'app:1' is not a name
     ('App:1', None),
-    ('app', None),
+    ('app', ('app', 'latest')),  # a Nova snapshot's name, say
+    ('My Snapshot', None),
     ('', None),
     (None, None),
     ('(replaced) app:1', None),
