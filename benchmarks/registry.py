@@ -340,6 +340,10 @@ def main(argv=None) -> int:
                              'at both sizes)' % BIG_MB)
     parser.add_argument('--glance-workers', type=int, default=1)
     parser.add_argument('--glance-threads', type=int, default=8)
+    parser.add_argument('--glance-chunk', type=int, default=MIB,
+                        help='[fs] filesystem_store_chunk_size of the '
+                             'Glance (default %(default)s; Glance\'s own '
+                             'default is 65536)')
     args = parser.parse_args(argv)
 
     if shutil.which('docker-registry') is None:
@@ -358,8 +362,10 @@ def main(argv=None) -> int:
         fixtures.append(theirs.stop)
         theirs.start()
 
-        glance = glance_fx.GlanceServer(workers=args.glance_workers,
-                                        threads=args.glance_threads)
+        glance = glance_fx.GlanceServer(
+            workers=args.glance_workers, threads=args.glance_threads,
+            extra_conf={'fs': {'filesystem_store_chunk_size':
+                               str(args.glance_chunk)}})
         glance.setUp()
         fixtures.append(glance.cleanUp)
         registry = registry_fx.RegistryServer(
