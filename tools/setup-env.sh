@@ -27,6 +27,13 @@ tools/ensure-ovs.sh ||
         "'/usr/share/openvswitch/scripts/ovs-ctl --system-id=random start'" \
         "is what tools/ensure-ovs.sh tries"
 
+step "checking docker-registry, skopeo and htpasswd" \
+     "(tools/ensure-registry-tools.sh)"
+tools/ensure-registry-tools.sh ||
+    die "could not install docker-registry, skopeo and apache2-utils" \
+        "(see above); on Debian, 'apt-get install docker-registry skopeo" \
+        "apache2-utils' is what tools/ensure-registry-tools.sh tries"
+
 # A fresh Debian may lack python3's venv module.
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
     step "installing python3 and python3-venv (apt-get)"

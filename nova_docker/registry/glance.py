@@ -125,8 +125,14 @@ class Glance:
     # -- data ------------------------------------------------------------
 
     def upload(self, image_id: str, data) -> None:
-        """``data``: a file (sent with its length) or an iterable of
-        bytes (sent chunked)."""
+        """``data``: a file or an iterable of bytes, sent chunked.
+
+        A file goes in pieces of :data:`CHUNK`: sent as a file, urllib3
+        writes it 16 KiB at a time and glance-api (gunicorn) reads it
+        8 KiB at a time, which cost Glance half as much CPU again as the
+        same bytes in 1 MiB chunks (measured with 50 MB blobs)."""
+        if hasattr(data, 'read'):
+            data = iter(lambda read=data.read: read(CHUNK), b'')
         headers = {'Content-Type': 'application/octet-stream'}
         self._request('PUT', '/v2/images/%s/file' % image_id, ok=(204,),
                       data=data, headers=headers)
