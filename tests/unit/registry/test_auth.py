@@ -8,6 +8,7 @@ import pytest
 
 from nova_docker.registry import auth
 from nova_docker.registry import errors
+from tests.fixtures import registry as registry_fx
 
 
 def _basic(user, password):
@@ -55,3 +56,14 @@ def test_a_user_without_a_project_is_denied(htpasswd_file):
 def test_no_credentials_is_no_principal(htpasswd_file):
     checker = auth.HtpasswdAuth(str(htpasswd_file), {'alice': 'project-a'})
     assert checker.principal(None) is None
+
+
+def test_a_keystone_that_is_down_is_unavailable_not_a_traceback():
+    closed = 'http://127.0.0.1:%d/v3' % registry_fx.free_port()
+    checker = auth.KeystoneAuth(closed, cache_seconds=0)
+
+    with pytest.raises(errors.Unavailable) as raised:
+        checker.principal(_basic('demo', 'secret'))
+
+    assert raised.value.status == 503
+    assert 'Keystone can not be reached' in raised.value.message
