@@ -26,6 +26,7 @@ Needs a running engine (as root), the docker CLI, curl and the test venv:
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -100,12 +101,20 @@ def child_main(argv):
     drv._images._image_api.get(ctx, argv[-1])
     before = _proc_status_kb('VmRSS')
     _reset_peak_rss()
+    cpu, start = _cpu_seconds(), time.perf_counter()
     if operation == 'load':
         drv._images.ensure_local(ctx, image_meta(argv[2]))
     else:
         drv.snapshot(ctx, instance(argv[2]), argv[3], no_task_state)
     print(json.dumps({'before_kb': before,
-                      'peak_kb': _proc_status_kb('VmHWM')}))
+                      'peak_kb': _proc_status_kb('VmHWM'),
+                      'cpu_s': _cpu_seconds() - cpu,
+                      'wall_s': time.perf_counter() - start}))
+
+
+def _cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def child_command(*args):
@@ -328,7 +337,8 @@ def rss_rows(results):
     for operation, mb, rss in results:
         before, peak = rss['before_kb'] / 1024, rss['peak_kb'] / 1024
         rows.append([operation, '%d MB' % mb, '%.1f' % before,
-                     '%.1f' % peak, '%.1f' % (peak - before)])
+                     '%.1f' % peak, '%.1f' % (peak - before),
+                     '%.2f s' % rss['cpu_s'], '%.2f s' % rss['wall_s']])
     return rows
 
 
@@ -380,8 +390,10 @@ def main():
                    'target <= 1.0' % args.repeat,
                    ['measure', 'driver', 'commit + save | curl -T',
                     'ratio'], time_rows(snaps, 'snapshot'))
-    print_grid('Peak RSS of the driver process (MB; target: growth < 32)',
-               ['operation', 'image', 'RSS at start', 'peak', 'growth'],
+    print_grid('Peak RSS of the driver process (MB; target: growth < 32) '
+               'and its CPU time in that operation',
+               ['operation', 'image', 'RSS at start', 'peak', 'growth',
+                'CPU', 'wall'],
                rss_rows(rss))
     if top:
         print('\n' + top)

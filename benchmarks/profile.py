@@ -51,10 +51,13 @@ def _function(frame):
     return '%s (%s)' % (name, where.split('site-packages/')[-1])
 
 
-def summary(lines):
-    """The text of a summary of py-spy's collapsed stacks ``lines``."""
+def summary(lines, within='nova_docker/image/'):
+    """The text of a summary of py-spy's collapsed stacks ``lines``,
+    of the samples with a frame of ``within`` (not the start-up)."""
     leaf, package, total = collections.Counter(), collections.Counter(), 0
     for frames, count in _stacks(lines):
+        if not any(within in frame for frame in frames):
+            continue
         total += count
         leaf[_function(frames[-1])] += count
         seen = set()
