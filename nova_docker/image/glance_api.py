@@ -43,11 +43,15 @@ class ImageAPI(glance.API):
                  trusted_certs=None):
         service, image_id = glance.get_remote_image_service(context,
                                                             id_or_uri)
-        # nova keeps its client wrapper (endpoints, retries, auth) in
-        # _client; the service around it is made anew for each download,
-        # as nova's own download does.
-        unchecked = glance.GlanceImageServiceV2(
-            client=_UncheckedData(service._client))
-        return unchecked.download(context, image_id, data=data,
-                                  dst_path=dest_path,
-                                  trusted_certs=trusted_certs)
+        client = getattr(service, '_client', None)
+        if isinstance(service, glance.GlanceImageServiceV2) and client:
+            # nova keeps its client wrapper (endpoints, retries, auth) in
+            # _client; the service around it is made for each download,
+            # as in nova's own.
+            service = glance.GlanceImageServiceV2(
+                client=_UncheckedData(client))
+        # Else an image service that is not Glance's (nova's GlanceFixture
+        # in tests): no glanceclient to turn off, its download as it is.
+        return service.download(context, image_id, data=data,
+                                dst_path=dest_path,
+                                trusted_certs=trusted_certs)
