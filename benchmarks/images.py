@@ -1,24 +1,33 @@
-"""The image pipeline against plain Docker and Glance tools, in one run.
+"""The image pipeline against the engine's own tools, in one run.
 
-(a) load of a 200 MB image from Glance through the driver (nova's image
-    API -> checks -> ``POST /images/load``) vs ``docker load`` of the same
-    tar from a local file (docker-py, raw API);          target <= 1.25
-(b) snapshot of a container holding 200 MB to Glance through the driver
-    vs ``docker commit`` + ``docker save`` to a file + an upload of the
-    file with glanceclient;                              target <= 1.0
-(c) peak RSS of the driver process while it loads and snapshots 50 MB
-    and 500 MB images, measured in a child process (``VmHWM`` reset
-    after start-up) so the numbers are the driver's own; target: growth
-    under 100 MB and flat as the image grows.
+For each size (50 and 500 MB; 2 GB with ``--big``), ours and the
+baselines taken in turns, medians of ``--repeat`` rounds after one
+untimed round:
 
-Images are random data layers built in Python. Needs a running engine
-(as root) and the test venv: ``python -m benchmarks.images``.
+(a) load of an image from Glance through the driver (nova's image API,
+    hash check, tar check, ``POST /images/load``) against
+    ``docker load -i FILE`` of the same archive from a local file, and
+    against ``curl GLANCE/v2/images/ID/file | docker load`` (the network
+    path with no Python in it);              target <= 1.15 x docker load -i
+(b) snapshot of a container holding that much data to Glance through the
+    driver against ``docker commit`` + ``docker save ID | curl -T -``
+    into the Glance image's ``/file``;      target <= 1.0 x the pipeline
+(c) peak RSS growth of a driver process during one load and one
+    snapshot, in a child process (``VmHWM`` reset after start-up);
+    target < 32 MB at every size.
+
+``--profile`` also records one 500 MB (or the largest) load with py-spy
+(``pip install py-spy``) and prints where the driver process spent its
+samples. Images are random data; everything made is removed at the end.
+Needs a running engine (as root), the docker CLI, curl and the test venv:
+``python -m benchmarks.images``.
 """
 
 import argparse
 import json
 import os
-import random
+import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -26,17 +35,15 @@ import tempfile
 import time
 import uuid
 
-import docker
-import glanceclient
-
-from benchmarks import common
+from benchmarks import profile
+from benchmarks import save_archive
 from tests.fixtures import glance as glance_fx
 from tests.fixtures import images as image_fx
 
-MIB = 1024 * 1024
-TIME_MB = 200
-RSS_MB = (50, 500)
+SIZES = (50, 500)
+BIG = 2048
 REPEAT = 3
+LABEL = 'org.openstack.nova-docker.bench'
 
 
 # -- the driver side (also run in child processes) --------------------------
@@ -94,45 +101,60 @@ def child_main(argv):
     drv._images._image_api.get(ctx, argv[-1])
     before = _proc_status_kb('VmRSS')
     _reset_peak_rss()
+    cpu, start = _cpu_seconds(), time.perf_counter()
     if operation == 'load':
         drv._images.ensure_local(ctx, image_meta(argv[2]))
     else:
         drv.snapshot(ctx, instance(argv[2]), argv[3], no_task_state)
     print(json.dumps({'before_kb': before,
-                      'peak_kb': _proc_status_kb('VmHWM')}))
+                      'peak_kb': _proc_status_kb('VmHWM'),
+                      'cpu_s': _cpu_seconds() - cpu,
+                      'wall_s': time.perf_counter() - start}))
+
+
+def _cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def child_command(*args):
+    return [sys.executable, '-m', 'benchmarks.images', '--child'] + list(
+        args)
 
 
 def rss_of(*args):
-    out = subprocess.run(
-        [sys.executable, '-m', 'benchmarks.images', '--child'] + list(args),
-        check=True, stdout=subprocess.PIPE, text=True).stdout
+    out = subprocess.run(child_command(*args), check=True,
+                         stdout=subprocess.PIPE, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
+# -- the engine's own tools ---------------------------------------------
+
+def run(*argv):
+    """Run a command; its output as text (CalledProcessError if it fails)."""
+    return subprocess.run(argv, check=True, stdout=subprocess.PIPE,
+                          text=True).stdout
+
+
+def piped(left, right):
+    """``left | right``, both checked."""
+    first = subprocess.Popen(left, stdout=subprocess.PIPE)
+    try:
+        second = subprocess.run(right, stdin=first.stdout, check=True,
+                                stdout=subprocess.DEVNULL)
+    finally:
+        first.stdout.close()
+        first.wait()
+    if first.returncode:
+        raise subprocess.CalledProcessError(first.returncode, left)
+    return second
+
+
+def missing_tools():
+    return [tool for tool in ('docker', 'curl') if not shutil.which(tool)]
+
+
 # -- images and containers -------------------------------------------------
-
-def write_save_tar(path, mb, seed):
-    """A docker save archive with a layer of ``mb`` MB of random data;
-    returns its engine image id."""
-    rng = random.Random(seed)
-    # randbytes takes at most 2**31 bits at a time.
-    data = b''.join(rng.randbytes(min(64, mb - i) * MIB)
-                    for i in range(0, mb, 64))
-    rootfs = image_fx.busybox_rootfs_tar({'data.bin': data})
-    del data
-    tar = image_fx.docker_save_tar(
-        None, ['/bin/sh'], rootfs=rootfs,
-        labels={'org.openstack.nova-docker.bench': uuid.uuid4().hex})
-    del rootfs
-    with open(path, 'wb') as f:
-        f.write(tar)
-    return 'sha256:' + image_fx.saved_image_id(tar)
-
-
-def upload(server, path, name):
-    with open(path, 'rb') as f:
-        return server.create_image(name, f)['id']
-
 
 def container_with_data(drv, ctx, base_id, mb):
     """A running instance whose container wrote ``mb`` MB of random data."""
@@ -143,7 +165,7 @@ def container_with_data(drv, ctx, base_id, mb):
     drv.spawn(ctx, inst, image_meta(base_id, os_command_line=command),
               [], None, {})
     name = 'nova-' + inst.uuid
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 600
     while b'written' not in drv._client.container_logs(name):
         if time.monotonic() > deadline:
             raise RuntimeError('%s did not write its data' % name)
@@ -151,201 +173,230 @@ def container_with_data(drv, ctx, base_id, mb):
     return inst
 
 
+def interleave(runs, repeat, reset):
+    """Median seconds of each of ``runs`` ({name: fn}), called in turns,
+    ``reset()`` (untimed) before each call; one untimed round first fills
+    the page cache for all alike."""
+    samples = {name: [] for name in runs}
+    for round_ in range(repeat + 1):
+        for name, fn in runs.items():
+            reset()
+            start = time.perf_counter()
+            fn()
+            if round_:
+                samples[name].append(time.perf_counter() - start)
+    reset()
+    return {name: statistics.median(times)
+            for name, times in samples.items()}
+
+
 class Bench:
-    """One Glance server, one driver, docker-py and glanceclient."""
+    """One Glance server, one driver, the docker CLI and curl."""
 
     def __init__(self, workdir):
         self.workdir = workdir
-        self.server = glance_fx.GlanceServer()
+        self.server = glance_fx.GlanceServer(threads=4)
         self.server.setUp()
         self.drv = make_driver(self.server.url)
+        self.client = self.drv._client
         self.ctx = nova_context()
-        self.dockerpy = docker.APIClient(
-            base_url='unix:///var/run/docker.sock', version='auto',
-            timeout=1800)
-        self.glance = glanceclient.Client('2', endpoint=self.server.url,
-                                          token='token')
-        self.instances = []
         base_tar = os.path.join(workdir, 'base.tar')
         with open(base_tar, 'wb') as f:
             f.write(image_fx.docker_save_tar(
-                None, ['/bin/sh'],
-                labels={'org.openstack.nova-docker.bench': uuid.uuid4().hex}))
-        self.base_id = upload(self.server, base_tar, 'bench-base')
+                None, ['/bin/sh'], labels={LABEL: uuid.uuid4().hex}))
+        self.base_id = self.upload(base_tar, 'bench-base')
+        os.unlink(base_tar)
 
     def close(self):
-        for inst in self.instances:
-            self.drv.destroy(self.ctx, inst, None)
         self.forget(self.base_id)
-        self.dockerpy.close()
         self.server.cleanUp()
         glance_fx.unpoint_nova()
 
+    def upload(self, path, name):
+        with open(path, 'rb') as f:
+            return self.server.create_image(name, f)['id']
+
+    def file_url(self, glance_id):
+        return '%s/v2/images/%s/file' % (self.server.url, glance_id)
+
     def forget(self, glance_id, engine_id=None):
         """Remove a loaded image from the engine."""
+        from nova_docker.docker import errors
         for ref in filter(None, ('glance/%s:latest' % glance_id, engine_id)):
             try:
-                self.dockerpy.remove_image(ref, force=True)
-            except docker.errors.NotFound:
+                self.client.remove_image(ref, force=True)
+            except errors.NotFound:
                 pass
 
-    def booted(self, mb):
-        inst = container_with_data(self.drv, self.ctx, self.base_id, mb)
-        self.instances.append(inst)
-        return inst
-
-    def queued(self, name):
-        return self.server.create_queued_image(name)['id']
-
-    # (a)
-    def load_times(self, mb, repeat):
+    # (a) and (c) for loads
+    def load(self, mb, repeat):
         path = os.path.join(self.workdir, 'load.tar')
-        engine_id = write_save_tar(path, mb, seed=mb)
-        glance_id = upload(self.server, path, 'bench-load')
-
-        def ours():
-            self.drv._images.ensure_local(self.ctx, image_meta(glance_id))
-
-        def baseline():
-            with open(path, 'rb') as f:
-                for _ in self.dockerpy.load_image(f):
-                    pass
-
+        engine_id = save_archive.write(path, mb, {LABEL: uuid.uuid4().hex})
+        glance_id = self.upload(path, 'bench-load-%d' % mb)
+        runs = {
+            'driver': lambda: self.drv._images.ensure_local(
+                self.ctx, image_meta(glance_id)),
+            'docker load -i': lambda: run('docker', 'load', '-q', '-i', path),
+            'curl | docker load': lambda: piped(
+                ['curl', '-sfS', self.file_url(glance_id)],
+                ['docker', 'load', '-q']),
+        }
         try:
-            return self._interleave(
-                ours, baseline, repeat,
-                reset=lambda: self.forget(glance_id, engine_id))
-        finally:
+            times = interleave(runs, repeat,
+                               lambda: self.forget(glance_id, engine_id))
+            os.unlink(path)
+            rss = rss_of('load', self.server.url, glance_id)
+            self.forget(glance_id, engine_id)
+            return times, rss, glance_id
+        except BaseException:
             self.forget(glance_id, engine_id)
             self.server.delete_image(glance_id)
-            os.unlink(path)
+            raise
+        finally:
+            if os.path.exists(path):
+                os.unlink(path)
 
-    # (b)
-    def snapshot_times(self, mb, repeat):
-        inst = self.booted(mb)
+    def profile_load(self, glance_id, out):
+        """py-spy samples of one load in a child process."""
+        try:
+            return profile.record(
+                child_command('load', self.server.url, glance_id), out)
+        finally:
+            self.forget(glance_id)
+
+    # (b) and (c) for snapshots
+    def snapshot(self, mb, repeat):
+        inst = container_with_data(self.drv, self.ctx, self.base_id, mb)
         name = 'nova-' + inst.uuid
         made = []
 
-        def ours():
-            image_id = self.queued('bench-snap')
+        def queued():
+            image_id = self.server.create_queued_image('bench-snap')['id']
             made.append(image_id)
-            self.drv.snapshot(self.ctx, inst, image_id, no_task_state)
-
-        def baseline():
-            path = os.path.join(self.workdir, 'snap.tar')
-            committed = self.dockerpy.commit(name)['Id']
-            try:
-                with open(path, 'wb') as f:
-                    for chunk in self.dockerpy.get_image(committed):
-                        f.write(chunk)
-                image = self.glance.images.create(
-                    name='bench-snap-baseline', container_format='docker',
-                    disk_format='raw')
-                made.append(image['id'])
-                with open(path, 'rb') as f:
-                    self.glance.images.upload(image['id'], f)
-            finally:
-                self.dockerpy.remove_image(committed, force=True)
-                if os.path.exists(path):
-                    os.unlink(path)
+            return image_id
 
         def reset():
             while made:
                 self.server.delete_image(made.pop())
+            queued()
+
+        def ours():
+            self.drv.snapshot(self.ctx, inst, made[-1], no_task_state)
+
+        def pipeline():
+            committed = run('docker', 'commit', name).strip()
+            try:
+                piped(['docker', 'save', committed],
+                      ['curl', '-sfS', '-T', '-', '-H',
+                       'Content-Type: application/octet-stream',
+                       self.file_url(made[-1])])
+            finally:
+                run('docker', 'rmi', committed)
 
         try:
-            return self._interleave(ours, baseline, repeat, reset)
+            times = interleave({'driver': ours,
+                                'commit + save | curl -T': pipeline},
+                               repeat, reset)
+            rss = rss_of('snapshot', self.server.url, inst.uuid, made[-1])
+            return times, rss
         finally:
-            reset()
-
-    @staticmethod
-    def _interleave(ours, baseline, repeat, reset):
-        # One untimed round fills the page cache for both sides alike.
-        ours_t, base_t = [], []
-        for round_ in range(repeat + 1):
-            for fn, samples in ((ours, ours_t), (baseline, base_t)):
-                reset()
-                start = time.perf_counter()
-                fn()
-                if round_:
-                    samples.append(time.perf_counter() - start)
-        reset()
-        return statistics.median(ours_t), statistics.median(base_t)
-
-    # (c)
-    def load_rss(self, mb):
-        path = os.path.join(self.workdir, 'rss.tar')
-        engine_id = write_save_tar(path, mb, seed=1000 + mb)
-        glance_id = upload(self.server, path, 'bench-rss')
-        os.unlink(path)
-        try:
-            return rss_of('load', self.server.url, glance_id)
-        finally:
-            self.forget(glance_id, engine_id)
-            self.server.delete_image(glance_id)
-
-    def snapshot_rss(self, mb):
-        inst = self.booted(mb)
-        image_id = self.queued('bench-rss-snap')
-        try:
-            return rss_of('snapshot', self.server.url, inst.uuid, image_id)
-        finally:
-            self.server.delete_image(image_id)
+            while made:
+                self.server.delete_image(made.pop())
+            self.drv.destroy(self.ctx, inst, None)
 
 
-def print_rss(rows, sizes):
-    print('\nPeak RSS of the driver process (child process, MB; target: '
-          'growth < 100 MB, flat)')
-    header = ('operation', 'image', 'RSS at start', 'peak', 'growth')
-    widths = (12, 8, 14, 8, 8)
-    line = '  '.join(h.ljust(w) for h, w in zip(header, widths, strict=True))
+# -- output -------------------------------------------------------------------
+
+def print_grid(title, header, rows):
+    widths = [max(len(str(row[i])) for row in [header] + rows)
+              for i in range(len(header))]
+    print('\n' + title)
+    line = '  '.join(str(h).ljust(w) for h, w in zip(header, widths,
+                                                     strict=True))
     print(line)
     print('-' * len(line))
-    growth = {}
-    for operation, mb, rss in rows:
+    for row in rows:
+        print('  '.join(str(c).ljust(w) for c, w in zip(row, widths,
+                                                       strict=True)))
+
+
+def time_rows(results, kind):
+    rows = []
+    for mb, times in results:
+        ours = times['driver']
+        row = ['%s %d MB' % (kind, mb), '%.3f s' % ours]
+        for name, base in times.items():
+            if name != 'driver':
+                row += ['%.3f s' % base, '%.2f' % (ours / base)]
+        rows.append(row)
+    return rows
+
+
+def rss_rows(results):
+    rows = []
+    for operation, mb, rss in results:
         before, peak = rss['before_kb'] / 1024, rss['peak_kb'] / 1024
-        growth[(operation, mb)] = peak - before
-        cells = (operation, '%d MB' % mb, '%.1f' % before, '%.1f' % peak,
-                 '%.1f' % (peak - before))
-        print('  '.join(c.ljust(w) for c, w in zip(cells, widths,
-                                                   strict=True)))
-    small, large = sizes
-    for operation in ('load', 'snapshot'):
-        print('%s: growth at %d MB minus growth at %d MB = %.1f MB'
-              % (operation, large, small,
-                 growth[(operation, large)] - growth[(operation, small)]))
+        rows.append([operation, '%d MB' % mb, '%.1f' % before,
+                     '%.1f' % peak, '%.1f' % (peak - before),
+                     '%.2f s' % rss['cpu_s'], '%.2f s' % rss['wall_s']])
+    return rows
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--repeat', type=int, default=REPEAT)
-    parser.add_argument('--size', type=int, default=TIME_MB,
-                        help='MB of the images timed in (a) and (b)')
-    parser.add_argument('--rss-sizes', type=int, nargs=2, default=RSS_MB)
+    parser.add_argument('--sizes', type=int, nargs='+', default=SIZES,
+                        help='MB of the images (default: 50 500)')
+    parser.add_argument('--big', action='store_true',
+                        help='also 2 GB (about 10 more minutes)')
+    parser.add_argument('--no-snapshot', action='store_true')
+    parser.add_argument('--profile', metavar='FILE',
+                        help='record one load of the largest image with '
+                             'py-spy into FILE (collapsed stacks)')
     parser.add_argument('--child', nargs='+', help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return child_main(args.child)
+    missing = missing_tools()
+    if missing:
+        sys.exit('benchmarks.images needs %s on PATH (apt-get install '
+                 'docker.io curl)' % ' and '.join(missing))
+    sizes = list(args.sizes) + ([BIG] if args.big else [])
     started = time.monotonic()
+    loads, snaps, rss, top = [], [], [], None
     with tempfile.TemporaryDirectory(prefix='nd-bench-') as workdir:
         bench = Bench(workdir)
         try:
-            load = bench.load_times(args.size, args.repeat)
-            snap = bench.snapshot_times(args.size, args.repeat)
-            rss = [('load', mb, bench.load_rss(mb))
-                   for mb in args.rss_sizes]
-            rss += [('snapshot', mb, bench.snapshot_rss(mb))
-                    for mb in args.rss_sizes]
+            for mb in sizes:
+                times, load_rss, glance_id = bench.load(mb, args.repeat)
+                loads.append((mb, times))
+                rss.append(('load', mb, load_rss))
+                if args.profile and mb == max(sizes):
+                    top = bench.profile_load(glance_id, args.profile)
+                bench.server.delete_image(glance_id)
+                if not args.no_snapshot:
+                    times, snap_rss = bench.snapshot(mb, args.repeat)
+                    snaps.append((mb, times))
+                    rss.append(('snapshot', mb, snap_rss))
         finally:
             bench.close()
-    common.print_table(
-        'Images: median of %d interleaved runs (%d MB of random data)'
-        % (args.repeat, args.size),
-        [('load from Glance vs docker load of a file', load[0], load[1],
-          's', '<= 1.25'),
-         ('snapshot to Glance vs commit+save+glanceclient', snap[0],
-          snap[1], 's', '<= 1.0')])
-    print_rss(rss, args.rss_sizes)
+    print_grid('Load from Glance: median of %d interleaved runs; target '
+               '<= 1.15 x docker load -i' % args.repeat,
+               ['measure', 'driver', 'docker load -i', 'ratio',
+                'curl | docker load', 'ratio'],
+               time_rows(loads, 'load'))
+    if snaps:
+        print_grid('Snapshot to Glance: median of %d interleaved runs; '
+                   'target <= 1.0' % args.repeat,
+                   ['measure', 'driver', 'commit + save | curl -T',
+                    'ratio'], time_rows(snaps, 'snapshot'))
+    print_grid('Peak RSS of the driver process (MB; target: growth < 32) '
+               'and its CPU time in that operation',
+               ['operation', 'image', 'RSS at start', 'peak', 'growth',
+                'CPU', 'wall'],
+               rss_rows(rss))
+    if top:
+        print('\n' + top)
     print('\n(total %.0f s)' % (time.monotonic() - started))
 
 

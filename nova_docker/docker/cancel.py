@@ -24,6 +24,7 @@ from urllib3 import connection as urllib3_connection
 from urllib3 import connectionpool
 from urllib3 import exceptions as urllib3_exceptions
 
+from nova_docker.docker.chunked import ChunkedBodyMixin
 from nova_docker.docker.timeouts import SendTimeoutMixin
 
 _active = threading.local()
@@ -149,12 +150,12 @@ class _CancellableMixin:
         register(self.sock)
 
 
-class HTTPConnection(SendTimeoutMixin, _CancellableMixin,
+class HTTPConnection(SendTimeoutMixin, ChunkedBodyMixin, _CancellableMixin,
                      urllib3_connection.HTTPConnection):
     pass
 
 
-class HTTPSConnection(SendTimeoutMixin, _CancellableMixin,
+class HTTPSConnection(SendTimeoutMixin, ChunkedBodyMixin, _CancellableMixin,
                       urllib3_connection.HTTPSConnection):
     pass
 

@@ -17,6 +17,7 @@ from requests_unixsocket.adapters import UnixHTTPConnection
 from urllib3.connectionpool import HTTPConnectionPool
 
 from nova_docker.docker import cancel
+from nova_docker.docker import chunked
 from nova_docker.docker import errors
 from nova_docker.docker import timeouts
 
@@ -118,7 +119,8 @@ def parse_base_url(base_url: str, tls: TLSConfig | None) -> str:
                      % base_url)
 
 
-class _UnixConnection(timeouts.SendTimeoutMixin, UnixHTTPConnection):
+class _UnixConnection(timeouts.SendTimeoutMixin, chunked.ChunkedBodyMixin,
+                      UnixHTTPConnection):
 
     def connect(self) -> None:
         # With a timeout set, connect() on a unix socket whose listen

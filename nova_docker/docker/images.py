@@ -69,8 +69,11 @@ class ImagesMixin:
         return self._json_lines('POST', '/images/load', data=_body(data),
                                 headers=TAR)
 
-    def save_image(self, names: str | list[str]) -> streams.Stream:
-        """A ``docker save`` tar of one or more images, in ~1 MiB chunks.
+    def save_image(self, names: str | list[str],
+                   chunk_size: int | None = SAVE_CHUNK_SIZE
+                   ) -> streams.Stream:
+        """A ``docker save`` tar of one or more images, in chunks of at
+        least ``chunk_size`` bytes (None: as the engine sends them).
 
         NotFound is raised here, before anything is yielded. Close the
         returned stream if it is not read to the end.
@@ -82,8 +85,9 @@ class ImagesMixin:
             response = self._stream('GET', '/images/get',
                                     params={'names': list(names)},
                                     timeout=self.image_timeout)
-        chunks = streams.rechunk(streams.iter_chunks(response),
-                                 SAVE_CHUNK_SIZE)
+        chunks = streams.iter_chunks(response)
+        if chunk_size:
+            chunks = streams.rechunk(chunks, chunk_size)
         return streams.Stream(response, chunks)
 
     def import_image(self, data: Body, repo: str, tag: str,

@@ -20,7 +20,6 @@ import re
 import shlex
 
 from nova import exception
-from nova.image import glance
 from oslo_concurrency import lockutils
 from oslo_log import log as logging
 from oslo_utils import units
@@ -28,6 +27,7 @@ from oslo_utils import units
 from nova_docker import conf as docker_conf
 from nova_docker import exception as docker_exception
 from nova_docker.docker import errors as docker_errors
+from nova_docker.image import glance_api
 from nova_docker.image import names
 from nova_docker.image import source
 from nova_docker.image import tarstream
@@ -138,7 +138,8 @@ class ImageLoader:
 
     def __init__(self, client, image_api=None):
         self._client = client
-        self._image_api = image_api or glance.API()
+        # Its downloads are hashed once, by HashCheck (see glance_api).
+        self._image_api = image_api or glance_api.ImageAPI()
 
     def ensure_local(self, context, image_meta, root_gb: int = 0,
                      trusted_certs=None) -> str:

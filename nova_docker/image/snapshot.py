@@ -151,28 +151,55 @@ def check_saved(tar: tarstream.TarStream) -> None:
             'the engine saved %d images instead of one' % len(tar.manifest))
 
 
+# glanceclient passes each read() of the upload on to urllib3, which
+# copies every chunk it frames for chunked transfer: at 1 MiB a piece that
+# copy cost 1.1 ms per MiB on the 2-core development machine, at 64 KiB a
+# fifth of that (the allocator reuses pieces that small). The engine's
+# save stream comes in 32 KiB chunks, handed on as they are.
+UPLOAD_PIECE = 64 * 1024
+
+
 class IterReader(io.RawIOBase):
     """A read-only file over an iterable of bytes (glanceclient uploads
-    file-like objects only)."""
+    file-like objects only).
 
-    def __init__(self, chunks: Iterable[bytes]):
+    ``read(n)`` hands out the iterable's own chunks when they fit in
+    ``n`` (and in ``piece``), so nothing is copied on the way; only a chunk
+    larger than that is cut.
+    """
+
+    def __init__(self, chunks: Iterable[bytes], piece: int = UPLOAD_PIECE):
         super().__init__()
         self._chunks = iter(chunks)
-        self._view = memoryview(b'')
+        self._piece = piece
+        self._rest = b''
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:
-        while not self._view:
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            return self.readall()
+        while not self._rest:
             chunk = next(self._chunks, None)
             if chunk is None:
-                return 0
-            self._view = memoryview(chunk)
-        size = min(len(buffer), len(self._view))
-        buffer[:size] = self._view[:size]
-        self._view = self._view[size:]
-        return size
+                return b''
+            self._rest = chunk
+        take = min(size, self._piece)
+        if len(self._rest) <= take:
+            piece, self._rest = self._rest, b''
+            return piece
+        view = memoryview(self._rest)
+        piece, self._rest = bytes(view[:take]), view[take:]
+        return piece
+
+    def readall(self) -> bytes:
+        return b''.join(iter(lambda: self.read(self._piece), b''))
+
+    def readinto(self, buffer) -> int:
+        piece = self.read(len(buffer))
+        buffer[:len(piece)] = piece
+        return len(piece)
 
 
 class Snapshotter:
@@ -240,7 +267,8 @@ class Snapshotter:
         metadata = snapshot_metadata(instance)
         saved = None
         try:
-            saved = self._client.save_image(committed)
+            # The engine's own chunks: IterReader hands them on as they are.
+            saved = self._client.save_image(committed, chunk_size=None)
             pieces = source.TarPieces(saved, final_checks=[check_saved],
                                       rewrite_manifest=False)
             image = self._image_api.update(context, image_id, metadata,

@@ -136,8 +136,8 @@ class BreakingSave:
     def __init__(self, monkeypatch, drv, after=1, exc=None, tail=None):
         real = drv._client.save_image
 
-        def save(names):
-            stream = real(names)
+        def save(names, **kwargs):
+            stream = real(names, **kwargs)
             return _Broken(stream, after, exc, tail)
 
         monkeypatch.setattr(drv._client, 'save_image', save)

@@ -15,6 +15,7 @@ from nova.image import glance
 
 from nova_docker import conf as docker_conf
 from nova_docker.image import digest
+from nova_docker.image import glance_api
 from nova_docker.image import loader
 from nova_docker.image import names
 from nova_docker.image import tarstream
@@ -59,6 +60,7 @@ class FakeGlanceClient:
         self.images = {}
         self.data = {}
         self.replies = []
+        self.data_kwargs = []
 
     def add(self, content, **properties):
         image_id = str(uuid.uuid4())
@@ -78,6 +80,7 @@ class FakeGlanceClient:
         if method == 'get':
             return GlanceImage(self.images[image_id])
         if method == 'data':
+            self.data_kwargs.append(kwargs or {})
             reply = Chunks(self.data[image_id])
             self.replies.append(reply)
             return reply
@@ -138,9 +141,12 @@ def engine():
     return RecordingEngine()
 
 
-@pytest.fixture
-def image_loader(engine, glance_client):
-    return loader.ImageLoader(engine, image_api=glance.API())
+# nova's own image API, and the loader's (glanceclient's hash off, since
+# the loader checks it): signatures are verified alike.
+@pytest.fixture(params=[glance.API, glance_api.ImageAPI],
+                ids=['nova', 'loader'])
+def image_loader(request, engine, glance_client):
+    return loader.ImageLoader(engine, image_api=request.param())
 
 
 @pytest.fixture
@@ -189,6 +195,31 @@ def test_signed_image_loads_with_verification_on(
     # each byte hashed once.
     assert len(glance_client.replies) == 1
     assert sum(hashed) == len(archive)
+
+
+def test_the_loader_asks_glanceclient_not_to_hash_again(
+        glance_client, engine, archive, monkeypatch):
+    # glanceclient's check comes after the last chunk, the loader's before
+    # the end of the archive: one is enough, and it must be the loader's.
+    image_id = glance_client.add(archive)
+    hashed = []
+    real_update = digest.HashCheck.update
+    monkeypatch.setattr(digest.HashCheck, 'update',
+                        lambda self, chunk: (hashed.append(len(chunk)),
+                                             real_update(self, chunk)))
+    ensure(loader.ImageLoader(engine), image_id)
+    assert glance_client.data_kwargs == [{'do_checksum': False}]
+    assert sum(hashed) == len(archive) and complete(engine.bodies[0])
+
+
+def test_a_corrupt_download_is_caught_without_glanceclient_s_check(
+        glance_client, engine, archive):
+    image_id = glance_client.add(archive)
+    glance_client.data[image_id] = archive[:-1] + b'x'
+    with pytest.raises(exception.ImageUnacceptable,
+                       match='checksum mismatch'):
+        ensure(loader.ImageLoader(engine), image_id)
+    assert len(engine.bodies) == 1 and not complete(engine.bodies[0])
 
 
 def test_trusted_certs_of_the_instance_are_checked(

@@ -436,6 +436,26 @@ def test_iter_reader_reads_like_a_file():
         json.dumps(reader)  # glanceclient then chunks it as a file
 
 
+def test_iter_reader_hands_on_the_chunks_themselves():
+    # glanceclient's HTTP library copies what it is given anyway: a copy
+    # here would be a second one.
+    chunks = [b'a' * 1000, b'b' * 65536]
+    reader = snapshot.IterReader(iter(chunks))
+    assert reader.read(1 << 20) is chunks[0]
+    assert reader.read(1 << 20) is chunks[1]
+
+
+def test_iter_reader_cuts_big_chunks_into_upload_pieces():
+    data = bytes(range(256)) * 1024
+    reader = snapshot.IterReader(iter([data]), piece=100000)
+    pieces = list(iter(lambda: reader.read(1 << 20), b''))
+    assert [len(p) for p in pieces] == [100000, 100000, 62144]
+    assert b''.join(pieces) == data
+    buffer = bytearray(10)
+    assert snapshot.IterReader(iter([b'abc'])).readinto(buffer) == 3
+    assert buffer[:3] == b'abc'
+
+
 # -- prefetch ------------------------------------------------------------
 
 def test_prefetch_keeps_the_bytes_in_order_in_bigger_pieces():
