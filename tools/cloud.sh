@@ -6,6 +6,9 @@
 #                                running, print how to use the cloud
 #   tools/cloud.sh status        one line per process: <name> <pid> <state>;
 #                                non-zero when one is dead
+#   tools/cloud.sh stop NAME     stop one process (a name `status` prints),
+#                                as a host's outage would; `up` starts it
+#                                again
 #   tools/cloud.sh down [--keep-data]
 #                                stop everything, remove both engines'
 #                                containers and images, the cloud's bridges,
@@ -39,7 +42,7 @@ bootstrap() {
         PLACEMENT_PORT=$PLACEMENT_PORT NEUTRON_PORT=$NEUTRON_PORT \
         NOVA_API_PORT=$NOVA_API_PORT TENANT_CIDR=$TENANT_CIDR \
         ADMIN_PASSWORD=$ADMIN_PASSWORD DEMO_PASSWORD=$DEMO_PASSWORD \
-        SERVICE_PASSWORD=$SERVICE_PASSWORD \
+        SERVICE_PASSWORD=$SERVICE_PASSWORD RUN=$RUN \
         "$VENV/bin/python" "$REPO/tools/cloud/bootstrap.py" "$@"
 }
 
@@ -60,19 +63,25 @@ cmd_up() {
     create_databases
     sync_schemas
 
+    # Everything that needs only the databases and RabbitMQ starts now and
+    # imports its code while Keystone is bootstrapped: on two cores the
+    # imports are most of the start-up.
     start_keystone
+    start_apis
+    ensure_bridges
+    start_ovs_agents
+    start_engines
     wait_http keystone "$KEYSTONE_URL" 120
     bootstrap_keystone
     step "users, projects and the service catalog"
     bootstrap identity || die "could not create the cloud's users"
-
-    wait_rabbitmq
-    start_apis
+    # nova-conductor and -scheduler exit when placement refuses the
+    # service user's credentials; nova-compute would wait a periodic
+    # task's minute to try again.
     start_nova_services
-    ensure_bridges
-    start_ovs_agents
     start_computes
     start_registry
+    wait_rabbitmq
     wait_apis
     step "flavors and the demo project's network"
     bootstrap resources || die "could not create flavors and networks"
@@ -193,6 +202,14 @@ main() {
     case "$cmd" in
         up) cmd_up "$@" ;;
         status) cmd_status ;;
+        stop)
+            [ -n "${1:-}" ] && [ -e "$RUN/$1.pid" ] ||
+                die "usage: tools/cloud.sh stop NAME, NAME one of:" \
+                    $(managed_names)
+            step "stopping $1"
+            stop_processes "$1"
+            # Its name stays listed, as dead, until `up` starts it again.
+            echo "0 0" >"$RUN/$1.pid" ;;
         down)
             local keep=0
             [ "${1:-}" = --keep-data ] && keep=1

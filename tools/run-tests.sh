@@ -26,4 +26,5 @@ if ! diff -u "$sample" "$fresh"; then
 fi
 
 step "pytest"
-"$venv/bin/python" -m pytest tests "$@"
+# The cloud tier (tests/cloud) is not in the default run yet.
+"$venv/bin/python" -m pytest tests --ignore=tests/cloud "$@"

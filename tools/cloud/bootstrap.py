@@ -140,9 +140,36 @@ def missing_services(conn):
     return missing
 
 
-def wait(conn, timeout=float(ENV.get('WAIT_TIMEOUT', 120))):
+def dead_processes():
+    """Names of the cloud's processes that died (their pid files are
+    "PID STARTTIME", as tools/cloud/common.sh writes them)."""
+    dead = []
+    run = ENV['RUN']
+    for name in sorted(os.listdir(run)):
+        if not name.endswith('.pid'):
+            continue
+        with open(os.path.join(run, name)) as f:
+            pid, _, started = f.read().strip().partition(' ')
+        try:
+            with open('/proc/%s/stat' % pid) as f:
+                fields = f.read().rsplit(')', 1)[1].split()
+            alive = fields[0] != 'Z' and fields[19] == started
+        except (OSError, IndexError):
+            alive = False
+        if not alive:
+            dead.append(name[:-len('.pid')])
+    return dead
+
+
+def wait(conn):
+    timeout = float(ENV.get('WAIT_TIMEOUT', 120))
     deadline = time.monotonic() + timeout
     while True:
+        dead = dead_processes()
+        if dead:
+            print('bootstrap: died: %s (see their logs)' % ', '.join(dead),
+                  file=sys.stderr)
+            return 1
         missing = missing_services(conn)
         if not missing:
             return 0

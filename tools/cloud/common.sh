@@ -103,14 +103,16 @@ stop_processes() {
     local name entry entries=() pid
     for name in "$@"; do
         entry=$(pid_of "$name")
-        [ -n "$entry" ] || continue
+        # "0 0" is a process `stop` stopped: nothing to signal (and a
+        # group id 0 would be our own group).
+        [ "${entry%% *}" -gt 1 ] 2>/dev/null || continue
         entries+=("$entry")
         pid_alive "$entry" &&
             { kill -TERM -- "-${entry%% *}" 2>/dev/null ||
               kill -TERM "${entry%% *}" 2>/dev/null || true; }
     done
-    [ "${#entries[@]}" -gt 0 ] || return 0
     for _ in $(seq 100); do
+        [ "${#entries[@]}" -gt 0 ] || break
         any_alive "${entries[@]}" || break
         sleep 0.1
     done

@@ -44,6 +44,10 @@ write_keystone_conf() {
 [DEFAULT]
 [database]
 connection = $(db_url keystone keystone)
+[identity]
+# bcrypt's fewest rounds: a cloud on loopback with generated passwords,
+# where each token costs one hash (the default 12 rounds: 0.3 s each).
+password_hash_rounds = 4
 [token]
 provider = fernet
 [fernet_tokens]
@@ -187,6 +191,12 @@ connection = $(db_url nova nova_api)
 connection = $(db_url nova nova)
 [conductor]
 workers = 1
+[filter_scheduler]
+# nova counts a boot the driver refuses (a user's non-docker image) as a
+# failure of the host, and the BuildFailureWeigher then sends every later
+# boot elsewhere until one succeeds there: with two hosts, one bad image
+# stacks all servers on the other. The other default weighers stay.
+build_failure_weight_multiplier = 0
 [scheduler]
 workers = 1
 # New compute hosts are mapped to the cell without nova-manage.
