@@ -2,7 +2,6 @@
 
 import os
 
-from tests.cloud import cloud as cloud_mod
 
 
 def test_non_docker_image_is_refused_with_a_fault(cloud, tmp_path):
