@@ -3,7 +3,6 @@
 import os
 
 
-
 def test_non_docker_image_is_refused_with_a_fault(cloud, tmp_path):
     demo = cloud.demo
     data = tmp_path / 'disk.img'
