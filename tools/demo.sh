@@ -57,7 +57,16 @@ show() {
 admin() { openstack --os-cloud nova-docker-admin "$@"; }
 
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# A demo that fails half-way leaves the cloud up, to look at.
+finish() {
+    local rc=$?
+    rm -rf "$work"
+    if [ "$rc" -ne 0 ]; then
+        echo "The cloud is still up: logs in $LOG, 'tools/cloud.sh status';" \
+             "'tools/cloud.sh down' removes it." >&2
+    fi
+}
+trap finish EXIT
 
 if openstack server show "$NAME" >/dev/null 2>&1 ||
    openstack image show "$IMAGE" >/dev/null 2>&1; then
@@ -90,7 +99,7 @@ id=$(openstack server show "$NAME" -f value -c id)
 host=$(admin server show "$id" -f value -c OS-EXT-SRV-ATTR:host)
 echo
 echo "# $NAME runs on $host; its Docker Engine:"
-show docker -H "unix://$(engine_dir "$host")/docker.sock" ps
+show docker -H "unix://$(engine_socket "$host")" ps
 
 # The console log is the container's output: wait for its first line.
 for _ in $(seq 30); do
@@ -111,7 +120,7 @@ EOF
 fi
 
 show openstack server delete --wait "$NAME"
-show docker -H "unix://$(engine_dir "$host")/docker.sock" ps
+show docker -H "unix://$(engine_socket "$host")" ps
 echo
 cd "$REPO"
 tools/cloud.sh down

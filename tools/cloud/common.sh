@@ -48,6 +48,10 @@ REGISTRY_PORT=5042
 # The OVS agents' OpenFlow controllers: one port per compute host.
 of_port() { echo $((6632 + ${1#compute})); }
 
+# Each compute host's Docker Engine: socket, data root, pid file.
+engine_dir() { echo "$DATA/$1/docker"; }
+engine_socket() { echo "$(engine_dir "$1")/docker.sock"; }
+
 KEYSTONE_URL=http://$HOST_IP:$KEYSTONE_PORT/v3
 TENANT_CIDR=${NOVA_DOCKER_CLOUD_CIDR:-10.78.0.0/24}
 

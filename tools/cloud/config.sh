@@ -239,9 +239,6 @@ EOF
         nova_docker_privileged vif_plug_ovs_privileged >>"$file"
 }
 
-engine_dir() { echo "$DATA/$1/docker"; }
-engine_socket() { echo "$(engine_dir "$1")/docker.sock"; }
-
 write_clouds_yaml() {
     cat >"$STATE/clouds.yaml" <<EOF
 # Written by tools/cloud.sh up; use with
