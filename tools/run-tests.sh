@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The README's second command: every test (unit, functional, e2e) against
-# a real Docker Engine. As root on Debian: tools/setup-env.sh installs what
+# The README's second command: every test (unit, functional, e2e against
+# a real Docker Engine, and the cloud tier against tools/cloud.sh's cloud). As root on Debian: tools/setup-env.sh installs what
 # is missing, then this lints, checks the sample config is current, and runs
 # pytest. Extra arguments go to pytest.
 set -euo pipefail

@@ -1,0 +1,287 @@
+# Sourced by tools/cloud.sh: the configuration files of every service,
+# written into $ETC at each `up` (from $SECRETS, made once and kept with
+# the databases).
+
+make_secrets() {
+    [ -s "$SECRETS" ] && return 0
+    local name
+    umask 077
+    {
+        for name in DB ADMIN DEMO SERVICE; do
+            echo "${name}_PASSWORD=$(head -c 18 /dev/urandom | base64 |
+                tr -dc 'A-Za-z0-9')"
+        done
+    } >"$SECRETS"
+    umask 022
+}
+
+db_url() {
+    echo "mysql+pymysql://$1:$DB_PASSWORD@$HOST_IP:$MYSQL_PORT/$2?charset=utf8"
+}
+
+transport_url() { echo "rabbit://guest:guest@$HOST_IP:$RABBIT_PORT/"; }
+
+# [keystone_authtoken] (and kin) of a service user in the service project.
+auth_section() {
+    local section=$1 user=$2
+    cat <<EOF
+
+[$section]
+auth_type = password
+auth_url = $KEYSTONE_URL
+www_authenticate_uri = $KEYSTONE_URL
+username = $user
+password = $SERVICE_PASSWORD
+project_name = service
+user_domain_name = Default
+project_domain_name = Default
+region_name = RegionOne
+EOF
+}
+
+write_keystone_conf() {
+    cat >"$ETC/keystone.conf" <<EOF
+[DEFAULT]
+[database]
+connection = $(db_url keystone keystone)
+[identity]
+# bcrypt's fewest rounds: a cloud on loopback with generated passwords,
+# where each token costs one hash (the default 12 rounds: 0.3 s each).
+password_hash_rounds = 4
+[token]
+provider = fernet
+[fernet_tokens]
+key_repository = $DATA/keystone/fernet-keys
+[credential]
+key_repository = $DATA/keystone/credential-keys
+EOF
+}
+
+write_glance_conf() {
+    mkdir -p "$ETC/glance" "$DATA/glance/images" "$DATA/glance/staging" \
+        "$DATA/glance/tasks"
+    cat >"$ETC/glance/glance-api.conf" <<EOF
+[DEFAULT]
+enabled_backends = fs:file
+[database]
+connection = $(db_url glance glance)
+[glance_store]
+default_backend = fs
+[fs]
+filesystem_store_datadir = $DATA/glance/images
+[os_glance_staging_store]
+filesystem_store_datadir = $DATA/glance/staging
+[os_glance_tasks_store]
+filesystem_store_datadir = $DATA/glance/tasks
+[paste_deploy]
+flavor = keystone
+$(auth_section keystone_authtoken glance)
+EOF
+    cp "$VENV/etc/glance/glance-api-paste.ini" "$ETC/glance/"
+}
+
+write_placement_conf() {
+    mkdir -p "$ETC/placement"
+    cat >"$ETC/placement/placement.conf" <<EOF
+[DEFAULT]
+[api]
+auth_strategy = keystone
+[placement_database]
+connection = $(db_url placement placement)
+$(auth_section keystone_authtoken placement)
+EOF
+}
+
+# Every privsep context a neutron or nova process may start: there is no
+# sudo here, and the cloud runs as root, so the helper is started directly.
+privsep_sections() {
+    local conf_args=$1 section
+    shift
+    for section in "$@"; do
+        printf '\n[%s]\nhelper_command = %s %s\n' "$section" \
+            "$VENV/bin/privsep-helper" "$conf_args"
+    done
+}
+
+NEUTRON_PRIVSEP=(privsep privsep_dhcp_release privsep_ovs_vsctl
+                 privsep_namespace privsep_conntrack privsep_link)
+
+write_neutron_conf() {
+    mkdir -p "$ETC/neutron"
+    cat >"$ETC/neutron/neutron.conf" <<EOF
+[DEFAULT]
+core_plugin = ml2
+service_plugins =
+auth_strategy = keystone
+transport_url = $(transport_url)
+notify_nova_on_port_status_changes = true
+notify_nova_on_port_data_changes = true
+# One worker each: a 2-core machine, and memory for the whole cloud.
+api_workers = 1
+rpc_workers = 1
+rpc_state_report_workers = 1
+[database]
+connection = $(db_url neutron neutron)
+[oslo_concurrency]
+lock_path = $DATA/neutron/lock
+[agent]
+# Root already; neutron's privileged calls go through privsep (below).
+root_helper =
+$(auth_section keystone_authtoken neutron)
+$(auth_section nova nova)
+EOF
+    cp "$VENV/etc/neutron/api-paste.ini" "$ETC/neutron/"
+    # ML2/Open vSwitch: tenant networks are VLANs on $PHYSNET, the patched
+    # pair of "physical" bridges that joins the two compute hosts.
+    cat >"$ETC/neutron/ml2_conf.ini" <<EOF
+[ml2]
+type_drivers = flat,vlan
+tenant_network_types = vlan
+mechanism_drivers = openvswitch
+extension_drivers = port_security
+[ml2_type_flat]
+flat_networks = $PHYSNET
+[ml2_type_vlan]
+network_vlan_ranges = $PHYSNET:$VLAN_RANGE
+EOF
+}
+
+# One neutron-openvswitch-agent per compute host, each with bridges of its
+# own on the host's userspace Open vSwitch.
+write_ovs_agent_conf() {
+    local host=$1 file=$ETC/neutron/ovs-agent-$1.ini
+    cat >"$file" <<EOF
+[DEFAULT]
+host = $host
+[ovs]
+integration_bridge = $(int_bridge "$host")
+bridge_mappings = $PHYSNET:$(phys_bridge "$host")
+# No kernel datapath on these machines: ovs-vswitchd in userspace.
+datapath_type = netdev
+ovsdb_connection = unix:/var/run/openvswitch/db.sock
+of_listen_address = $HOST_IP
+of_listen_port = $(of_port "$host")
+[agent]
+tunnel_types =
+[securitygroup]
+# Containers' veths are plugged straight into OVS (no hybrid qbr bridge):
+# no iptables firewall to hook into.
+firewall_driver = noop
+[oslo_concurrency]
+lock_path = $DATA/neutron/lock-$host
+EOF
+    privsep_sections "--config-file $ETC/neutron/neutron.conf --config-file \
+$file" "${NEUTRON_PRIVSEP[@]}" >>"$file"
+}
+
+write_nova_conf() {
+    mkdir -p "$ETC/nova"
+    cat >"$ETC/nova/nova.conf" <<EOF
+[DEFAULT]
+transport_url = $(transport_url)
+state_path = $DATA/nova
+my_ip = $HOST_IP
+[api]
+auth_strategy = keystone
+[wsgi]
+api_paste_config = $ETC/nova/api-paste.ini
+[api_database]
+connection = $(db_url nova nova_api)
+[database]
+connection = $(db_url nova nova)
+[conductor]
+workers = 1
+[filter_scheduler]
+# nova counts a boot the driver refuses (a user's non-docker image) as a
+# failure of the host, and the BuildFailureWeigher then sends every later
+# boot elsewhere until one succeeds there: with two hosts, one bad image
+# stacks all servers on the other. The other default weighers stay.
+build_failure_weight_multiplier = 0
+[scheduler]
+workers = 1
+# New compute hosts are mapped to the cell without nova-manage.
+discover_hosts_in_cells_interval = 10
+[oslo_concurrency]
+lock_path = $DATA/nova/lock
+[os_vif_ovs]
+# Debian's ovsdb-server listens on its unix socket only.
+ovsdb_connection = unix:/var/run/openvswitch/db.sock
+[oslo_messaging_notifications]
+driver = noop
+$(auth_section keystone_authtoken nova)
+$(auth_section placement placement)
+$(auth_section neutron neutron)
+$(auth_section service_user nova)
+send_service_user_token = true
+EOF
+    cp "$VENV/etc/nova/api-paste.ini" "$ETC/nova/"
+}
+
+# What makes compute1 and compute2 two hosts: their own name, engine,
+# instances and locks.
+write_compute_conf() {
+    local host=$1 file=$ETC/nova/$1.conf
+    mkdir -p "$DATA/$host/instances" "$DATA/$host/lock" "$DATA/nova-$host"
+    # state_path holds the node's identity (compute_id): one per host, and
+    # kept with the databases, which know the node by it.
+    cat >"$file" <<EOF
+[DEFAULT]
+host = $host
+compute_driver = docker.DockerDriver
+state_path = $DATA/nova-$host
+instances_path = $DATA/$host/instances
+[oslo_concurrency]
+lock_path = $DATA/$host/lock
+[docker]
+host_url = unix://$(engine_socket "$host")
+EOF
+    privsep_sections "--config-file $ETC/nova/nova.conf --config-file $file" \
+        nova_docker_privileged vif_plug_ovs_privileged >>"$file"
+}
+
+write_clouds_yaml() {
+    cat >"$STATE/clouds.yaml" <<EOF
+# Written by tools/cloud.sh up; use with
+#   export OS_CLIENT_CONFIG_FILE=$STATE/clouds.yaml
+clouds:
+  nova-docker-admin:
+    auth:
+      auth_url: $KEYSTONE_URL
+      username: admin
+      password: $ADMIN_PASSWORD
+      project_name: admin
+      user_domain_name: Default
+      project_domain_name: Default
+    region_name: RegionOne
+    identity_api_version: 3
+  nova-docker:
+    auth:
+      auth_url: $KEYSTONE_URL
+      username: demo
+      password: $DEMO_PASSWORD
+      project_name: demo
+      user_domain_name: Default
+      project_domain_name: Default
+    region_name: RegionOne
+    identity_api_version: 3
+EOF
+    chmod 600 "$STATE/clouds.yaml"
+}
+
+write_all_conf() {
+    mkdir -p "$ETC" "$RUN" "$LOG" "$DATA/nova/lock" "$DATA/neutron"
+    make_secrets
+    # shellcheck disable=SC1090
+    . "$SECRETS"
+    write_keystone_conf
+    write_glance_conf
+    write_placement_conf
+    write_neutron_conf
+    write_nova_conf
+    local host
+    for host in "${COMPUTES[@]}"; do
+        write_ovs_agent_conf "$host"
+        write_compute_conf "$host"
+    done
+    write_clouds_yaml
+}

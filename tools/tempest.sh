@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# Tempest's compute smoke tests against the cloud of tools/cloud.sh.
+#
+#   tools/tempest.sh [extra arguments for `tempest run`]
+#
+# Brings the cloud up when it is not (tools/cloud.sh up; it is left up),
+# installs tempest 47 into a venv of its own ($NOVA_DOCKER_CLOUD_HOME/
+# tempest-venv, apart from the services: tempest pins its own clients),
+# writes a tempest workspace under $STATE/tempest with a tempest.conf for
+# this cloud (a busybox image, m1.tiny/m1.small, the demo project's
+# private network), and runs
+#
+#   tempest run --regex '^tempest\.api\.compute\..*\bsmoke\b' \
+#       --exclude-list tools/tempest-exclude.txt
+#
+# (tempest's --smoke with the compute tests only: --smoke and an include
+# list would run their union).
+#
+# The exclude list says, one regex a line, what a container driver does
+# not do and why. Results: $STATE/tempest/results.txt (subunit summary).
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+. "$REPO/tools/progress.sh"
+. "$REPO/tools/cloud/common.sh"
+
+TEMPEST_VENV=$CLOUD_HOME/tempest-venv
+WORKSPACE=$STATE/tempest
+EXCLUDE=$REPO/tools/tempest-exclude.txt
+
+[ "$(id -u)" -eq 0 ] || die "run as root"
+
+"$REPO/tools/cloud.sh" status >/dev/null 2>&1 || "$REPO/tools/cloud.sh" up
+# shellcheck disable=SC1090
+. "$SECRETS"
+
+if [ ! -x "$TEMPEST_VENV/bin/tempest" ]; then
+    step "installing tempest 47 into $TEMPEST_VENV"
+    python3 -m venv "$TEMPEST_VENV"
+    "$TEMPEST_VENV/bin/pip" install -q --disable-pip-version-check \
+        tempest==47.0.0 2>&1 | grep -v '^WARNING: Location' || true
+    [ -x "$TEMPEST_VENV/bin/tempest" ] || die "tempest did not install"
+fi
+
+export OS_CLIENT_CONFIG_FILE=$STATE/clouds.yaml
+osc() { "$VENV/bin/openstack" --os-cloud nova-docker-admin "$@"; }
+
+# The instances' console is their stdout: no VNC or serial console, no
+# SSH server inside (validation off), no config drive or metadata.
+# The images tempest boots: busybox twice (image_ref and image_ref_alt),
+# public, so tempest's own projects can use them.
+image_id() {
+    local name=$1 id
+    id=$(osc image list --name "$name" -f value -c ID | head -n1)
+    if [ -z "$id" ]; then
+        local tar
+        tar=$(mktemp)
+        "$VENV/bin/python" "$REPO/tools/cloud/busybox_tar.py" "$tar"
+        id=$(osc image create --public --container-format docker \
+            --disk-format raw --file "$tar" "$name" -f value -c id)
+        rm -f "$tar"
+    fi
+    echo "$id"
+}
+
+step "images, flavors and the network for tempest"
+image=$(image_id tempest-busybox)
+image_alt=$(image_id tempest-busybox-alt)
+# Tempest's projects are made per test class; they boot on one shared
+# network (the cloud has no router for the networks tempest would make).
+# It and the images go after the run: a second network visible to the
+# demo project would make `server create` without --nic ambiguous.
+net=tempest-shared
+cleanup() {
+    osc network delete "$net" >/dev/null 2>&1 || true
+    osc image delete tempest-busybox tempest-busybox-alt >/dev/null 2>&1 ||
+        true
+}
+trap cleanup EXIT
+if ! osc network show "$net" >/dev/null 2>&1; then
+    osc network create --share "$net" >/dev/null
+    osc subnet create --network "$net" --subnet-range 10.79.0.0/24 \
+        --no-dhcp "$net-subnet" >/dev/null
+fi
+# Tempest checks that a "larger" flavor is larger: m1.small (2048 MiB).
+flavor=$(osc flavor show m1.tiny -f value -c id)
+flavor_alt=$(osc flavor show m1.small -f value -c id)
+
+mkdir -p "$WORKSPACE/etc" "$WORKSPACE/lock"
+cat >"$WORKSPACE/etc/tempest.conf" <<EOF
+[DEFAULT]
+log_file = $WORKSPACE/tempest.log
+[oslo_concurrency]
+lock_path = $WORKSPACE/lock
+[auth]
+# Tempest makes a project and users per test class (needs admin), but
+# no network for them (that needs a router): they share $net.
+use_dynamic_credentials = true
+admin_username = admin
+admin_password = $ADMIN_PASSWORD
+admin_project_name = admin
+admin_domain_name = Default
+create_isolated_networks = false
+[identity]
+uri_v3 = $KEYSTONE_URL
+auth_version = v3
+region = RegionOne
+[identity-feature-enabled]
+api_v2 = false
+[compute]
+image_ref = $image
+image_ref_alt = $image_alt
+flavor_ref = $flavor
+flavor_ref_alt = $flavor_alt
+min_compute_nodes = 2
+fixed_network_name = $net
+build_timeout = 300
+[compute-feature-enabled]
+resize = false
+cold_migration = false
+live_migration = false
+vnc_console = false
+spice_console = false
+serial_console = false
+rescue = false
+shelve = false
+suspend = true
+pause = true
+console_output = true
+interface_attach = true
+snapshot = true
+change_password = false
+config_drive = false
+metadata_service = false
+personality = false
+attach_encrypted_volume = false
+[validation]
+# No router and no floating IPs in this cloud, and busybox has no sshd.
+run_validation = false
+[network-feature-enabled]
+ipv6 = false
+floating_ips = false
+[service_available]
+nova = true
+glance = true
+neutron = true
+cinder = false
+swift = false
+placement = true
+[image]
+container_formats = docker
+disk_formats = raw
+[image-feature-enabled]
+api_v2 = true
+[volume-feature-enabled]
+backup = false
+EOF
+
+cd "$WORKSPACE"
+[ -d .stestr ] || "$TEMPEST_VENV/bin/stestr" init >/dev/null
+step "tempest run: the compute smoke tests, less $EXCLUDE"
+set +e
+"$TEMPEST_VENV/bin/tempest" run --config-file "$WORKSPACE/etc/tempest.conf" \
+    --regex '^tempest\.api\.compute\..*\bsmoke\b' \
+    --exclude-list "$EXCLUDE" --concurrency "${TEMPEST_CONCURRENCY:-2}" \
+    "$@" 2>&1 | tee "$WORKSPACE/run.log"
+rc=${PIPESTATUS[0]}
+set -e
+"$TEMPEST_VENV/bin/stestr" last --subunit 2>/dev/null |
+    "$TEMPEST_VENV/bin/subunit2csv" >"$WORKSPACE/results.csv" 2>/dev/null ||
+    true
+grep -E '^(Totals| - (Passed|Failed|Skipped))' -A0 "$WORKSPACE/run.log" \
+    >"$WORKSPACE/results.txt" || true
+step "results in $WORKSPACE (run.log, results.csv); tempest exited $rc"
+exit "$rc"
