@@ -458,6 +458,13 @@ def test_iter_reader_cuts_big_chunks_into_upload_pieces():
 
 # -- prefetch ------------------------------------------------------------
 
+def test_prefetch_passes_pieces_big_enough_as_they_are():
+    # glanceclient's 1 MiB chunks: joining them again would copy each.
+    chunks = [bytes([i]) * 4096 for i in range(5)]
+    pieces = list(source.Prefetch(iter(chunks), piece=4096, depth=2))
+    assert all(p is c for p, c in zip(pieces, chunks, strict=True))
+
+
 def test_prefetch_keeps_the_bytes_in_order_in_bigger_pieces():
     chunks = [bytes([i % 256]) * 1000 for i in range(50)]
     pieces = list(source.Prefetch(iter(chunks), piece=4096, depth=2))
