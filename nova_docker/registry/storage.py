@@ -86,11 +86,11 @@ class Storage:
         return lambda image_id: self._glance.member_status(
             image_id, principal.project_id)
 
-    def _docker_images(self, principal) -> list[dict]:
+    def _docker_images(self, principal, fresh: bool = False) -> list[dict]:
         key = (principal.project_id, principal.token, principal.admin)
         with self._lock:
             cached = self._listed.get(key)
-        if cached and cached[0] > time.monotonic():
+        if cached and cached[0] > time.monotonic() and not fresh:
             return cached[1]
         images = list(self._for(principal).images(
             container_format='docker', status='active', visibility='all'))
@@ -114,15 +114,19 @@ class Storage:
             pairs.add(parsed)
         return pairs
 
-    def repository(self, principal, name: str) -> list[dict]:
+    def repository(self, principal, name: str,
+                   fresh: bool = False) -> list[dict]:
         """The tag images of ``name`` the caller sees, best first."""
-        return [image for image in self._docker_images(principal)
+        return [image for image in self._docker_images(principal, fresh)
                 if any(repo == name for repo, _ in self._answers_to(image))]
 
     def tag_image(self, principal, name: str, tag: str) -> dict | None:
-        for image in self.repository(principal, name):
-            if (name, tag) in self._answers_to(image):
-                return image
+        # The short-lived listing may predate an image uploaded straight
+        # to Glance a moment ago: a miss is asked of Glance again.
+        for fresh in (False, True):
+            for image in self.repository(principal, name, fresh):
+                if (name, tag) in self._answers_to(image):
+                    return image
         return None
 
     def tags(self, principal, name: str) -> list[str]:
