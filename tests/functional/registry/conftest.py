@@ -1,4 +1,5 @@
-"""A real glance-api, nova-docker-registry as its own process in front of
+"""(glance_server, a real glance-api, comes from tests/functional's
+conftest.) nova-docker-registry as its own process in front of
 it, and the docker CLI logged in as two users of two projects."""
 
 import subprocess
@@ -6,19 +7,10 @@ import subprocess
 import pytest
 
 from tests.fixtures import engine as engine_fixtures
-from tests.fixtures import glance as glance_fx
 from tests.fixtures import registry as registry_fx
 
 USERS = {'alice': ('alice-secret', 'project-a'),
          'bob': ('bob-secret', 'project-b')}
-
-
-@pytest.fixture(scope='module')
-def glance_server():
-    server = glance_fx.GlanceServer()
-    server.setUp()
-    yield server
-    server.cleanUp()
 
 
 @pytest.fixture(scope='module')
