@@ -33,6 +33,19 @@ def standing(image: dict, principal: Principal,
     return None
 
 
+def answers_plain_name(image: dict, principal: Principal) -> bool:
+    """May ``image`` answer its plain name (``app:1``) to ``principal``?
+
+    Only the caller's own project's images and public ones (which only
+    Glance admins can make, by Glance's default policy) do. An image
+    another project shares or makes community answers only under a name
+    that carries its owner or its id, so no project can put an image
+    under a name another project pulls."""
+    if principal.project_id and image.get('owner') == principal.project_id:
+        return True
+    return image.get('visibility') == 'public'
+
+
 def may_change(image: dict, principal: Principal) -> bool:
     """A push replaces or deletes only the caller's own project's images."""
     return bool(principal.project_id and

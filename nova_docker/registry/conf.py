@@ -63,6 +63,17 @@ registry_opts = [
     cfg.IntOpt('upload_timeout', default=3600, min=1,
                help='Seconds after its last chunk that an unfinished upload '
                     'is removed.'),
+    cfg.StrOpt('record_key', secret=True,
+               help='Secret key (at least 32 characters, e.g. the output of '
+                    '"openssl rand -hex 32") under which the registry seals '
+                    'the nova_docker_* records it writes on Glance images. '
+                    'Records whose seal does not verify (set by an image '
+                    'owner, copied by a snapshot) are ignored. Required; '
+                    'every registry process and nova-docker-registry-prune '
+                    'must use the same key. Changing it makes every earlier '
+                    'push an uploaded image (served from its own data, '
+                    'under new digests) and hides earlier blobs from '
+                    'pulls by digest until they are pushed again.'),
     cfg.IntOpt('credential_cache_seconds', default=60, min=0,
                help='How long a verified login is trusted before its '
                     'password is checked again.'),

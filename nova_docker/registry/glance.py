@@ -100,9 +100,12 @@ class Glance:
         return self._request('POST', '/v2/images', ok=(201,),
                              json=body).json()
 
-    def patch(self, image_id: str, **changes) -> dict:
-        ops = [{'op': 'add', 'path': '/' + key, 'value': value}
-               for key, value in changes.items()]
+    def patch(self, image_id: str, remove=(), **changes) -> dict:
+        """Set ``changes`` and remove the properties named in ``remove``,
+        in one request."""
+        ops = [{'op': 'remove', 'path': '/' + key} for key in remove]
+        ops += [{'op': 'add', 'path': '/' + key, 'value': value}
+                for key, value in changes.items()]
         return self._request(
             'PATCH', '/v2/images/%s' % image_id, data=json.dumps(ops),
             headers={'Content-Type': PATCH_TYPE}).json()

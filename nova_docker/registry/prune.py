@@ -20,8 +20,10 @@ from keystoneauth1 import loading as ks_loading
 from oslo_log import log as logging
 
 from nova_docker.registry import conf as registry_conf
+from nova_docker.registry import errors
 from nova_docker.registry import glance as glance_mod
 from nova_docker.registry import storage
+from nova_docker.registry import wsgi
 
 LOG = logging.getLogger(__name__)
 NOVA_GROUP = 'nova'
@@ -49,52 +51,66 @@ def nova_servers_using(conf) -> Callable[[str], bool]:
     return used
 
 
-def _referenced(glance, store) -> set[str]:
-    """Digests that a tag image still answers to: its manifest, an
-    index's children, and their blobs."""
-    digests = set()
+def _referenced(glance, store) -> tuple[set, set]:
+    """``(owner, digest)`` of what a tag image still answers to (its
+    manifest, an index's children, and their blobs, in the tag's
+    project), and the owners of tags whose manifests could not be read:
+    their blobs are all kept this time, and no one tag stops the prune
+    for every project."""
+    kept, spared = set(), set()
     for image in glance.images(container_format='docker'):
-        if not image.get(storage.MANIFEST):
+        try:
+            found = store.pushed_manifests(image)
+        except errors.RegistryError as exc:
+            LOG.warning('Keeping every blob of project %s: the manifest of '
+                        'its tag image %s can not be read (%s)',
+                        image.get('owner'), image['id'], exc)
+            spared.add(image.get('owner'))
             continue
-        for manifest in store.pushed_manifests(image):
-            digests.add(manifest.digest)
-            digests.update(d.digest for d in manifest.blobs())
-    return digests
+        owner = image.get('owner')
+        for manifest in found:
+            kept.add((owner, manifest.digest))
+            kept.update((owner, d.digest) for d in manifest.blobs())
+    return kept, spared
 
 
 def prune(glance, store, used: Callable[[str], bool],
           min_age: float, dry_run: bool = False) -> list[dict]:
     """Delete replaced images no server uses, then blobs no tag names
     and older than ``min_age`` seconds (a push in flight stores its
-    blobs before the manifest that names them). The images deleted."""
-    gone = []
-    for image in glance.images(container_format='docker'):
-        if image.get(storage.REPLACED_BY) and not used(image['id']):
-            gone.append(image)
+    blobs before the manifest that names them). The images deleted.
+
+    Only what the registry wrote, as its seal proves, is acted on: an
+    image whose ``nova_docker_*`` properties someone else set is left
+    as it is."""
+    gone = [image for image in glance.images(container_format='docker')
+            if store.trusted(image).get(storage.REPLACED_BY) and
+            not used(image['id'])]
     for image in gone:
         if not dry_run:
             glance.delete(image['id'])
     cutoff = time.time() - min_age
-    gone.extend(_abandoned(glance, cutoff, dry_run))
-    keep = _referenced(glance, store)
+    gone.extend(_abandoned(glance, store, cutoff, dry_run))
+    keep, spared = _referenced(glance, store)
     for blob in glance.images(os_hidden='true', status='active'):
-        digest = blob.get(storage.BLOB)
-        if (digest and digest not in keep and
-                _created(blob) < cutoff):
+        digest = store.trusted(blob).get(storage.BLOB)
+        owner = blob.get('owner')
+        if (digest and (owner, digest) not in keep and
+                owner not in spared and _created(blob) < cutoff):
             gone.append(blob)
             if not dry_run:
                 glance.delete(blob['id'])
     return gone
 
 
-def _abandoned(glance, cutoff: float, dry_run: bool) -> list[dict]:
+def _abandoned(glance, store, cutoff: float, dry_run: bool) -> list[dict]:
     """Images a registry process began and never finished (it was killed
     during the upload): they never became active."""
     found = []
     for hidden in ('false', 'true'):
         for status in ('queued', 'saving'):
             for image in glance.images(os_hidden=hidden, status=status):
-                if (image.get(storage.REPOSITORY) and
+                if (store.trusted(image).get(storage.REPOSITORY) and
                         _created(image) < cutoff):
                     found.append(image)
                     if not dry_run:
@@ -124,7 +140,7 @@ def main(argv=None) -> int:
          project='nova-docker-registry')
     logging.setup(conf, 'nova-docker-registry')
     glance = glance_mod.Glance(glance_mod.adapter_from_conf(conf))
-    store = storage.Storage(glance, None)
+    store = storage.Storage(glance, None, wsgi.sealer_from_conf(conf))
     for image in prune(glance, store, nova_servers_using(conf),
                        conf.registry.upload_timeout, args.dry_run):
         print('%s %s %s' % ('would delete' if args.dry_run else 'deleted',

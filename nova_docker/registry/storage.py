@@ -11,36 +11,55 @@
   Nova snapshot) is served from its own data (:mod:`.saved`).
 
 A blob or manifest is readable in repository R when the caller's project
-pushed it, or when a tag of R that the caller may see names it: another
-project's private blobs stay out of reach even by digest.
+pushed it, or when a tag of R that the caller may see names it, and then
+only as the tag's owner holds it: a digest resolves inside the project
+that owns the tag naming it, never in any other. A push that names
+another project's blobs (readable through a public tag, say) copies them
+into the pusher's project, as a mount does, so no tag depends on what
+another project may later delete or hide.
+
+Every record (``nova_docker_*`` property) is believed only when its seal
+verifies (:mod:`.records`): an image the registry did not write is, at
+most, an uploaded image served from its own data.
+
+Names (:func:`answers_to`): a plain ``app:1`` is the caller's own
+project's image of that name, else a public one; an image shared with
+the caller or a community image answers only under its owner's project
+id (``<project id>/app:1``) or as its Glance id (``<image id>:latest``),
+so no project can put an image under a name another project pulls.
 """
 
 import contextlib
 import io
 import json
-import threading
 import time
+import uuid
 
 from oslo_log import log as logging
 
 from nova_docker.registry import access
 from nova_docker.registry import archive
+from nova_docker.registry import bounded_cache
 from nova_docker.registry import errors
 from nova_docker.registry import manifests
+from nova_docker.registry import records
 from nova_docker.registry import references
 from nova_docker.registry import saved
 
 LOG = logging.getLogger(__name__)
 
-BLOB = 'nova_docker_blob'
-DIFF_ID = 'nova_docker_diff_id'
-DIFF_SIZE = 'nova_docker_diff_size'
-MEDIA_TYPE = 'nova_docker_media_type'
-REPOSITORY = 'nova_docker_repository'
-MANIFEST = 'nova_docker_manifest'
-REPLACED_BY = 'nova_docker_replaced_by'
-REPLACED_TAG = 'nova_docker_replaced_tag'
+BLOB = records.BLOB
+DIFF_ID = records.DIFF_ID
+DIFF_SIZE = records.DIFF_SIZE
+MEDIA_TYPE = records.MEDIA_TYPE
+REPOSITORY = records.REPOSITORY
+MANIFEST = records.MANIFEST
+REPLACED_BY = records.REPLACED_BY
+REPLACED_TAG = records.REPLACED_TAG
 MAX_CONFIG = 8 * 1024 * 1024
+# What the registry keeps between requests, whatever tenants push.
+MANIFEST_CACHE_BYTES = 32 * 1024 * 1024
+LISTING_CACHE_BYTES = 32 * 1024 * 1024
 UPLOAD_ATTEMPTS = 3
 _GLANCE_ARCH = {'amd64': 'x86_64', 'arm64': 'aarch64', '386': 'i686'}
 
@@ -64,18 +83,42 @@ def replaced_name(glance_name: str) -> str:
     return ('(replaced) ' + glance_name)[:references.GLANCE_NAME_MAX]
 
 
-class Storage:
-    """The registry's view of Glance, for one caller at a time."""
+def _listing_size(images: list[dict]) -> int:
+    return sum(len(json.dumps(image, default=str)) for image in images)
 
-    def __init__(self, glance, indexer, arch: str | None = None,
-                 list_ttl: float = 1.0):
+
+def answers_to(image: dict, principal) -> set[tuple[str, str]]:
+    """The ``(repository, tag)`` pairs ``image`` is pulled as by
+    ``principal`` (who may see it): its Glance id as a repository of one
+    tag, latest; its name qualified by its owner's project id; and its
+    plain name when it is the caller's own or public."""
+    pairs = {(image['id'], references.DEFAULT_TAG)}
+    parsed = references.split_glance_name(image.get('name'))
+    if parsed:
+        if image.get('owner'):
+            pairs.add((image['owner'] + '/' + parsed[0], parsed[1]))
+        if access.answers_plain_name(image, principal):
+            pairs.add(parsed)
+    return pairs
+
+
+class Storage:
+    """The registry's view of Glance, for one caller at a time.
+
+    :param sealer: a :class:`records.Sealer` holding the registry's key.
+    """
+
+    def __init__(self, glance, indexer, sealer, arch: str | None = None,
+                 list_ttl: float = 1.0,
+                 manifest_cache_bytes: int = MANIFEST_CACHE_BYTES,
+                 listing_cache_bytes: int = LISTING_CACHE_BYTES):
         self._glance = glance
         self._indexer = indexer
+        self._sealer = sealer
         self._arch = arch
-        self._list_ttl = list_ttl
-        self._listed: dict[tuple, tuple[float, list]] = {}
-        self._manifests: dict[str, manifests.Manifest] = {}
-        self._lock = threading.Lock()
+        self._listed = bounded_cache.BoundedCache(listing_cache_bytes,
+                                                  ttl=list_ttl)
+        self._manifests = bounded_cache.BoundedCache(manifest_cache_bytes)
 
     # -- what a caller sees ----------------------------------------------
 
@@ -86,46 +129,38 @@ class Storage:
         return lambda image_id: self._glance.member_status(
             image_id, principal.project_id)
 
+    def trusted(self, image: dict) -> dict:
+        """``image`` without the records the registry can't verify."""
+        return self._sealer.trusted(image)
+
     def _docker_images(self, principal, fresh: bool = False) -> list[dict]:
         key = (principal.project_id, principal.token, principal.admin)
-        with self._lock:
-            cached = self._listed.get(key)
-        if cached and cached[0] > time.monotonic() and not fresh:
-            return cached[1]
-        images = list(self._for(principal).images(
-            container_format='docker', status='active', visibility='all'))
+        cached = None if fresh else self._listed.get(key)
+        if cached is not None:
+            return cached
+        images = [self.trusted(image) for image in self._for(principal).images(
+            container_format='docker', status='active', visibility='all')]
         seen = access.ranked(images, principal,
                              self._member_status(principal))
-        with self._lock:
-            self._listed[key] = (time.monotonic() + self._list_ttl, seen)
+        self._listed.put(key, seen, _listing_size(seen))
         return seen
 
     def _changed(self) -> None:
-        with self._lock:
-            self._listed.clear()
-
-    @staticmethod
-    def _answers_to(image: dict) -> set[tuple[str, str]]:
-        """The ``(repository, tag)`` pairs an image is pulled as: its
-        name's, and its Glance id as a repository of one tag, latest."""
-        pairs = {(image['id'], references.DEFAULT_TAG)}
-        parsed = references.split_glance_name(image.get('name'))
-        if parsed:
-            pairs.add(parsed)
-        return pairs
+        self._listed.clear()
 
     def repository(self, principal, name: str,
                    fresh: bool = False) -> list[dict]:
         """The tag images of ``name`` the caller sees, best first."""
         return [image for image in self._docker_images(principal, fresh)
-                if any(repo == name for repo, _ in self._answers_to(image))]
+                if any(repo == name
+                       for repo, _ in answers_to(image, principal))]
 
     def tag_image(self, principal, name: str, tag: str) -> dict | None:
         # The short-lived listing may predate an image uploaded straight
         # to Glance a moment ago: a miss is asked of Glance again.
         for fresh in (False, True):
             for image in self.repository(principal, name, fresh):
-                if (name, tag) in self._answers_to(image):
+                if (name, tag) in answers_to(image, principal):
                     return image
         return None
 
@@ -135,24 +170,32 @@ class Storage:
             raise errors.NameUnknown('repository %s is not known here'
                                      % name, detail={'name': name})
         return sorted({tag for image in images
-                       for repo, tag in self._answers_to(image)
+                       for repo, tag in answers_to(image, principal)
                        if repo == name})
 
     def catalog(self, principal) -> list[str]:
         names = set()
         for image in self._docker_images(principal):
             parsed = references.split_glance_name(image.get('name'))
-            if parsed:
+            if not parsed:
+                continue
+            if access.answers_plain_name(image, principal):
                 names.add(parsed[0])
+            elif image.get('owner'):
+                names.add(image['owner'] + '/' + parsed[0])
         return sorted(names)
 
     # -- manifests ---------------------------------------------------------
 
-    def _blob_images(self, digest: str, owner: str | None = None):
-        filters = {BLOB: digest, 'os_hidden': 'true', 'status': 'active'}
-        if owner:
-            filters['owner'] = owner
-        return list(self._glance.images(**filters))
+    def _blob_images(self, digest: str, owner: str) -> list[dict]:
+        """The sealed blob images of ``owner`` holding ``digest``: never
+        another project's, whoever asks."""
+        found = self._glance.images(**{BLOB: digest, 'owner': owner,
+                                       'os_hidden': 'true',
+                                       'status': 'active'})
+        return [image for image in found
+                if image.get('owner') == owner and
+                self._sealer.verified(image)]
 
     def _own_blob(self, principal, digest: str) -> dict | None:
         if principal.anonymous:
@@ -161,11 +204,11 @@ class Storage:
         return found[0] if found else None
 
     def _stored_manifest(self, digest: str,
-                         owner: str | None = None) -> manifests.Manifest:
-        with self._lock:
-            if digest in self._manifests:
-                return self._manifests[digest]
-        found = self._blob_images(digest, owner) or self._blob_images(digest)
+                         owner: str) -> manifests.Manifest:
+        cached = self._manifests.get((owner, digest))
+        if cached is not None:
+            return cached
+        found = self._blob_images(digest, owner)
         if not found:
             raise errors.ManifestUnknown('manifest %s is gone from Glance'
                                          % digest)
@@ -175,16 +218,19 @@ class Storage:
             raise errors.ManifestUnknown('manifest %s in Glance image %s does '
                                          'not match its digest'
                                          % (digest, found[0]['id']))
-        with self._lock:
-            self._manifests[digest] = manifest
+        self._manifests.put((owner, digest), manifest, len(raw))
         return manifest
 
     def pushed_manifests(self, image: dict) -> list[manifests.Manifest]:
         """The manifest a push recorded on a tag image, and an index's
-        children after it."""
-        top = self._stored_manifest(image[MANIFEST], image.get('owner'))
-        return [top] + [self._stored_manifest(child.digest,
-                                              image.get('owner'))
+        children after it, as the image's owner holds them; none for an
+        image whose record does not verify."""
+        image = self.trusted(image)
+        if not image.get(MANIFEST):
+            return []
+        owner = image.get('owner')
+        top = self._stored_manifest(image[MANIFEST], owner)
+        return [top] + [self._stored_manifest(child.digest, owner)
                         for child in top.children]
 
     def manifest(self, principal, name: str, reference: str,
@@ -256,23 +302,33 @@ class Storage:
             return self._indexer.index(image).blob(digest)
         for manifest in self.pushed_manifests(image):
             if digest in {d.digest for d in manifest.blobs()}:
-                found = (self._blob_images(digest, image.get('owner')) or
-                         self._blob_images(digest))
+                found = self._blob_images(digest, image.get('owner'))
                 return _blob_of(found[0]) if found else None
         return None
 
     def store_blob(self, principal, name: str, finished) -> None:
         """Make a verified upload a blob image of the caller's project."""
         if self._own_blob(principal, finished.digest) is None:
-            props = {BLOB: finished.digest, REPOSITORY: name}
-            if finished.diff:
-                props[DIFF_ID], props[DIFF_SIZE] = (finished.diff[0],
-                                                    str(finished.diff[1]))
-            self._create_with_data(
-                principal, lambda: open(finished.path, 'rb'),
-                name=('%s@%s' % (name, finished.digest))[:255],
-                container_format='bare', disk_format='raw', os_hidden=True,
-                **props)
+            self._create_blob(principal, name, finished.digest, finished.diff,
+                              lambda: open(finished.path, 'rb'))
+
+    def _create_blob(self, principal, name, digest, diff, data) -> None:
+        props = {BLOB: digest, REPOSITORY: name}
+        if diff:
+            props[DIFF_ID], props[DIFF_SIZE] = diff[0], str(diff[1])
+        self._create_with_data(
+            principal, data, name=('%s@%s' % (name, digest))[:255],
+            container_format='bare', disk_format='raw', os_hidden=True,
+            **props)
+
+    def _adopt(self, principal, name: str, blob: saved.Blob) -> None:
+        """Make ``blob`` (readable by the caller, maybe as another
+        project's) one of the caller's project's own: a copy, so the
+        caller's tags never resolve a digest outside their project, nor
+        depend on what another project deletes or hides later."""
+        if self._own_blob(principal, blob.digest) is None:
+            self._create_blob(principal, name, blob.digest, blob.diff,
+                              lambda: self._chunks(blob))
 
     def mount(self, principal, name: str, digest: str, source: str) -> bool:
         """Cross-repository mount: True when ``digest`` is readable in
@@ -281,18 +337,7 @@ class Storage:
             found = self.blob(principal, source, digest)
         except errors.RegistryError:
             return False
-        if self._own_blob(principal, digest) is None:
-            # Another project's blob: copy it, so the caller's image does
-            # not depend on what that project deletes.
-            props = {BLOB: digest, REPOSITORY: name}
-            if found.diff:
-                props[DIFF_ID], props[DIFF_SIZE] = (found.diff[0],
-                                                    str(found.diff[1]))
-            self._create_with_data(
-                principal, lambda: self._chunks(found),
-                name=('%s@%s' % (name, digest))[:255],
-                container_format='bare', disk_format='raw', os_hidden=True,
-                **props)
+        self._adopt(principal, name, found)
         return True
 
     def _chunks(self, blob: saved.Blob):
@@ -314,8 +359,9 @@ class Storage:
                                      blob.offset + end)
 
     def _create_with_data(self, principal, data, **body) -> dict:
-        """A new Glance image holding what ``data()`` gives (a file or an
-        iterable); a failed upload leaves no image behind.
+        """A new Glance image of the caller's project holding what
+        ``data()`` gives (a file or an iterable), its records sealed; a
+        failed upload leaves no image behind.
 
         A Glance that fails an upload at once (a 5xx: its database was
         busy, say) is tried again with a new image, as a client would.
@@ -324,9 +370,14 @@ class Storage:
         if not principal.token:
             body['owner'] = principal.project_id
         body.setdefault('visibility', 'private')
+        props = {key: body.pop(key) for key in records.KEYS if key in body}
         for attempt in range(1, UPLOAD_ATTEMPTS + 1):
-            image = glance.create(**body)
+            # The seal binds the id, so the id is chosen here.
+            image_id = str(uuid.uuid4())
+            image = glance.create(id=image_id, **body, **self._sealer.sealed(
+                image_id, principal.project_id, **props))
             try:
+                self._check_owner(image, principal)
                 with contextlib.closing(_opened(data())) as payload:
                     glance.upload(image['id'], payload)
             except errors.Unavailable:
@@ -342,6 +393,15 @@ class Storage:
                 raise
             self._changed()
             return image
+
+    @staticmethod
+    def _check_owner(image: dict, principal) -> None:
+        if image.get('owner') != principal.project_id:
+            raise errors.RegistryError(
+                'Glance made image %s owned by %s, not by the pusher\'s '
+                'project %s: check the [glance] credentials and Glance\'s '
+                'owner policy' % (image['id'], image.get('owner'),
+                                  principal.project_id))
 
     def _delete_quietly(self, image_id: str) -> None:
         try:
@@ -364,12 +424,10 @@ class Storage:
                     detail={'digest': reference})
         else:
             references.check_tag(name, reference)
-        if manifest.is_index:
-            children = [self._child(principal, name, child)
-                        for child in manifest.children]
-            image_manifest = self._platform_child(manifest, children)
-        else:
-            image_manifest = manifest
+        children = [self._child(principal, name, child)
+                    for child in manifest.children]
+        image_manifest = (self._platform_child(manifest, children)
+                          if manifest.is_index else manifest)
         tagged = not references.is_digest(reference)
         if tagged and image_manifest is None:
             # Checked before anything is stored: a refused push leaves
@@ -378,29 +436,33 @@ class Storage:
                 'the index names no image manifest this registry keeps')
         layers, config = None, None
         if image_manifest is not None:
-            config, layers = self._checked_image(principal, name,
-                                                 image_manifest)
+            config, layers, blobs = self._checked_image(principal, name,
+                                                        image_manifest)
+            for blob in blobs:
+                self._adopt(principal, name, blob)
+        for child in children:
+            self._store_manifest(principal, name, child)
         self._store_manifest(principal, name, manifest)
         if tagged:
             self._tag(principal, name, reference, manifest, config, layers)
         return manifest
 
-    def _child(self, principal, name, child) -> manifests.Manifest | None:
+    def _child(self, principal, name, child) -> manifests.Manifest:
         try:
-            found = self._manifest_by_digest(principal, name, child.digest)
+            return self._manifest_by_digest(principal, name, child.digest)
         except errors.ManifestUnknown:
             raise errors.ManifestBlobUnknown(
                 'the index names manifest %s, which is not in %s: push it '
                 'first' % (child.digest, name),
                 detail={'digest': child.digest}) from None
-        return found if found.media_type in manifests.IMAGE_TYPES else None
 
     def _platform_child(self, index, children):
         """The child this host boots: linux on our architecture, else the
         first image manifest."""
         arch = saved.goarch(self._arch)
         usable = [(d, m) for d, m in zip(index.children, children,
-                                                  strict=True) if m]
+                                                  strict=True)
+                  if m.media_type in manifests.IMAGE_TYPES]
         for descriptor, manifest in usable:
             plat = descriptor.platform or {}
             if plat.get('os') == 'linux' and plat.get('architecture') == arch:
@@ -408,8 +470,9 @@ class Storage:
         return usable[0][1] if usable else None
 
     def _checked_image(self, principal, name, manifest):
-        """The config and the archive layers of an image manifest, after
-        checking every blob it names exists and matches."""
+        """The config, the archive layers and the blobs of an image
+        manifest, after checking every blob it names exists and
+        matches."""
         blobs = []
         for descriptor in manifest.blobs():
             try:
@@ -441,7 +504,7 @@ class Storage:
         layers = [self._layer(blob, descriptor, diff_id)
                   for blob, descriptor, diff_id in zip(
                       layer_blobs, manifest.layers, diff_ids, strict=True)]
-        return config, layers
+        return config, layers, blobs
 
     def _layer(self, blob: saved.Blob, descriptor,
                diff_id: str) -> archive.Layer:
@@ -492,10 +555,18 @@ class Storage:
                     or (old.get('created_at') or '') >
                     (new.get('created_at') or '')):
                 continue
-            self._glance.patch(old['id'], name=replaced_name(glance_name),
-                               **{REPLACED_BY: new['id'],
-                                  REPLACED_TAG: glance_name})
+            self._mark_replaced(old, new['id'], glance_name)
         self._changed()
+
+    def _mark_replaced(self, old: dict, new_id: str, glance_name: str):
+        """Rename ``old`` and record what replaced it, sealed. Records on
+        it that do not verify are removed, not sealed along."""
+        kept = records.records_of(self.trusted(old))
+        forged = [key for key in records.records_of(old) if key not in kept]
+        kept.update({REPLACED_BY: new_id, REPLACED_TAG: glance_name})
+        self._glance.patch(
+            old['id'], remove=forged, name=replaced_name(glance_name),
+            **self._sealer.sealed(old['id'], old.get('owner'), **kept))
 
     # -- deletes -------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from nova_docker.registry import app
 from nova_docker.registry import auth
 from nova_docker.registry import conf as registry_conf
 from nova_docker.registry import glance
+from nova_docker.registry import records
 from nova_docker.registry import saved
 from nova_docker.registry import storage
 from nova_docker.registry import uploads
@@ -25,11 +26,21 @@ def parse_config(args, conf=registry_conf.CONF) -> None:
     logging.setup(conf, 'nova-docker-registry')
 
 
+def sealer_from_conf(conf=registry_conf.CONF) -> records.Sealer:
+    """The registry's sealer; exits with what to set when the key is
+    missing or short, rather than serve records anyone could forge."""
+    try:
+        return records.Sealer(conf.registry.record_key)
+    except ValueError as exc:
+        raise SystemExit('nova-docker-registry: %s' % exc) from None
+
+
 def build(conf=registry_conf.CONF) -> app.Registry:
     opts = conf.registry
     client = glance.Glance(glance.adapter_from_conf(conf))
     store = storage.Storage(client,
                             saved.Indexer(client, conf.glance.architecture),
+                            sealer_from_conf(conf),
                             conf.glance.architecture)
     return app.Registry(
         store,

@@ -6,12 +6,7 @@ import time
 
 from nova.compute import power_state
 
-from keystoneauth1 import adapter as ks_adapter
-from keystoneauth1 import session as ks_session
-
-from nova_docker.registry import glance as glance_mod
 from nova_docker.registry import prune
-from nova_docker.registry import storage
 from tests.e2e import cloud
 from tests.fixtures import registry as registry_fx
 
@@ -19,13 +14,6 @@ LINE = 'hello from a pushed image'
 CMD = ('/bin/sh', '-c',
        "trap 'exit 0' TERM; echo %s; cat /layer1; sleep 100000 & wait"
        % LINE)
-
-
-def registry_glance_adapter(url):
-    """What ``[glance] auth_type = none, endpoint_override = url``
-    gives the registry."""
-    return ks_adapter.Adapter(ks_session.Session(), endpoint_override=url,
-                              raise_exc=False)
 
 
 class TestRegistryBoot(cloud.DockerCloudTestCase):
@@ -115,13 +103,12 @@ class TestRegistryBoot(cloud.DockerCloudTestCase):
         server = self.boot('on-v1', in_use['id'])
         unused = self._push(ref, layers=3)
         current = self._push(ref, layers=4)
-        glance = glance_mod.Glance(registry_glance_adapter(
-            self.glance_server.url))
+        glance = registry_fx.glance_client(self.glance_server.url)
 
         def used(image_id):
             return bool(self.admin_api.get_servers(search_opts={
                 'image': image_id, 'all_tenants': 1}))
-        gone = prune.prune(glance, storage.Storage(glance, None), used,
+        gone = prune.prune(glance, registry_fx.storage_for(glance), used,
                            min_age=0)
 
         self.assertIn(unused['id'], [i['id'] for i in gone])

@@ -9,8 +9,7 @@ import pytest
 from tests.fixtures import engine as engine_fixtures
 from tests.fixtures import registry as registry_fx
 
-USERS = {'alice': ('alice-secret', 'project-a'),
-         'bob': ('bob-secret', 'project-b')}
+USERS = registry_fx.USERS
 
 
 @pytest.fixture(scope='module')

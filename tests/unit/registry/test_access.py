@@ -61,3 +61,14 @@ def test_may_change_own_only():
     assert access.may_change(_image('1', 'project-a'), ALICE)
     assert not access.may_change(_image('1'), ALICE)
     assert not access.may_change(_image('1', owner=None), ANONYMOUS)
+
+
+def test_plain_names_answer_own_and_public_images_only():
+    assert access.answers_plain_name(_image('1', 'project-a'), ALICE)
+    assert access.answers_plain_name(_image('2', visibility='public'), ALICE)
+    for visibility in ('community', 'shared', 'private'):
+        assert not access.answers_plain_name(
+            _image('3', visibility=visibility), ALICE)
+    # Not even an admin's view makes another project's image take a name.
+    assert not access.answers_plain_name(_image('4'), ADMIN)
+    assert not access.answers_plain_name(_image('5', owner=None), ANONYMOUS)
