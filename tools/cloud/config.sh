@@ -2,17 +2,22 @@
 # written into $ETC at each `up` (from $SECRETS, made once and kept with
 # the databases).
 
+# Each secret is made once and kept; one missing from an older
+# secrets.env (a new service) is added.
 make_secrets() {
-    [ -s "$SECRETS" ] && return 0
     local name
-    umask 077
-    {
+    (
+        umask 077
+        touch "$SECRETS"
         for name in DB ADMIN DEMO SERVICE; do
-            echo "${name}_PASSWORD=$(head -c 18 /dev/urandom | base64 |
-                tr -dc 'A-Za-z0-9')"
+            grep -q "^${name}_PASSWORD=" "$SECRETS" ||
+                echo "${name}_PASSWORD=$(head -c 18 /dev/urandom | base64 |
+                    tr -dc 'A-Za-z0-9')" >>"$SECRETS"
         done
-    } >"$SECRETS"
-    umask 022
+        grep -q '^REGISTRY_RECORD_KEY=' "$SECRETS" ||
+            echo "REGISTRY_RECORD_KEY=$(head -c 32 /dev/urandom |
+                od -An -tx1 | tr -d ' \n')" >>"$SECRETS"
+    )
 }
 
 db_url() {

@@ -424,6 +424,7 @@ bind_host = $HOST_IP
 bind_port = $REGISTRY_PORT
 auth_strategy = keystone
 upload_dir = $STATE/registry/uploads
+record_key = $REGISTRY_RECORD_KEY
 $(auth_section glance nova)
 EOF
     start_process nova-docker-registry -- "$VENV/bin/nova-docker-registry" \
