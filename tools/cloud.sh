@@ -14,7 +14,12 @@
 #                                containers and images, the cloud's bridges,
 #                                ports, namespaces and state (--keep-data:
 #                                the databases, Glance's images and the
-#                                passwords stay for the next `up`)
+#                                passwords stay for the next `up`). It ends
+#                                only the processes `up` started (their
+#                                process groups and descendants, from the
+#                                pid files) and the engines' containerd
+#                                shims, and refuses a state directory `up`
+#                                did not make.
 #
 # Each service is its own process on 127.0.0.1 with its own log in
 # $STATE/log: MariaDB, RabbitMQ, Keystone (fernet), Glance, Placement,
@@ -24,7 +29,9 @@
 # compute_driver = docker.DockerDriver and a dockerd of its own.
 # $NOVA_DOCKER_CLOUD_STATE (default /var/lib/nova-docker-cloud) and
 # $NOVA_DOCKER_CLOUD_HOME (the services' venv; /opt/nova-docker-cloud) move
-# them.
+# them. The passwords are in $STATE/etc/secrets.env, the services'
+# configurations in $STATE/etc (0700, files 0600), the CLI's in
+# $STATE/clouds.yaml (0600).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 . "$REPO/tools/progress.sh"
@@ -51,6 +58,7 @@ cmd_up() {
         die "run as root: it installs Debian packages, runs two dockerd" \
             "and wires ports on Open vSwitch"
     local t0=$SECONDS
+    claim_state
     install_debian_packages
     "$REPO/tools/ensure-ovs.sh" || die "Open vSwitch is not running"
     install_venv
@@ -171,6 +179,7 @@ remove_network() {
 cmd_down() {
     local keep_data=$1 host
     [ "$(id -u)" -eq 0 ] || die "run as root"
+    check_state
     # nova-compute first: it would start again what the engine loses.
     step "stopping nova-compute@${COMPUTES[0]} and @${COMPUTES[1]}"
     stop_processes "${COMPUTES[@]/#/nova-compute@}"
@@ -180,7 +189,7 @@ cmd_down() {
     step "stopping $(managed_names | tr '\n' ' ')"
     # shellcheck disable=SC2046  # names have no spaces
     stop_processes $(managed_names)
-    sweep_leftover_processes
+    stop_engine_shims
     for host in "${COMPUTES[@]}"; do
         remove_engine_dirs "$host"
     done
@@ -203,6 +212,7 @@ main() {
         up) cmd_up "$@" ;;
         status) cmd_status ;;
         stop)
+            check_state
             [ -n "${1:-}" ] && [ -e "$RUN/$1.pid" ] ||
                 die "usage: tools/cloud.sh stop NAME, NAME one of:" \
                     $(managed_names)

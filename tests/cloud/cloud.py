@@ -8,6 +8,7 @@ Nothing here imports nova: these tests are clients of a running cloud.
 
 import json
 import os
+import socket
 import subprocess
 import time
 
@@ -198,3 +199,100 @@ class Cloud:
             return api.exec(container_id, cmd)
         finally:
             api.close()
+
+
+# -- the cloud's processes, as the kernel sees them -------------------------
+
+def _stat(pid):
+    """(ppid, pgrp, session, starttime) of ``pid``, or None when it is
+    gone or a zombie. The command may hold spaces and parentheses: the
+    fields start after the last ')'."""
+    try:
+        with open('/proc/%s/stat' % pid) as f:
+            fields = f.read().rsplit(')', 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    if fields[0] == 'Z':
+        return None
+    return int(fields[1]), int(fields[2]), int(fields[3]), fields[19]
+
+
+def _all_stats():
+    stats = {}
+    for name in os.listdir('/proc'):
+        if name.isdigit():
+            stat = _stat(name)
+            if stat:
+                stats[int(name)] = stat
+    return stats
+
+
+def recorded_pids():
+    """{name: pid} of the processes ``up`` started and still run: the
+    pid files "PID STARTTIME" in $STATE/run whose process lives with
+    that start time."""
+    run = os.path.join(STATE, 'run')
+    found = {}
+    for name in sorted(os.listdir(run)):
+        if not name.endswith('.pid'):
+            continue
+        with open(os.path.join(run, name)) as f:
+            pid, _, started = f.read().strip().partition(' ')
+        stat = _stat(pid)
+        if stat and stat[3] == started:
+            found[name[:-len('.pid')]] = int(pid)
+    return found
+
+
+def cloud_pids():
+    """Every process of the cloud: the process groups and sessions of
+    the recorded processes, and all their descendants."""
+    stats = _all_stats()
+    leaders = set(recorded_pids().values())
+    pids = {pid for pid, (_, pgrp, sid, _) in stats.items()
+            if pgrp in leaders or sid in leaders}
+    grown = True
+    while grown:
+        more = {pid for pid, (ppid, _, _, _) in stats.items()
+                if ppid in pids} - pids
+        pids |= more
+        grown = bool(more)
+    return pids
+
+
+def _hex_address(text, family):
+    """'0100007F:0CEA' of /proc/net/tcp as ('127.0.0.1', 3306)."""
+    addr, port = text.split(':')
+    raw = bytes.fromhex(addr)
+    # The kernel prints each 32-bit word in host (little-endian) order.
+    raw = b''.join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    return socket.inet_ntop(family, raw), int(port, 16)
+
+
+def tcp_listeners(pids):
+    """[(pid, address, port)] of every listening TCP socket the processes
+    ``pids`` hold in the host's network namespace (an instance's own
+    namespace is the tenant's)."""
+    host_netns = os.readlink('/proc/self/ns/net')
+    found = []
+    for pid in sorted(pids):
+        try:
+            if os.readlink('/proc/%d/ns/net' % pid) != host_netns:
+                continue
+            inodes = set()
+            for fd in os.listdir('/proc/%d/fd' % pid):
+                target = os.readlink('/proc/%d/fd/%s' % (pid, fd))
+                if target.startswith('socket:['):
+                    inodes.add(target[len('socket:['):-1])
+        except OSError:
+            continue  # gone meanwhile
+        for table, family in (('tcp', socket.AF_INET),
+                              ('tcp6', socket.AF_INET6)):
+            with open('/proc/%d/net/%s' % (pid, table)) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if fields[3] == '0A' and fields[9] in inodes:
+                        found.append((pid,) + _hex_address(fields[1],
+                                                           family))
+    return found

@@ -3,6 +3,8 @@ leaves the host as the session found it."""
 
 import os
 import subprocess
+import sys
+import tempfile
 
 import pytest
 
@@ -11,11 +13,12 @@ from tests.cloud import conftest
 from tests.fixtures import private_engine
 
 
-def cloud_processes():
+def cloud_processes(spare=()):
     """Every process whose command line names the cloud's state or the
-    engines' exec roots, or that runs from the cloud's venv."""
+    engines' exec roots, or that runs from the cloud's venv (but those of
+    ``spare``)."""
     return [(pid, cmd) for pid, cmd in private_engine.processes()
-            if pid != os.getpid() and (
+            if pid != os.getpid() and pid not in spare and (
                 cloud_mod.STATE in cmd or cloud_mod.EXEC_ROOT_PREFIX in cmd
                 or cmd.startswith(cloud_mod.VENV))]
 
@@ -41,10 +44,27 @@ def test_down_leaves_nothing(cloud, cloud_session, busybox_image):
     assert len(taps) == 1, ports
     assert taps <= conftest.host_network()['links']
 
-    cloud_session.down = True
-    cloud_mod.cloud_sh('down')
+    # Processes of other users of the machine that merely name the
+    # state directory: someone reading a log, and one with the path in
+    # its arguments. They are not the cloud's.
+    log = os.path.join(cloud_mod.STATE, 'log')
+    bystanders = [
+        subprocess.Popen(['tail', '-f', os.path.join(log, 'keystone.log')],
+                         stdout=subprocess.DEVNULL, start_new_session=True),
+        subprocess.Popen([sys.executable, '-c',
+                          'import time; time.sleep(600)',
+                          os.path.join(log, 'x')],
+                         start_new_session=True)]
+    try:
+        cloud_session.down = True
+        cloud_mod.cloud_sh('down')
+        assert [b.args for b in bystanders if b.poll() is not None] == []
+    finally:
+        for bystander in bystanders:
+            bystander.kill()
+            bystander.wait()
 
-    assert cloud_processes() == []
+    assert cloud_processes(spare={b.pid for b in bystanders}) == []
     assert not os.path.exists(cloud_mod.STATE)
     # Both engines are gone with their data roots: no container, no image.
     for host in cloud_mod.COMPUTES:
@@ -65,3 +85,23 @@ def test_down_leaves_nothing(cloud, cloud_session, busybox_image):
             if link.startswith(cloud_mod.BRIDGE_PREFIX)} == set()
     status = cloud_mod.cloud_sh('status', check=False)
     assert status.returncode != 0
+
+
+def test_down_and_up_refuse_a_directory_up_did_not_make():
+    conftest._require_root()
+    with tempfile.TemporaryDirectory() as state:
+        kept = os.path.join(state, 'etc', 'somebody-elses.conf')
+        os.makedirs(os.path.dirname(kept))
+        with open(kept, 'w') as f:
+            f.write('mine\n')
+        for cmd in ('down', 'up'):
+            proc = subprocess.run(
+                [cloud_mod.CLOUD_SH, cmd], stdin=subprocess.DEVNULL,
+                capture_output=True, text=True, timeout=300,
+                env=dict(os.environ, NOVA_DOCKER_CLOUD_STATE=state))
+            assert proc.returncode != 0, proc.stdout
+            assert 'not made by tools/cloud.sh up' in proc.stderr, (
+                proc.stdout, proc.stderr)
+            assert os.listdir(state) == ['etc'], cmd
+            assert os.listdir(os.path.dirname(kept)) == [
+                'somebody-elses.conf'], cmd

@@ -18,6 +18,9 @@ RUN=$STATE/run
 LOG=$STATE/log
 DATA=$STATE/data
 SECRETS=$ETC/secrets.env
+# Written by `up` into the state directory it makes: `down` removes only
+# a directory that holds it.
+MARKER=$STATE/.nova-docker-cloud
 COMPUTES=(compute1 compute2)
 # Unix socket paths are limited to 108 bytes: the engines' exec roots
 # (containerd's sockets live there) are short paths under /run.
@@ -54,6 +57,35 @@ engine_socket() { echo "$(engine_dir "$1")/docker.sock"; }
 
 KEYSTONE_URL=http://$HOST_IP:$KEYSTONE_PORT/v3
 TENANT_CIDR=${NOVA_DOCKER_CLOUD_CIDR:-10.78.0.0/24}
+
+# claim_state: the state directory is ours (made by `up`: it holds
+# $MARKER) or is made now; a directory something else made is refused,
+# as `down` would delete it.
+claim_state() {
+    if [ -e "$MARKER" ]; then
+        return 0
+    fi
+    if [ -d "$STATE" ] && [ -n "$(ls -A "$STATE")" ]; then
+        refuse_state
+    fi
+    mkdir -p "$STATE"
+    echo "made by tools/cloud.sh up; tools/cloud.sh down removes it all" \
+        >"$MARKER"
+}
+
+# check_state: exits when $STATE is there but not ours.
+check_state() {
+    if [ -e "$STATE" ] && [ ! -e "$MARKER" ]; then
+        refuse_state
+    fi
+}
+
+refuse_state() {
+    die "$STATE was not made by tools/cloud.sh up (it has no $MARKER):" \
+        "nothing in it is touched. Set NOVA_DOCKER_CLOUD_STATE to another" \
+        "directory, or remove this one yourself if it is a cloud of an" \
+        "older tools/cloud.sh"
+}
 
 # The start time of a process (clock ticks since boot): with its pid, it
 # names one process for good, as a pid alone does not once pids wrap.
@@ -100,60 +132,132 @@ managed_names() {
     ls -tr "$RUN" 2>/dev/null | sed -n 's/\.pid$//p'
 }
 
-# stop_processes NAME...: TERM to each one's process group at once, KILL
-# to the groups still there 10 s later. Services stop in parallel: one
-# after the other, the agents' and nova's graceful stops add up to minutes.
-stop_processes() {
-    local name entry entries=() pid
+# "PID PPID PGRP SID STARTTIME" of every process.
+proc_table() {
+    local f line
+    for f in /proc/[0-9]*/stat; do
+        { read -r line <"$f"; } 2>/dev/null || continue
+        f=${f#/proc/}
+        # The command may hold spaces and parentheses: split after the
+        # last ')'.
+        # shellcheck disable=SC2086  # numbers and a state letter
+        set -- ${line##*) }
+        echo "${f%/stat} $2 $3 $4 ${20}"
+    done
+}
+
+# tree_of group|pid ID...: "PID STARTTIME" of the processes whose process
+# group or session is one of ID... (group), or that are one of ID...
+# (pid), and of all their descendants (a containerd that dockerd started
+# in a session of its own, the processes of a container below its shim).
+tree_of() {
+    local mode=$1
+    shift
+    proc_table | awk -v mode="$mode" -v roots="$*" '
+        BEGIN { n = split(roots, r, " "); for (i = 1; i <= n; i++) root[r[i]] = 1 }
+        { parent[$1] = $2; started[$1] = $5
+          if (mode == "pid" ? ($1 in root) : (($3 in root) || ($4 in root)))
+              mine[$1] = 1 }
+        END {
+            do { grown = 0
+                 for (p in parent)
+                     if (!(p in mine) && (parent[p] in mine)) { mine[p] = 1; grown = 1 }
+            } while (grown)
+            for (p in mine) print p, started[p] }'
+}
+
+# kill_entries: KILL to each "PID STARTTIME" line of stdin still alive.
+kill_entries() {
+    local entry
+    while read -r entry; do
+        [ -n "$entry" ] && pid_alive "$entry" &&
+            kill -KILL "${entry%% *}" 2>/dev/null || true
+    done
+}
+
+# group_leaders NAME...: the recorded pids that still name the process
+# group `up` made. A pid is not given to a new process while a group or
+# session of that id has members: the leader gone, its group is still
+# ours; a live process of that pid with another start time is not.
+group_leaders() {
+    local name entry pid
     for name in "$@"; do
         entry=$(pid_of "$name")
+        pid=${entry%% *}
         # "0 0" is a process `stop` stopped: nothing to signal (and a
         # group id 0 would be our own group).
-        [ "${entry%% *}" -gt 1 ] 2>/dev/null || continue
-        entries+=("$entry")
-        pid_alive "$entry" &&
-            { kill -TERM -- "-${entry%% *}" 2>/dev/null ||
-              kill -TERM "${entry%% *}" 2>/dev/null || true; }
+        [ "$pid" -gt 1 ] 2>/dev/null || continue
+        if [ ! -d "/proc/$pid" ] ||
+                [ "$(start_time "$pid")" = "${entry#* }" ]; then
+            echo "$pid"
+        fi
     done
-    for _ in $(seq 100); do
-        [ "${#entries[@]}" -gt 0 ] || break
-        any_alive "${entries[@]}" || break
-        sleep 0.1
-    done
-    for entry in "${entries[@]}"; do
-        pid=${entry%% *}
-        # Also when the leader is gone: the group keeps its id while any
-        # member (a gunicorn worker, a privsep helper) lives.
-        kill -KILL -- "-$pid" 2>/dev/null || true
-    done
+}
+
+# stop_processes NAME...: TERM to each one's process group, session and
+# descendants at once, KILL 10 s later to what is left of them. Services
+# stop in parallel: one after the other, the agents' and nova's graceful
+# stops add up to minutes. Nothing else is signalled: a process that
+# merely names $STATE (a `tail -f` of a log) is not the cloud's.
+stop_processes() {
+    local leaders pid entry members name
+    leaders=$(group_leaders "$@")
+    if [ -n "$leaders" ]; then
+        # shellcheck disable=SC2086  # pids
+        members=$(tree_of group $leaders)
+        for pid in $leaders; do
+            kill -TERM -- "-$pid" 2>/dev/null || true
+        done
+        # A descendant in a session of its own (dockerd's containerd).
+        while read -r entry; do
+            [ -n "$entry" ] && pid_alive "$entry" &&
+                kill -TERM "${entry%% *}" 2>/dev/null || true
+        done <<<"$members"
+        for _ in $(seq 100); do
+            any_alive_lines "$members" || break
+            sleep 0.1
+        done
+        # Looked up again too: a member may have forked meanwhile; one
+        # whose parent is gone is found in the first list only.
+        # shellcheck disable=SC2046  # pids
+        { echo "$members"; tree_of group $(group_leaders "$@"); } |
+            sort -u | kill_entries
+    fi
     for name in "$@"; do
         rm -f "$RUN/$name.pid"
     done
 }
 
-any_alive() {
+# any_alive_lines "PID STARTTIME" lines: one of them lives.
+any_alive_lines() {
     local entry
-    for entry in "$@"; do
-        pid_alive "$entry" && return 0
-    done
+    while read -r entry; do
+        [ -n "$entry" ] && pid_alive "$entry" && return 0
+    done <<<"$1"
     return 1
 }
 
-# Processes that outlived their group (a privsep helper, a containerd
-# shim, which start sessions of their own) still name $STATE in their
-# command line: they are the cloud's too.
-sweep_leftover_processes() {
-    local pids=() pid
-    for pid in $(pgrep -f -- "$STATE" || true); do
-        [ "$pid" != $$ ] && [ "$pid" != "$BASHPID" ] && pids+=("$pid")
+# The engines' containerd shims start sessions of their own and outlive
+# dockerd: those whose containerd is one of the cloud's engines (its
+# socket is in an engine's exec root), with the containers' processes
+# below them.
+stop_engine_shims() {
+    local pid cmd host shims=()
+    for pid in $(proc_table | awk '{print $1}'); do
+        case $(readlink "/proc/$pid/exe" 2>/dev/null) in
+            */containerd-shim*) ;;
+            *) continue ;;
+        esac
+        cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || continue
+        for host in "${COMPUTES[@]}"; do
+            case " $cmd" in
+                *" -address $EXEC_ROOT_PREFIX$host/"*) shims+=("$pid") ;;
+            esac
+        done
     done
-    for pid in $(pgrep -f -- "$EXEC_ROOT_PREFIX" || true); do
-        pids+=("$pid")
-    done
-    if [ "${#pids[@]}" -gt 0 ]; then
-        step "killing ${#pids[@]} leftover process(es) of the cloud"
-        kill -KILL "${pids[@]}" 2>/dev/null || true
-    fi
+    [ "${#shims[@]}" -gt 0 ] || return 0
+    step "killing ${#shims[@]} containerd shim(s) of the cloud's engines"
+    tree_of pid "${shims[@]}" | kill_entries
 }
 
 # wait_for WHAT SECONDS COMMAND...: until COMMAND succeeds.

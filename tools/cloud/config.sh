@@ -1,30 +1,51 @@
 # Sourced by tools/cloud.sh: the configuration files of every service,
 # written into $ETC at each `up` (from $SECRETS, made once and kept with
 # the databases).
+#
+# Most of them hold a password: the database's, RabbitMQ's, or the
+# service user's, an admin of the cloud. $ETC is 0700 and every file in
+# it is written under umask 077 (0600 from its creation: no moment where
+# another local user could open it), as are $STATE/clouds.yaml and
+# keystone's keys.
 
-# Each secret is made once and kept; one missing from an older
-# secrets.env (a new service) is added.
+# The RabbitMQ user of the cloud's services (there is no guest).
+RABBIT_USER_NAME=nova-docker-cloud
+
+# private FILE: stdin into FILE, made anew so that it is 0600 whatever
+# mode an older one had (the caller runs under umask 077).
+private() {
+    rm -f "$1"
+    cat >"$1"
+}
+
+new_password() {
+    head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9'
+}
+
+# The passwords, made once and kept with the databases; one missing from
+# a kept file (an older cloud's) is added.
 make_secrets() {
     local name
-    (
-        umask 077
-        touch "$SECRETS"
-        for name in DB ADMIN DEMO SERVICE; do
-            grep -q "^${name}_PASSWORD=" "$SECRETS" ||
-                echo "${name}_PASSWORD=$(head -c 18 /dev/urandom | base64 |
-                    tr -dc 'A-Za-z0-9')" >>"$SECRETS"
-        done
-        grep -q '^REGISTRY_RECORD_KEY=' "$SECRETS" ||
-            echo "REGISTRY_RECORD_KEY=$(head -c 32 /dev/urandom |
-                od -An -tx1 | tr -d ' \n')" >>"$SECRETS"
-    )
+    [ -e "$SECRETS" ] || : >"$SECRETS"
+    for name in DB ADMIN DEMO SERVICE RABBIT; do
+        grep -q "^${name}_PASSWORD=" "$SECRETS" ||
+            echo "${name}_PASSWORD=$(new_password)" >>"$SECRETS"
+    done
+    grep -q '^RABBIT_USER=' "$SECRETS" ||
+        echo "RABBIT_USER=$RABBIT_USER_NAME" >>"$SECRETS"
+    # The registry seals its records in Glance under this key.
+    grep -q '^REGISTRY_RECORD_KEY=' "$SECRETS" ||
+        echo "REGISTRY_RECORD_KEY=$(head -c 32 /dev/urandom |
+            od -An -tx1 | tr -d ' \n')" >>"$SECRETS"
 }
 
 db_url() {
     echo "mysql+pymysql://$1:$DB_PASSWORD@$HOST_IP:$MYSQL_PORT/$2?charset=utf8"
 }
 
-transport_url() { echo "rabbit://guest:guest@$HOST_IP:$RABBIT_PORT/"; }
+transport_url() {
+    echo "rabbit://$RABBIT_USER:$RABBIT_PASSWORD@$HOST_IP:$RABBIT_PORT/"
+}
 
 # [keystone_authtoken] (and kin) of a service user in the service project.
 auth_section() {
@@ -45,7 +66,7 @@ EOF
 }
 
 write_keystone_conf() {
-    cat >"$ETC/keystone.conf" <<EOF
+    private "$ETC/keystone.conf" <<EOF
 [DEFAULT]
 [database]
 connection = $(db_url keystone keystone)
@@ -65,7 +86,7 @@ EOF
 write_glance_conf() {
     mkdir -p "$ETC/glance" "$DATA/glance/images" "$DATA/glance/staging" \
         "$DATA/glance/tasks"
-    cat >"$ETC/glance/glance-api.conf" <<EOF
+    private "$ETC/glance/glance-api.conf" <<EOF
 [DEFAULT]
 enabled_backends = fs:file
 [database]
@@ -87,7 +108,7 @@ EOF
 
 write_placement_conf() {
     mkdir -p "$ETC/placement"
-    cat >"$ETC/placement/placement.conf" <<EOF
+    private "$ETC/placement/placement.conf" <<EOF
 [DEFAULT]
 [api]
 auth_strategy = keystone
@@ -113,7 +134,7 @@ NEUTRON_PRIVSEP=(privsep privsep_dhcp_release privsep_ovs_vsctl
 
 write_neutron_conf() {
     mkdir -p "$ETC/neutron"
-    cat >"$ETC/neutron/neutron.conf" <<EOF
+    private "$ETC/neutron/neutron.conf" <<EOF
 [DEFAULT]
 core_plugin = ml2
 service_plugins =
@@ -138,7 +159,7 @@ EOF
     cp "$VENV/etc/neutron/api-paste.ini" "$ETC/neutron/"
     # ML2/Open vSwitch: tenant networks are VLANs on $PHYSNET, the patched
     # pair of "physical" bridges that joins the two compute hosts.
-    cat >"$ETC/neutron/ml2_conf.ini" <<EOF
+    private "$ETC/neutron/ml2_conf.ini" <<EOF
 [ml2]
 type_drivers = flat,vlan
 tenant_network_types = vlan
@@ -155,7 +176,7 @@ EOF
 # own on the host's userspace Open vSwitch.
 write_ovs_agent_conf() {
     local host=$1 file=$ETC/neutron/ovs-agent-$1.ini
-    cat >"$file" <<EOF
+    private "$file" <<EOF
 [DEFAULT]
 host = $host
 [ovs]
@@ -181,7 +202,7 @@ $file" "${NEUTRON_PRIVSEP[@]}" >>"$file"
 
 write_nova_conf() {
     mkdir -p "$ETC/nova"
-    cat >"$ETC/nova/nova.conf" <<EOF
+    private "$ETC/nova/nova.conf" <<EOF
 [DEFAULT]
 transport_url = $(transport_url)
 state_path = $DATA/nova
@@ -229,7 +250,7 @@ write_compute_conf() {
     mkdir -p "$DATA/$host/instances" "$DATA/$host/lock" "$DATA/nova-$host"
     # state_path holds the node's identity (compute_id): one per host, and
     # kept with the databases, which know the node by it.
-    cat >"$file" <<EOF
+    private "$file" <<EOF
 [DEFAULT]
 host = $host
 compute_driver = docker.DockerDriver
@@ -245,7 +266,7 @@ EOF
 }
 
 write_clouds_yaml() {
-    cat >"$STATE/clouds.yaml" <<EOF
+    private "$STATE/clouds.yaml" <<EOF
 # Written by tools/cloud.sh up; use with
 #   export OS_CLIENT_CONFIG_FILE=$STATE/clouds.yaml
 clouds:
@@ -270,11 +291,43 @@ clouds:
     region_name: RegionOne
     identity_api_version: 3
 EOF
-    chmod 600 "$STATE/clouds.yaml"
+}
+
+# RabbitMQ on loopback only, with the cloud's user as the one it makes on
+# its first start (instead of guest, whom every local user can be).
+write_rabbitmq_conf() {
+    printf '[].\n' | private "$ETC/rabbitmq-plugins"
+    private "$ETC/rabbitmq.conf" <<EOF
+listeners.tcp.default = $HOST_IP:$RABBIT_PORT
+disk_free_limit.absolute = 100MB
+default_vhost = /
+default_user = $RABBIT_USER
+default_pass = $RABBIT_PASSWORD
+default_permissions.configure = .*
+default_permissions.read = .*
+default_permissions.write = .*
+EOF
+}
+
+write_registry_conf() {
+    private "$ETC/nova-docker-registry.conf" <<EOF
+[registry]
+bind_host = $HOST_IP
+bind_port = $REGISTRY_PORT
+auth_strategy = keystone
+upload_dir = $STATE/registry/uploads
+record_key = $REGISTRY_RECORD_KEY
+$(auth_section glance nova)
+EOF
 }
 
 write_all_conf() {
-    mkdir -p "$ETC" "$RUN" "$LOG" "$DATA/nova/lock" "$DATA/neutron"
+    mkdir -p "$RUN" "$LOG" "$DATA/nova/lock" "$DATA/neutron"
+    local mask
+    mask=$(umask)
+    umask 077
+    # An $ETC of an older cloud.sh was 0755.
+    mkdir -p "$ETC" && chmod 0700 "$ETC"
     make_secrets
     # shellcheck disable=SC1090
     . "$SECRETS"
@@ -288,5 +341,8 @@ write_all_conf() {
         write_ovs_agent_conf "$host"
         write_compute_conf "$host"
     done
+    write_rabbitmq_conf
+    write_registry_conf
     write_clouds_yaml
+    umask "$mask"
 }

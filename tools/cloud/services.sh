@@ -133,6 +133,10 @@ rabbit_env() {
         RABBITMQ_NODENAME=ndcloud@localhost
         RABBITMQ_NODE_IP_ADDRESS=$HOST_IP RABBITMQ_NODE_PORT=$RABBIT_PORT
         RABBITMQ_DIST_PORT=$RABBIT_DIST_PORT
+        # Erlang's distribution port (rabbitmqctl's way in, with the
+        # cookie in $HOME) listens on every interface unless told.
+        "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=-kernel inet_dist_use_interface {127,0,0,1}"
+        "RABBITMQ_CTL_ERL_ARGS=-kernel inet_dist_use_interface {127,0,0,1}"
         RABBITMQ_MNESIA_BASE="$DATA/rabbitmq/mnesia"
         RABBITMQ_LOG_BASE="$LOG" RABBITMQ_LOGS=-
         RABBITMQ_CONFIG_FILE="$ETC/rabbitmq"
@@ -144,12 +148,10 @@ rabbit_env() {
 start_rabbitmq() {
     rabbit_env
     check_port_free rabbitmq "$RABBIT_PORT"
-    mkdir -p "$DATA/rabbitmq/mnesia"
-    printf '[].\n' >"$ETC/rabbitmq-plugins"
-    cat >"$ETC/rabbitmq.conf" <<EOF
-listeners.tcp.default = $HOST_IP:$RABBIT_PORT
-disk_free_limit.absolute = 100MB
-EOF
+    # Its database holds the cloud user's password hash, and $HOME the
+    # Erlang cookie: root's only ($ETC/rabbitmq.conf is written with the
+    # other configurations).
+    (umask 077 && mkdir -p "$DATA/rabbitmq/mnesia")
     # Erlang's port mapper, started here so that it is the cloud's and
     # stops with it; one already there (the host's) is used as it is.
     if ! running epmd && ! port_open "$EPMD_PORT"; then
@@ -183,7 +185,8 @@ create_databases() {
         sql+=" '$DB_PASSWORD';"
         sql+="GRANT ALL PRIVILEGES ON $db.* TO '$user'@'$HOST_IP';"
     done
-    mysql_root -e "$sql" || die "could not create the databases"
+    # On stdin: a command line is every local user's to read.
+    mysql_root <<<"$sql" || die "could not create the databases"
 }
 
 # The schemas, once per data directory (`up --keep-data` finds them).
@@ -197,20 +200,23 @@ sync_schemas() {
     cache=$CLOUD_HOME/schema-cache/$(sha256sum "$CLOUD_HOME/packages.stamp" |
         cut -c1-16).sql
     if [ -s "$cache" ]; then
+        # One an older cloud.sh left readable to all.
+        chmod 0600 "$cache"
         step "loading the databases' schemas from $cache"
         mysql_root <"$cache" || die "could not load $cache"
     else
         migrate_schemas
-        mkdir -p "$(dirname "$cache")"
-        # Without the cell mappings' rows' secrets: they are set below.
-        mariadb-dump --no-defaults -S "$MYSQL_RUN/mysql.sock" -u root \
-            --databases "${DATABASE_NAMES[@]}" >"$cache.tmp" &&
-            mv "$cache.tmp" "$cache" ||
+        # Root's only: the cell mappings' rows hold this cloud's
+        # database password (they are set anew below when loaded).
+        (umask 077 && mkdir -p "$(dirname "$cache")" &&
+            mariadb-dump --no-defaults -S "$MYSQL_RUN/mysql.sock" -u root \
+                --databases "${DATABASE_NAMES[@]}" >"$cache.tmp" &&
+            mv "$cache.tmp" "$cache") ||
             { rm -f "$cache.tmp"; step "(could not cache the schemas)"; }
     fi
     # The cell mappings name the cells' databases with this cloud's
     # password (a dump made by another cloud holds that one's).
-    mysql_root nova_api -e "
+    mysql_root nova_api <<<"
 UPDATE cell_mappings SET database_connection='$(db_url nova nova_cell0)'
     WHERE name='cell0';
 UPDATE cell_mappings SET database_connection='$(db_url nova nova)',
@@ -280,14 +286,17 @@ start_wsgi() {
 }
 
 start_keystone() {
-    mkdir -p "$DATA/keystone"
+    # The token and credential keys: whoever reads them is anyone.
+    (umask 077 && mkdir -p "$DATA/keystone")
     if [ ! -d "$DATA/keystone/fernet-keys" ]; then
-        "$VENV/bin/keystone-manage" --config-file "$ETC/keystone.conf" \
-            fernet_setup --keystone-user root --keystone-group root \
-            >>"$LOG/keystone-manage.log" 2>&1
-        "$VENV/bin/keystone-manage" --config-file "$ETC/keystone.conf" \
-            credential_setup --keystone-user root --keystone-group root \
-            >>"$LOG/keystone-manage.log" 2>&1
+        (umask 077
+         "$VENV/bin/keystone-manage" --config-file "$ETC/keystone.conf" \
+             fernet_setup --keystone-user root --keystone-group root &&
+         "$VENV/bin/keystone-manage" --config-file "$ETC/keystone.conf" \
+             credential_setup --keystone-user root --keystone-group root
+        ) >>"$LOG/keystone-manage.log" 2>&1 ||
+            die "keystone-manage could not make the keys; see" \
+                "$LOG/keystone-manage.log"
     fi
     start_wsgi keystone "$KEYSTONE_PORT" "'keystone.wsgi.api'" \
         OS_KEYSTONE_CONFIG_DIR="$ETC" OS_KEYSTONE_CONFIG_FILES=keystone.conf
@@ -296,9 +305,10 @@ start_keystone() {
 bootstrap_keystone() {
     [ -e "$DATA/keystone.done" ] && return 0
     step "keystone-manage bootstrap (admin, RegionOne, identity endpoint)"
-    run_logged keystone-manage "$VENV/bin/keystone-manage" --config-file \
-        "$ETC/keystone.conf" bootstrap \
-        --bootstrap-password "$ADMIN_PASSWORD" \
+    # The password in the environment, not on the command line.
+    OS_BOOTSTRAP_PASSWORD=$ADMIN_PASSWORD run_logged keystone-manage \
+        "$VENV/bin/keystone-manage" --config-file "$ETC/keystone.conf" \
+        bootstrap \
         --bootstrap-admin-url "$KEYSTONE_URL" \
         --bootstrap-internal-url "$KEYSTONE_URL" \
         --bootstrap-public-url "$KEYSTONE_URL" \
@@ -417,16 +427,8 @@ start_computes() {
 start_registry() {
     [ -x "$VENV/bin/nova-docker-registry" ] || return 0
     check_port_free nova-docker-registry "$REGISTRY_PORT"
-    mkdir -p "$STATE/registry/uploads"
-    cat >"$ETC/nova-docker-registry.conf" <<EOF
-[registry]
-bind_host = $HOST_IP
-bind_port = $REGISTRY_PORT
-auth_strategy = keystone
-upload_dir = $STATE/registry/uploads
-record_key = $REGISTRY_RECORD_KEY
-$(auth_section glance nova)
-EOF
+    # Uploads in progress are a user's layers.
+    (umask 077 && mkdir -p "$STATE/registry/uploads")
     start_process nova-docker-registry -- "$VENV/bin/nova-docker-registry" \
         --config-file "$ETC/nova-docker-registry.conf"
 }
