@@ -247,8 +247,16 @@ class DockerDriver(driver.ComputeDriver):
         """What the instance's ports become; refused before anything is
         made if one of them cannot be wired here."""
         self._check_ports(network_info)
-        plan = network_plan.build(network_info or [],
-                                  container.hostname(instance))
+        try:
+            plan = network_plan.build(network_info or [],
+                                      container.hostname(instance))
+        except ValueError as exc:
+            # nova's os-vif conversion parses every address of the ports.
+            raise exception.InvalidInput(
+                reason='a port of the instance holds an address that is '
+                       'not one (%s): fix the port or its subnet in '
+                       'Neutron' % exc) from exc
+        # Names and name servers the engine would write verbatim.
         container.check_resolution(plan.dns_servers, plan.hosts)
         return plan
 
