@@ -282,8 +282,13 @@ class DockerDriver(driver.ComputeDriver):
 
     def _workload_body(self, instance, image_meta, image_ref: str,
                        sandbox: str) -> dict:
-        with docker_exception.engine_boundary():
-            config = self._client.inspect_image(image_ref).get('Config')
+        try:
+            with docker_exception.engine_boundary():
+                config = self._client.inspect_image(image_ref).get('Config')
+        except errors.DockerError as exc:
+            raise exception.InstanceDeployFailure(
+                reason='the engine could not show the image %s: %s'
+                       % (image_ref, _reason(exc))) from exc
         try:
             return container.create_body(
                 instance, image_meta, image_ref, CONF.docker.pids_limit,
