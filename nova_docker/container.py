@@ -38,9 +38,15 @@ Volumes           no          refused (ImageUnacceptable): an anonymous
 StopTimeout,      inert       the engine does not take them from an
 OnBuild, Shell,               image (build-time or container-only);
 Hostname,                     power_off always passes its own timeout,
-Domainname,                   the sandbox holds the host name
-ArgsEscaped                   Windows only
+Domainname                    the sandbox holds the host name
+ArgsEscaped       inert       Windows only
 ================  ==========  ==========================================
+
+Volumes are refused rather than neutralised: the create body can only
+cover an image's VOLUME with another mount, and the one that stays
+bounded without a host path, a tmpfs (charged to the memory limit),
+would lose its data at every stop without a word. A refusal tells the
+tenant at once what to change.
 """
 
 import dataclasses
