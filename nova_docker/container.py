@@ -163,6 +163,12 @@ def instance_of(listed: dict) -> str | None:
     return label(listed, LABEL_INSTANCE_UUID)
 
 
+def sandbox_of(listed: dict) -> str | None:
+    """The instance a listed container is the sandbox of, or None (a
+    workload, whose sandbox label is empty)."""
+    return label(listed, LABEL_SANDBOX_OF)
+
+
 def owner(listed: dict) -> str | None:
     """The compute host a container of ``GET /containers/json`` belongs
     to (None: made before containers carried one)."""

@@ -176,6 +176,10 @@ def test_an_empty_label_is_no_label_to_the_listings():
         container.LABEL_INSTANCE_UUID: 'u'}}) == 'u'
     assert container.owner({'Labels': {container.LABEL_HOST: ''}}) is None
     assert container.owner({}) is None
+    inst = nova_objects.instance()
+    assert container.sandbox_of(body_for(inst)) is None
+    assert container.sandbox_of(container.sandbox_body(
+        inst, 'pause:1')) == inst.uuid
 
 
 def test_the_images_healthcheck_is_pinned_off():
