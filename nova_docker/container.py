@@ -4,10 +4,56 @@ Each ``_<concern>`` function maps one aspect of an instance (its flavor,
 image, identity) onto a fragment of the engine's ``POST /containers/create``
 body; :func:`create_body` merges them. Nothing here talks to the engine, so
 every rule is testable without one.
+
+Which image config fields an image may set
+------------------------------------------
+The engine fills every field the create body leaves unset from the image's
+config (Docker's ``merge`` of the two). The image is the tenant's, so each
+field is either the tenant's to choose or pinned by the body:
+
+================  ==========  ==========================================
+field             image may?  why
+================  ==========  ==========================================
+Entrypoint, Cmd   yes         the instance's program (``os_command_line``
+                              replaces Cmd), as a VM image's init
+Env, WorkingDir   yes         the program's own environment
+User              yes         whom the program runs as inside the
+                              instance; capabilities and
+                              ``no-new-privileges`` still fence it
+ExposedPorts      yes, inert  the engine publishes nothing: Neutron owns
+                              the network (NetworkMode none/container)
+StopSignal        a valid     power_off sends it, then SIGKILL after the
+                  one         timeout: any signal harms only the
+                              instance; one the engine would not know is
+                              refused (ImageUnacceptable)
+Labels            not ours    ``org.openstack.nova.*`` is the driver's:
+                              every label it knows, and any of that
+                              prefix the image carries, is set by the
+                              body (empty where not meant)
+Healthcheck       no          pinned off (``NONE``): the engine runs the
+                              probe outside the instance's CPU limit
+Volumes           no          refused (ImageUnacceptable): an anonymous
+                              engine volume escapes the root disk bound,
+                              Nova's snapshots and its accounting
+StopTimeout,      inert       the engine does not take them from an
+OnBuild, Shell,               image (build-time or container-only);
+Hostname,                     power_off always passes its own timeout,
+Domainname                    the sandbox holds the host name
+ArgsEscaped       inert       Windows only
+================  ==========  ==========================================
+
+Volumes are refused rather than neutralised: the create body can only
+cover an image's VOLUME with another mount, and the one that stays
+bounded without a host path, a tmpfs (charged to the memory limit),
+would lose its data at every stop without a word. A refusal tells the
+tenant at once what to change.
 """
 
 import dataclasses
+import ipaddress
+import re
 import shlex
+import signal
 from typing import Any
 
 from nova import exception
@@ -30,6 +76,12 @@ LABEL_NODE = LABEL_PREFIX + 'node'
 # their lifecycle events must see only the workload.
 LABEL_SANDBOX_OF = LABEL_PREFIX + 'sandbox-of'
 SANDBOX_SUFFIX = '-sandbox'
+# Every label the driver reads. Each container carries all of them, with
+# an empty value where one does not apply, and an empty value means "not
+# set": the engine merges the image's labels into the container's where
+# the body sets none, so a label left out is one the image may add.
+KNOWN_LABELS = (LABEL_INSTANCE_UUID, LABEL_INSTANCE_NAME, LABEL_PROJECT_ID,
+                LABEL_IMAGE_ID, LABEL_HOST, LABEL_NODE, LABEL_SANDBOX_OF)
 # Bounds for the sandbox. The pause program needs almost nothing, but
 # runc's init, a Go program whose threads count as tasks, runs in the
 # container's cgroups before it execs it: two tasks made starts fail now
@@ -98,32 +150,112 @@ def instance_label_filter(instance_uuid: str | None = None,
     return {'label': labels}
 
 
+def label(listed: dict, key: str) -> str | None:
+    """A label of a container (from ``GET /containers/json`` or an event's
+    attributes, given as ``{'Labels': ...}``); None when it is missing or
+    empty, as the driver pins the labels it does not mean."""
+    return (listed.get('Labels') or {}).get(key) or None
+
+
+def instance_of(listed: dict) -> str | None:
+    """The instance a listed container is the workload of, or None (a
+    sandbox, whose instance label is empty)."""
+    return label(listed, LABEL_INSTANCE_UUID)
+
+
+def sandbox_of(listed: dict) -> str | None:
+    """The instance a listed container is the sandbox of, or None (a
+    workload, whose sandbox label is empty)."""
+    return label(listed, LABEL_SANDBOX_OF)
+
+
 def owner(listed: dict) -> str | None:
     """The compute host a container of ``GET /containers/json`` belongs
     to (None: made before containers carried one)."""
-    return (listed.get('Labels') or {}).get(LABEL_HOST)
+    return label(listed, LABEL_HOST)
 
 
-def _labels(instance, image_id: str | None, host: str | None,
-            node: str | None) -> Body:
-    labels = {
-        LABEL_INSTANCE_UUID: instance.uuid,
-        LABEL_INSTANCE_NAME: instance.name,
-        LABEL_PROJECT_ID: instance.project_id or '',
-    }
-    if host:
-        labels[LABEL_HOST] = host
-    if node:
-        labels[LABEL_NODE] = node
-    if image_id:
-        labels[LABEL_IMAGE_ID] = image_id
+def _labels(meant: dict, image_config: dict | None) -> Body:
+    """``meant`` (the labels that apply; None or '' values do not), and
+    every other label of ours empty: those the driver knows and any of
+    our prefix the image carries."""
+    image_labels = (image_config or {}).get('Labels') or {}
+    labels = dict.fromkeys(KNOWN_LABELS, '')
+    labels.update(dict.fromkeys(
+        (key for key in image_labels if key.startswith(LABEL_PREFIX)), ''))
+    labels.update({key: value for key, value in meant.items() if value})
     return {'Labels': labels}
 
 
+def _workload_labels(instance, image_id: str | None, host: str | None,
+                     node: str | None, image_config: dict | None) -> Body:
+    return _labels({LABEL_INSTANCE_UUID: instance.uuid,
+                    LABEL_INSTANCE_NAME: instance.name,
+                    LABEL_PROJECT_ID: instance.project_id,
+                    LABEL_HOST: host, LABEL_NODE: node,
+                    LABEL_IMAGE_ID: image_id}, image_config)
+
+
+# RFC 1123 host names: dot-separated labels of letters, digits and '-',
+# neither first nor last; the kernel holds at most 64 bytes of it.
+_HOST_LABEL = re.compile(r'^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$')
+HOSTNAME_MAX = 63
+
+
 def hostname(instance) -> str:
-    # Nova already sanitised it to an RFC 952 name; fall back to the uuid
-    # for instances that predate hostname.
-    return (instance.hostname or instance.uuid)[:63]
+    """The instance's host name for the engine, which writes it verbatim
+    into /etc/hostname and /etc/hosts (newlines too).
+
+    Nova sanitises it to an RFC 952 name; anything else is refused
+    (InvalidInput). Instances that predate hostname get their uuid.
+    """
+    name = instance.hostname or instance.uuid
+    if len(name) > HOSTNAME_MAX:
+        # Cut at the limit, a name may end inside a label.
+        name = name[:HOSTNAME_MAX].rstrip('.-')
+    check_hostname(name)
+    return name
+
+
+def check_hostname(name: str) -> None:
+    if name and all(_HOST_LABEL.match(part) for part in name.split('.')):
+        return
+    raise exception.InvalidInput(
+        reason='the host name %r is not an RFC 1123 host name (letters, '
+               'digits and "-" in dot-separated labels): set a valid '
+               'hostname on the server' % name)
+
+
+def check_address(address: str, what: str) -> str:
+    """``address`` as an IP address in its usual form, or InvalidInput:
+    the engine writes name servers and /etc/hosts addresses verbatim."""
+    try:
+        # A zone (fe80::1%eth0) is free text: none is needed in the
+        # instance's own namespace.
+        if '%' in address:
+            raise ValueError('a zone is not accepted')
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        raise exception.InvalidInput(
+            reason='%s %r is not an IP address: fix it in the network '
+                   '(e.g. the subnet\'s dns_nameservers)' % (what, address)
+        ) from None
+
+
+def check_resolution(dns_servers=(), hosts=()) -> None:
+    """Refuse name servers and /etc/hosts lines that are not what they
+    say, before anything is made for the instance."""
+    _resolution(dns_servers, hosts)
+
+
+def _resolution(dns_servers, hosts) -> tuple[list, list]:
+    servers = [check_address(s, 'the DNS server') for s in dns_servers]
+    lines = []
+    for name, address in hosts:
+        check_hostname(name)
+        lines.append('%s:%s' % (name, check_address(
+            address, 'the /etc/hosts address of %s' % name)))
+    return servers, lines
 
 
 def _hostname(instance) -> Body:
@@ -233,6 +365,47 @@ def _pids(pids_limit: int) -> Body:
     return {'HostConfig': {'PidsLimit': pids_limit}}
 
 
+def _image_fields(image_id: str | None, image_config: dict | None) -> Body:
+    """What the body pins of the image's config (see the table above),
+    refusing an image whose config cannot be made safe."""
+    config = image_config or {}
+    volumes = sorted(config.get('Volumes') or {})
+    if volumes:
+        raise exception.ImageUnacceptable(
+            image_id=image_id,
+            reason='it declares VOLUME %s: the engine would keep that data '
+                   'outside the instance\'s root disk, its bound and its '
+                   'snapshots. Rebuild the image without VOLUME (keep the '
+                   'data in its file system) and attach a Cinder volume '
+                   'for data that must outlive the server'
+                   % ', '.join(volumes))
+    stop_signal = config.get('StopSignal')
+    if stop_signal and not valid_signal(stop_signal):
+        raise exception.ImageUnacceptable(
+            image_id=image_id,
+            reason='its StopSignal %r is not a signal: rebuild it with a '
+                   'valid STOPSIGNAL (e.g. SIGTERM) or none' % stop_signal)
+    # Test NONE: no probe at all, whatever else the image says of it.
+    return {'Healthcheck': {'Test': ['NONE']}}
+
+
+# Real-time signals as the engine names them: RTMIN+1..15, RTMAX-14..1
+# (and RTMIN, RTMAX themselves, among the names below).
+_RT_SIGNAL = re.compile(r'^RT(?:MIN\+(1[0-5]|[1-9])|MAX-(1[0-4]|[1-9]))$')
+_SIGNAL_NAMES = frozenset(name[len('SIG'):]
+                          for name in signal.Signals.__members__)
+
+
+def valid_signal(name: str) -> bool:
+    """Whether the engine knows ``name`` as a signal: a number, or a name
+    with or without ``SIG``, in any case."""
+    name = str(name).upper()
+    if name.isdigit():
+        return 0 < int(name) <= signal.SIGRTMAX
+    name = name[len('SIG'):] if name.startswith('SIG') else name
+    return name in _SIGNAL_NAMES or bool(_RT_SIGNAL.match(name))
+
+
 def _security() -> Body:
     # Never privileged: that is root on the host with every device.
     # no-new-privileges: a setuid or file-capability binary in the image
@@ -301,7 +474,8 @@ def create_body(instance, image_meta, image_ref: str, pids_limit: int,
                 hardening: Hardening | None = None,
                 host_cpus: int | None = None, host: str | None = None,
                 node: str | None = None,
-                sandbox: str | None = None) -> Body:
+                sandbox: str | None = None,
+                image_config: dict | None = None) -> Body:
     """The ``POST /containers/create`` body for ``instance``.
 
     :param image_ref: the engine-local image to run (see nova_docker.images).
@@ -312,12 +486,15 @@ def create_body(instance, image_meta, image_ref: str, pids_limit: int,
     :param host, node: the compute service host and node, as labels.
     :param sandbox: the sandbox whose namespace (and hostname) the
         workload joins; None: a namespace of its own with no network.
+    :param image_config: the engine-local image's ``Config`` (inspect):
+        ImageUnacceptable if the body cannot pin what it would set.
     """
     flavor = instance.flavor
     hardening = hardening or Hardening()
     return _merge(
         {'Image': image_ref},
-        _labels(instance, image_id, host, node),
+        _image_fields(image_id or image_meta.id, image_config),
+        _workload_labels(instance, image_id, host, node, image_config),
         # The engine refuses a hostname on a container that joins
         # another's namespace: the sandbox carries it.
         {} if sandbox else _hostname(instance),
@@ -338,14 +515,16 @@ def sandbox_body(instance, image_ref: str, dns_servers=(), hosts=(), *,
     """The ``POST /containers/create`` body of ``instance``'s sandbox.
 
     :param image_ref: the engine-local pause image (nova_docker.sandbox_image).
-    :param dns_servers: its resolv.conf's name servers (the subnets').
-    :param hosts: (name, address) pairs for its /etc/hosts.
+    :param dns_servers: its resolv.conf's name servers (the subnets'):
+        IP addresses, else InvalidInput.
+    :param hosts: (name, address) pairs for its /etc/hosts: RFC 1123
+        names and IP addresses, else InvalidInput.
     """
-    labels = {LABEL_SANDBOX_OF: instance.uuid}
-    if host:
-        labels[LABEL_HOST] = host
-    if node:
-        labels[LABEL_NODE] = node
+    servers, lines = _resolution(dns_servers, hosts)
+    # Every label of ours, as on the workload: the sandbox image may be
+    # any the operator names ([docker] sandbox_image).
+    labels = _labels({LABEL_SANDBOX_OF: instance.uuid, LABEL_HOST: host,
+                      LABEL_NODE: node}, None)['Labels']
     host_config: Body = {
         'NetworkMode': 'none',
         'Memory': SANDBOX_MEMORY,
@@ -356,13 +535,14 @@ def sandbox_body(instance, image_ref: str, dns_servers=(), hosts=(), *,
         'Privileged': False,
         'SecurityOpt': ['no-new-privileges'],
         'LogConfig': {'Type': 'none', 'Config': {}},
-        'ExtraHosts': ['%s:%s' % pair for pair in hosts],
+        'ExtraHosts': lines,
     }
-    if dns_servers:
-        host_config['Dns'] = list(dns_servers)
+    if servers:
+        host_config['Dns'] = servers
     # SIGKILL: the pause program, PID 1 without handlers, ignores SIGTERM.
     return _merge({'Image': image_ref, 'Labels': labels,
                    'StopSignal': sandbox_image.STOP_SIGNAL,
+                   'Healthcheck': {'Test': ['NONE']},
                    'HostConfig': host_config},
                   _hostname(instance))
 

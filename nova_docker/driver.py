@@ -197,10 +197,12 @@ class DockerDriver(driver.ComputeDriver):
 
     def _our_containers(self, instance_uuid=None) -> list[dict]:
         with docker_exception.engine_boundary():
-            return self._client.list_containers(
+            listed = self._client.list_containers(
                 all=True,
                 filters=container.instance_label_filter(instance_uuid,
                                                         host=self._host))
+        # A sandbox carries the instance label too, empty.
+        return [c for c in listed if container.instance_of(c)]
 
     def list_instances(self):
         return [c['Labels'].get(container.LABEL_INSTANCE_NAME, '')
@@ -245,8 +247,18 @@ class DockerDriver(driver.ComputeDriver):
         """What the instance's ports become; refused before anything is
         made if one of them cannot be wired here."""
         self._check_ports(network_info)
-        return network_plan.build(network_info or [],
-                                  container.hostname(instance))
+        try:
+            plan = network_plan.build(network_info or [],
+                                      container.hostname(instance))
+        except ValueError as exc:
+            # nova's os-vif conversion parses every address of the ports.
+            raise exception.InvalidInput(
+                reason='a port of the instance holds an address that is '
+                       'not one (%s): fix the port or its subnet in '
+                       'Neutron' % exc) from exc
+        # Names and name servers the engine would write verbatim.
+        container.check_resolution(plan.dns_servers, plan.hosts)
+        return plan
 
     @staticmethod
     def _check_ports(network_info) -> None:
@@ -257,18 +269,48 @@ class DockerDriver(driver.ComputeDriver):
 
     def _create(self, instance, image_meta, image_ref: str,
                 plan: network_plan.NetworkPlan) -> None:
-        """The sandbox, then the workload that joins its namespace."""
+        """The sandbox, then the workload that joins its namespace; both
+        bodies first, so a refused image makes neither."""
         sandbox = container.sandbox_name(instance)
-        self._create_container(instance, sandbox, container.sandbox_body(
+        sandbox_body = container.sandbox_body(
             instance, self._sandbox_image(), plan.dns_servers, plan.hosts,
-            host=self._host, node=self._host))
+            host=self._host, node=self._host)
+        body = self._workload_body(instance, image_meta, image_ref, sandbox)
+        self._create_container(instance, sandbox, sandbox_body)
         self._create_container(instance, container.container_name(
-            instance), container.create_body(
-            instance, image_meta, image_ref, CONF.docker.pids_limit,
-            image_id=image_meta.id,
-            hardening=container.Hardening.from_conf(CONF.docker),
-            host_cpus=self._host_cpus, host=self._host, node=self._host,
-            sandbox=sandbox))
+            instance), body)
+
+    def _workload_body(self, instance, image_meta, image_ref: str,
+                       sandbox: str) -> dict:
+        try:
+            with docker_exception.engine_boundary():
+                config = self._client.inspect_image(image_ref).get('Config')
+        except errors.DockerError as exc:
+            raise exception.InstanceDeployFailure(
+                reason='the engine could not show the image %s: %s'
+                       % (image_ref, _reason(exc))) from exc
+        try:
+            return container.create_body(
+                instance, image_meta, image_ref, CONF.docker.pids_limit,
+                image_id=image_meta.id,
+                hardening=container.Hardening.from_conf(CONF.docker),
+                host_cpus=self._host_cpus, host=self._host, node=self._host,
+                sandbox=sandbox, image_config=config)
+        except exception.ImageUnacceptable:
+            with excutils.save_and_reraise_exception():
+                self._forget_image(image_ref)
+
+    def _forget_image(self, image_ref: str) -> None:
+        """Remove a loaded image no instance may boot; one that a
+        container still uses (booted before it was refused) stays."""
+        try:
+            with docker_exception.engine_boundary():
+                self._client.remove_image(image_ref)
+        except (errors.NotFound, errors.Conflict):
+            pass
+        except Exception as exc:  # the refusal is the news
+            LOG.warning('Could not remove the refused image %s: %s',
+                        image_ref, exc)
 
     def _create_container(self, instance, name: str, body: dict) -> None:
         try:

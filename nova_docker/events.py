@@ -63,7 +63,8 @@ QUIET, ENDED = 'quiet', 'ended'
 
 def instance_uuid(engine_event: dict) -> str | None:
     attributes = (engine_event.get('Actor') or {}).get('Attributes') or {}
-    return attributes.get(container.LABEL_INSTANCE_UUID)
+    # A sandbox's instance label is there, empty: not an instance.
+    return container.instance_of({'Labels': attributes})
 
 
 def engine_nanos(stream) -> int | None:
@@ -279,10 +280,8 @@ class EventWatcher:
         listing = self._client.list_containers(
             all=True, filters=container.instance_label_filter(
                 host=self._host))
-        now = {c['Labels'][container.LABEL_INSTANCE_UUID]:
-               c.get('State') in RUNNING_STATES
-               for c in listing
-               if container.LABEL_INSTANCE_UUID in (c.get('Labels') or {})}
+        now = {container.instance_of(c): c.get('State') in RUNNING_STATES
+               for c in listing if container.instance_of(c)}
         if not self._listed:
             self._known, self._listed = now, True
             return

@@ -20,6 +20,8 @@ import time
 from collections.abc import Iterable
 
 from nova.compute import task_states
+from nova.compute import utils as compute_utils
+from nova import conf as nova_conf
 from nova import exception
 from nova.image import glance
 from nova import utils as nova_utils
@@ -32,18 +34,14 @@ from nova_docker.image import names
 from nova_docker.image import source
 from nova_docker.image import tarstream
 
+CONF = nova_conf.CONF
 LOG = logging.getLogger(__name__)
 
-# The instance's identity must not travel with the image: a container
-# booted from it later would otherwise carry the old instance's labels
-# until nova's own labels replace them, and anyone allowed to boot the
-# image could read them.
-_BLANKED_LABELS = (container.LABEL_INSTANCE_UUID,
-                   container.LABEL_INSTANCE_NAME,
-                   container.LABEL_PROJECT_ID,
-                   container.LABEL_IMAGE_ID)
+# The instance's identity and its compute host must not travel with the
+# image: anyone allowed to boot the image could read them. Every label of
+# ours is blanked (the container carries the image's others as they were).
 COMMIT_CHANGES = ['LABEL ' + ' '.join('"%s"=""' % label
-                                      for label in _BLANKED_LABELS)]
+                                      for label in container.KNOWN_LABELS)]
 
 # A failed upload is deleted from Glance with this many tries, the n-th
 # after n times this many seconds.
@@ -65,25 +63,47 @@ _NOT_INHERITED = frozenset((
     'checksum', 'size', 'image_location', 'image_state', 'owner_id',
     'base_image_ref', 'image_type', 'instance_uuid', 'user_id',
 ))
+# The registry's records of a push (nova-docker-registry): a snapshot is
+# no push, and a copy would make it pull as the old push's image.
+REGISTRY_PROPERTY_PREFIX = 'nova_docker_'
+
+
+def never_inherited(key: str) -> bool:
+    """Whether an image property must not pass from the image an instance
+    booted from to its snapshot: as nova's API rules it, with this host's
+    ``[DEFAULT] non_inheritable_image_properties``, and the registry's."""
+    never = (compute_utils.NON_INHERITABLE_IMAGE_PROPERTIES
+             | set(CONF.non_inheritable_image_properties))
+    prefixes = (('img_signature', REGISTRY_PROPERTY_PREFIX)
+                + tuple(compute_utils.NON_INHERITABLE_IMAGE_NAMESPACES))
+    return key in never or key.startswith(prefixes)
 
 
 def boot_properties(instance) -> dict:
     """The image properties the instance was booted with (from its system
-    metadata), less those that only describe the original upload."""
+    metadata), less those that only describe the original upload and
+    those never inherited."""
     if not instance.obj_attr_is_set('system_metadata'):
         return {}
     image = nova_utils.get_image_from_system_metadata(
         instance.system_metadata or {})
     return {key: value for key, value in image['properties'].items()
-            if key not in _NOT_INHERITED
-            and not key.startswith('img_signature')}
+            if key not in _NOT_INHERITED and not never_inherited(key)}
 
 
-def snapshot_metadata(instance) -> dict:
+def snapshot_metadata(instance, current: dict | None = None) -> dict:
     """What the driver sends to Glance with the data, like the libvirt
     driver's ``_create_snapshot_metadata``, plus the boot properties (the
-    command above all) so the snapshot boots like the instance did."""
+    command above all) so the snapshot boots like the instance did.
+
+    :param current: the properties nova's API gave the snapshot's image
+        (copied from the boot image, and the request's own); they win
+        over the boot properties, less those never inherited, which the
+        upload removes (nova's API copies the registry's).
+    """
     properties = boot_properties(instance)
+    properties.update({key: value for key, value in (current or {}).items()
+                       if not never_inherited(key)})
     properties.update({
         'image_location': 'snapshot',
         'image_state': 'available',
@@ -264,15 +284,18 @@ class Snapshotter:
 
     def _upload(self, context, instance, image_id: str,
                 committed: str) -> None:
-        metadata = snapshot_metadata(instance)
         saved = None
         try:
+            metadata = snapshot_metadata(instance, self._image_api.get(
+                context, image_id).get('properties'))
             # The engine's own chunks: IterReader hands them on as they are.
             saved = self._client.save_image(committed, chunk_size=None)
             pieces = source.TarPieces(saved, final_checks=[check_saved],
                                       rewrite_manifest=False)
+            # purge_props: the properties not sent are removed.
             image = self._image_api.update(context, image_id, metadata,
-                                           data=IterReader(pieces))
+                                           data=IterReader(pieces),
+                                           purge_props=True)
             if image.get('status') != 'active':
                 raise docker_exception.SnapshotFailed(
                     image_id=image_id,

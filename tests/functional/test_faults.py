@@ -82,7 +82,14 @@ class SlowImageAPI(LocalImageAPI):
             time.sleep(self.delay)
             yield chunk
 
-    def update(self, context, image_id, metadata, data=None):
+    def get(self, context, image_id):
+        if image_id not in self.data:
+            # The image nova's API made for a snapshot, not uploaded yet.
+            return {'id': image_id, 'status': 'queued', 'properties': {}}
+        return super().get(context, image_id)
+
+    def update(self, context, image_id, metadata, data=None,
+               purge_props=False):
         """The snapshot's upload: reads ``data`` as glanceclient would."""
         received = 0
         while True:

@@ -1,23 +1,29 @@
-"""Glance images built to change what another image on the engine is, or
-to fill nova-compute's memory or the engine's disk: each is refused and
-leaves the engine as it was. Real glance-api, real engine.
+"""Glance images built to change what another image on the engine is, to
+fill nova-compute's memory or the engine's disk, or to make the engine
+work for them: each is refused or fenced in and leaves the engine as it
+was. Real glance-api, real engine.
 """
 
 import gzip
 import io
 import json
 import tarfile
+import time
 import uuid
 
 import pytest
 from nova import exception
 
+from nova_docker import container
 from nova_docker.image import tarstream
+from tests.fixtures import images as image_fx
+from tests.fixtures import ports
 from tests.functional.test_images import boot
 from tests.functional.test_images import digest_of
 from tests.functional.test_images import engine_has
 from tests.functional.test_images import local_ref
 from tests.functional.test_images import save_tar
+from tests.functional.test_images import unique_labels
 from tests.unit import nova_objects
 
 
@@ -159,3 +165,170 @@ def test_an_image_larger_than_the_flavor_disk_is_refused(
                        match='more than the 1 GB root disk'):
         boot(gdriver, ctx, inst, image['id'])
     assert not engine_has(engine, local_ref(image['id']))
+
+
+# -- image config fields (see the table in nova_docker/container.py) -------
+
+def config_image(glance, local_images, labels=None, **config):
+    """A Glance image whose config carries ``config`` (engine field names)
+    and ``labels`` beside a label of its own; its Glance id."""
+    tar = image_fx.docker_save_tar(
+        None, ['/bin/sh'], labels=dict(unique_labels(), **(labels or {})),
+        extra_config=config)
+    image = glance.create_image('config', tar)
+    local_images.extend([local_ref(image['id']), digest_of(tar)])
+    return image['id']
+
+
+def inspect(engine, name):
+    reply = engine.get('/containers/%s/json' % name)
+    return reply.json() if reply.status_code == 200 else None
+
+
+def assert_no_containers(engine, inst):
+    assert inspect(engine, container.container_name(inst)) is None
+    assert inspect(engine, container.sandbox_name(inst)) is None
+
+
+def test_an_images_healthcheck_is_not_run(gdriver, glance, ctx, engine,
+                                          instances, local_images):
+    # The engine would run the probe every 10 ms in its own processes,
+    # outside the instance's CPU limit.
+    image_id = config_image(glance, local_images, Healthcheck={
+        'Test': ['CMD', '/bin/true'], 'Interval': 10 ** 7,
+        'Timeout': 10 ** 9})
+    inst = instances()
+    boot(gdriver, ctx, inst, image_id)
+    time.sleep(0.5)
+    info = inspect(engine, container.container_name(inst))
+    assert info['State']['Running']
+    assert info['Config']['Healthcheck']['Test'] == ['NONE']
+    assert 'Health' not in info['State']
+
+
+def test_an_image_with_a_volume_is_refused_and_leaves_nothing(
+        gdriver, glance, ctx, engine, instances, local_images):
+    image_id = config_image(glance, local_images,
+                            Volumes={'/data': {}, '/var/lib/db': {}})
+    inst = instances()
+    with pytest.raises(exception.ImageUnacceptable,
+                       match='VOLUME /data, /var/lib/db'):
+        boot(gdriver, ctx, inst, image_id)
+    assert_no_containers(engine, inst)
+    # The refused image is not kept for the next boot to refuse again.
+    assert not engine_has(engine, local_ref(image_id))
+
+
+def test_an_image_picks_a_valid_stop_signal(gdriver, glance, ctx, engine,
+                                            instances, local_images):
+    image_id = config_image(glance, local_images, StopSignal='SIGINT')
+    inst = instances()
+    boot(gdriver, ctx, inst, image_id)
+    info = inspect(engine, container.container_name(inst))
+    assert info['Config']['StopSignal'] == 'SIGINT'
+    gdriver.power_off(inst, timeout=5)
+    assert not inspect(engine, container.container_name(inst))[
+        'State']['Running']
+
+
+def test_an_invalid_stop_signal_is_refused(gdriver, glance, ctx, engine,
+                                           instances, local_images):
+    image_id = config_image(glance, local_images, StopSignal='SIGBOGUS')
+    inst = instances()
+    with pytest.raises(exception.ImageUnacceptable,
+                       match="StopSignal 'SIGBOGUS'"):
+        boot(gdriver, ctx, inst, image_id)
+    assert_no_containers(engine, inst)
+
+
+def listed_names(engine, label):
+    reply = engine.get('/containers/json', params={
+        'all': 1, 'filters': json.dumps({'label': [label]})})
+    return sorted(n.lstrip('/') for c in reply.json() for n in c['Names'])
+
+
+def test_an_image_cannot_label_its_container_as_another_instance(
+        gdriver, glance, ctx, engine, instances, local_images):
+    victim = instances()
+    boot(gdriver, ctx, victim, config_image(glance, local_images))
+    image_id = config_image(glance, local_images, labels={
+        container.LABEL_INSTANCE_UUID: victim.uuid,
+        container.LABEL_SANDBOX_OF: victim.uuid,
+        container.LABEL_PROJECT_ID: victim.project_id + '-not',
+        container.LABEL_HOST: 'another-host',
+        container.LABEL_PREFIX + 'not-yet-known': 'x'})
+    inst = instances()
+    boot(gdriver, ctx, inst, image_id)
+
+    labels = inspect(engine, container.container_name(inst))['Config'][
+        'Labels']
+    assert labels[container.LABEL_INSTANCE_UUID] == inst.uuid
+    assert labels[container.LABEL_SANDBOX_OF] == ''
+    assert labels[container.LABEL_HOST] == 'test-node'
+    assert labels[container.LABEL_PREFIX + 'not-yet-known'] == ''
+    # Each instance listed once, no sandbox among them; the victim's
+    # sandbox is the only container that says it is one.
+    uuids = gdriver.list_instance_uuids()
+    assert uuids.count(inst.uuid) == uuids.count(victim.uuid) == 1
+    assert '' not in uuids
+    assert listed_names(engine, '%s=%s' % (
+        container.LABEL_SANDBOX_OF, victim.uuid)) == [
+        container.sandbox_name(victim)]
+    assert listed_names(engine, '%s=%s' % (
+        container.LABEL_INSTANCE_UUID, victim.uuid)) == [
+        container.container_name(victim)]
+
+
+# -- names the engine writes verbatim --------------------------------------
+
+INJECTED = '6.6.6.6 victim.example'
+
+
+def test_the_engine_writes_names_verbatim(engine, busybox_image):
+    # Why the driver checks them: a newline in a name server or a hosts
+    # entry is a line of its own in the instance's files.
+    name = 'verbatim-%s' % uuid.uuid4().hex[:12]
+    reply = engine.post('/containers/create', params={'name': name}, json={
+        'Image': 'glance/%s:latest' % busybox_image.id,
+        'Cmd': ['/bin/cat', '/etc/resolv.conf', '/etc/hosts'],
+        'HostConfig': {'NetworkMode': 'none',
+                       'Dns': ['10.0.0.53\nnameserver 6.6.6.6'],
+                       'ExtraHosts': ['web\n%s:10.0.0.5' % INJECTED]}})
+    assert reply.status_code == 201, reply.text
+    try:
+        engine.post('/containers/%s/start' % name)
+        engine.post('/containers/%s/wait' % name)
+        out = engine.logs(name)[0].decode().splitlines()
+    finally:
+        engine.remove_container(name)
+    assert 'nameserver 6.6.6.6' in out
+    assert INJECTED in out
+
+
+def test_a_hostile_hostname_cannot_add_a_line(driver, engine, instances,
+                                              busybox_image):
+    inst = instances(hostname='web\n' + INJECTED)
+    with pytest.raises(exception.InvalidInput, match='RFC 1123'):
+        driver.spawn(None, inst, busybox_image, [], None, {})
+    assert_no_containers(engine, inst)
+
+
+def hostile_port(dns):
+    vif = ports.ovs_vif([ports.subnet('10.99.0.0/24', ips=['10.99.0.5'],
+                                      gateway='10.99.0.1',
+                                      dns=['10.99.0.53'])])
+    # nova's model parses the address it is given; a port's is only read.
+    vif['network']['subnets'][0]['dns'][0]['address'] = dns
+    return vif
+
+
+@pytest.mark.parametrize('dns', ['10.99.0.53\nnameserver 6.6.6.6',
+                                 '10.99.0.53 options ndots:15'])
+def test_a_hostile_name_server_cannot_add_a_line(driver, engine, instances,
+                                                 busybox_image, dns):
+    inst = instances()
+    # Not started: the check comes before any port would be wired.
+    with pytest.raises(exception.InvalidInput, match='not one'):
+        driver.spawn(None, inst, busybox_image, [], None, {},
+                     network_info=[hostile_port(dns)], power_on=False)
+    assert_no_containers(engine, inst)

@@ -7,8 +7,13 @@ import time
 
 import pytest
 from nova.compute import task_states
+from nova.compute import utils as compute_utils
+from nova import conf as nova_conf
 from nova import exception
+from nova.image import glance as nova_glance
+from nova import utils as nova_utils
 
+from nova_docker import container
 from nova_docker.docker import errors as docker_errors
 from nova_docker import exception as docker_exception
 from tests.fixtures import glance as glance_fx
@@ -232,3 +237,54 @@ def test_snapshot_output_survives_a_round_trip(
          os_command_line='/bin/cat /root/state')
     assert wait_output(engine, probe) == b'snapshot-data\n'
 
+
+
+@pytest.fixture
+def non_inheritable():
+    """``[DEFAULT] non_inheritable_image_properties`` naming one more."""
+    conf = nova_conf.CONF
+    conf.set_override('non_inheritable_image_properties',
+                      ['cache_in_nova', 'bittorrent', 'base_only_note'])
+    yield
+    conf.clear_override('non_inheritable_image_properties')
+
+
+REGISTRY_RECORDS = {'nova_docker_manifest': 'sha256:' + '1' * 64,
+                    'nova_docker_repository': 'someone/app',
+                    'nova_docker_tag': '1'}
+
+
+def test_a_snapshot_carries_no_registry_record_and_no_host(
+        gdriver, glance, ctx, engine, instances, local_images,
+        non_inheritable):
+    # An image the registry pushed, booted and snapshotted as Nova does:
+    # the API makes the snapshot's image from the instance's image
+    # metadata, the driver uploads into it.
+    base = glance.create_image(
+        'pushed', save_tar(['/bin/sh']), os_command_line=WRITER,
+        hypervisor_type='docker', cache_in_nova='True',
+        base_only_note='private', **REGISTRY_RECORDS)
+    local_images.append(local_ref(base['id']))
+    image_api = nova_glance.API()
+    inst = instances(image_ref=base['id'], project_id=ctx.project_id)
+    inst.system_metadata = nova_utils.get_system_metadata_from_image(
+        image_api.get(ctx, base['id']))
+    boot(gdriver, ctx, inst, base['id'], os_command_line=WRITER)
+    snap = compute_utils.create_image(ctx, inst, 'snap', 'snapshot',
+                                      image_api)
+
+    gdriver.snapshot(ctx, inst, snap['id'], TaskStates())
+
+    image = glance.get_image(snap['id'])
+    assert image['status'] == 'active'
+    assert image['os_command_line'] == WRITER
+    assert image['hypervisor_type'] == 'docker'
+    for key in list(REGISTRY_RECORDS) + ['cache_in_nova', 'base_only_note']:
+        assert key not in image, key
+    # Nor does its config say where (or whose) it was made.
+    local_images.append(local_ref(snap['id']))
+    clone = instances()
+    boot(gdriver, ctx, clone, snap['id'])
+    labels = engine.inspect_image(local_ref(snap['id']))['Config']['Labels']
+    for label in container.KNOWN_LABELS:
+        assert labels.get(label, '') == '', label

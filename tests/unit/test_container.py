@@ -21,6 +21,10 @@ def test_name_and_labels_carry_the_instance():
         container.LABEL_INSTANCE_NAME: inst.name,
         container.LABEL_PROJECT_ID: 'p-1',
         container.LABEL_IMAGE_ID: 'img-1',
+        # Not meant here, so empty: the image can't set them.
+        container.LABEL_HOST: '',
+        container.LABEL_NODE: '',
+        container.LABEL_SANDBOX_OF: '',
     }
     assert body['Image'] == 'glance/x:latest'
     assert body['Hostname'] == 'test-host'
@@ -91,10 +95,15 @@ def test_the_sandbox_holds_name_resolution_and_is_fenced_in():
     assert body['Image'] == 'nova-docker/sandbox:abc'
     assert body['Hostname'] == 'web-1'
     assert body['StopSignal'] == 'SIGKILL'
-    # Not the instance label: listings and events see only the workload.
+    # The instance label empty: listings and events see only the workload.
     assert body['Labels'] == {container.LABEL_SANDBOX_OF: inst.uuid,
                               container.LABEL_HOST: 'cmp-1',
-                              container.LABEL_NODE: 'cmp-1'}
+                              container.LABEL_NODE: 'cmp-1',
+                              container.LABEL_INSTANCE_UUID: '',
+                              container.LABEL_INSTANCE_NAME: '',
+                              container.LABEL_PROJECT_ID: '',
+                              container.LABEL_IMAGE_ID: ''}
+    assert container.instance_of(body) is None
     host_config = body['HostConfig']
     assert host_config['NetworkMode'] == 'none'
     assert host_config['Dns'] == ['10.0.0.53']
@@ -116,6 +125,161 @@ def test_label_filter_lists_ours_or_one():
         'label': [container.LABEL_INSTANCE_UUID]}
     assert container.instance_label_filter('u') == {
         'label': [container.LABEL_INSTANCE_UUID + '=u']}
+
+
+# -- what an image may set (the module's table) ---------------------------
+
+def test_every_label_constant_is_a_known_label():
+    # A label added later without joining KNOWN_LABELS would be one an
+    # image could set on every container.
+    constants = {value for name, value in vars(container).items()
+                 if name.startswith('LABEL_') and name != 'LABEL_PREFIX'}
+    assert constants == set(container.KNOWN_LABELS)
+
+
+def test_the_workload_and_sandbox_carry_every_label_of_ours():
+    inst = nova_objects.instance()
+    bodies = [body_for(inst), container.sandbox_body(inst, 'pause:1'),
+              container.create_body(inst, nova_objects.image_meta(),
+                                    'glance/x:latest', 100, host='h',
+                                    node='h', sandbox='s')]
+    for body in bodies:
+        assert set(container.KNOWN_LABELS) <= set(body['Labels'])
+    # An image cannot make a workload pass for another instance's sandbox.
+    assert body_for(inst)['Labels'][container.LABEL_SANDBOX_OF] == ''
+
+
+def test_labels_of_our_prefix_from_the_image_are_blanked():
+    inst = nova_objects.instance()
+    other = 'e2f4c3f0-0000-4000-8000-000000000001'
+    body = container.create_body(
+        inst, nova_objects.image_meta(), 'glance/x:latest', 100,
+        host='cmp-1', image_config={'Labels': {
+            container.LABEL_INSTANCE_UUID: other,
+            container.LABEL_SANDBOX_OF: other,
+            container.LABEL_HOST: 'cmp-2',
+            container.LABEL_PREFIX + 'not-yet-known': 'x',
+            'com.example.tenant': 'kept'}})
+    labels = body['Labels']
+    assert labels[container.LABEL_INSTANCE_UUID] == inst.uuid
+    assert labels[container.LABEL_SANDBOX_OF] == ''
+    assert labels[container.LABEL_HOST] == 'cmp-1'
+    assert labels[container.LABEL_PREFIX + 'not-yet-known'] == ''
+    # The tenant's own labels are his: the engine merges them untouched.
+    assert 'com.example.tenant' not in labels
+
+
+def test_an_empty_label_is_no_label_to_the_listings():
+    assert container.instance_of({'Labels': {
+        container.LABEL_INSTANCE_UUID: ''}}) is None
+    assert container.instance_of({'Labels': {
+        container.LABEL_INSTANCE_UUID: 'u'}}) == 'u'
+    assert container.owner({'Labels': {container.LABEL_HOST: ''}}) is None
+    assert container.owner({}) is None
+    inst = nova_objects.instance()
+    assert container.sandbox_of(body_for(inst)) is None
+    assert container.sandbox_of(container.sandbox_body(
+        inst, 'pause:1')) == inst.uuid
+
+
+def test_the_images_healthcheck_is_pinned_off():
+    inst = nova_objects.instance()
+    assert body_for(inst)['Healthcheck'] == {'Test': ['NONE']}
+    assert container.sandbox_body(inst, 'pause:1')['Healthcheck'] == {
+        'Test': ['NONE']}
+
+
+def body_with_config(config):
+    return container.create_body(nova_objects.instance(),
+                                 nova_objects.image_meta(),
+                                 'glance/x:latest', 100, image_id='img-1',
+                                 image_config=config)
+
+
+def test_an_image_with_volumes_is_refused_with_what_to_do():
+    with pytest.raises(exception.ImageUnacceptable) as caught:
+        body_with_config({'Volumes': {'/var/lib/db': {}, '/data': {}}})
+    message = str(caught.value)
+    assert 'img-1' in message
+    assert 'VOLUME /data, /var/lib/db' in message
+    assert 'Rebuild the image without VOLUME' in message
+
+
+@pytest.mark.parametrize('stop_signal', [
+    'SIGINT', 'SIGQUIT', 'term', '9', 'SIGRTMIN+3', 'RTMAX-1', 'SIGKILL'])
+def test_an_image_may_pick_a_valid_stop_signal(stop_signal):
+    body = body_with_config({'StopSignal': stop_signal, 'Volumes': None})
+    # Left to the image: the engine takes it from there.
+    assert 'StopSignal' not in body
+
+
+@pytest.mark.parametrize('stop_signal', [
+    'SIGBOGUS', '0', '65', 'SIGRTMIN+16', 'SIGTERM\nx', '-9'])
+def test_an_invalid_stop_signal_is_refused(stop_signal):
+    with pytest.raises(exception.ImageUnacceptable,
+                       match='valid STOPSIGNAL'):
+        body_with_config({'StopSignal': stop_signal})
+
+
+def test_fields_an_image_may_set_are_left_to_it():
+    body = body_with_config({
+        'User': 'app', 'Env': ['A=1'], 'WorkingDir': '/srv',
+        'Entrypoint': ['/init'], 'ExposedPorts': {'80/tcp': {}},
+        'OnBuild': ['RUN x'], 'Shell': ['/bin/ash', '-c']})
+    for field in ('User', 'Env', 'WorkingDir', 'Entrypoint', 'Cmd',
+                  'ExposedPorts', 'Volumes', 'StopSignal'):
+        assert field not in body
+
+
+# -- host names and name servers -------------------------------------------
+
+HOSTILE_NAMES = ['evil\n6.6.6.6 victim.example', 'a b', '-lead', 'trail-',
+                 'a..b', 'under_score', 'tab\there', 'x:1.2.3.4']
+
+
+@pytest.mark.parametrize('name', HOSTILE_NAMES)
+def test_a_hostname_that_is_not_rfc_1123_is_refused(name):
+    inst = nova_objects.instance(hostname=name)
+    with pytest.raises(exception.InvalidInput, match='RFC 1123'):
+        body_for(inst)
+    with pytest.raises(exception.InvalidInput, match='RFC 1123'):
+        container.sandbox_body(inst, 'pause:1')
+
+
+@pytest.mark.parametrize('name, expected', [
+    ('web-1', 'web-1'), ('Web.Example-2.org', 'Web.Example-2.org'),
+    ('a' * 62 + '-b', 'a' * 62), ('a' * 62 + '.b', 'a' * 62),
+    ('9lives', '9lives')])
+def test_valid_hostnames_pass_cut_to_a_label_boundary(name, expected):
+    inst = nova_objects.instance(hostname=name)
+    assert container.sandbox_body(inst, 'pause:1')['Hostname'] == expected
+
+
+@pytest.mark.parametrize('server', [
+    '1.1.1.1\nnameserver 6.6.6.6', 'dns.example', '',
+    'fe80::1%eth0\nnameserver 6.6.6.6', '10.0.0.1 options ndots:15'])
+def test_a_name_server_that_is_not_an_address_is_refused(server):
+    with pytest.raises(exception.InvalidInput, match='not an IP address'):
+        container.sandbox_body(nova_objects.instance(), 'pause:1',
+                               dns_servers=('10.0.0.53', server))
+
+
+@pytest.mark.parametrize('pair', [
+    ('web-1', '10.0.0.5\n6.6.6.6 victim'), ('web-1\n6.6.6.6', '10.0.0.5'),
+    ('web 1', '10.0.0.5')])
+def test_an_etc_hosts_line_that_is_not_name_and_address_is_refused(pair):
+    with pytest.raises(exception.InvalidInput):
+        container.sandbox_body(nova_objects.instance(), 'pause:1',
+                               hosts=(pair,))
+
+
+def test_name_servers_and_hosts_lines_are_written_in_their_usual_form():
+    body = container.sandbox_body(
+        nova_objects.instance(hostname='web-1'), 'pause:1',
+        dns_servers=('10.0.0.53', 'FD00:0::53'),
+        hosts=(('web-1', 'FD00::0005'),))
+    assert body['HostConfig']['Dns'] == ['10.0.0.53', 'fd00::53']
+    assert body['HostConfig']['ExtraHosts'] == ['web-1:fd00::5']
 
 
 # -- hardening -----------------------------------------------------------

@@ -63,6 +63,16 @@ def test_events_of_other_containers_are_ignored():
     assert got.events == []
 
 
+def test_a_sandbox_whose_instance_label_is_empty_is_no_instance():
+    # Sandboxes carry every label of ours, the instance's empty: their
+    # events pass the engine's label filter but name no instance.
+    got = Collector()
+    watcher = events.EventWatcher(None, got, stop_delay=0)
+    watcher.handle(engine_event('start', uuid=''))
+    watcher.handle(engine_event('die', uuid=''))
+    assert got.events == []
+
+
 # -- the watcher against a fake engine ---------------------------------------
 
 STARTED = virtevent.EVENT_LIFECYCLE_STARTED
@@ -150,6 +160,17 @@ def test_first_listing_only_learns_the_state(fake_engine, watch):
     assert listing.query['all'] == ['1']
     assert json.loads(listing.query['filters'][0]) == \
         container.instance_label_filter()
+
+
+def test_a_listed_sandbox_is_no_instance_on_resync(fake_engine, watch):
+    fake_engine.route('GET', '/containers/json', json=[
+        listed('u-1', 'exited'), listed('', 'running')])
+    watcher, got = watch([change_listing_then_end(fake_engine, [
+        listed('u-1', 'exited'), listed('', 'exited')])])
+    assert wait_for(lambda: len(fake_engine.requests_to(
+        'GET', '/containers/json')) == 2)
+    time.sleep(0.5)
+    assert got.events == []
 
 
 def change_listing_then_end(fake_engine, entries):

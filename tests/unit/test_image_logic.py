@@ -8,9 +8,11 @@ import uuid
 
 import pytest
 from nova.compute import task_states
+from nova import conf as nova_conf
 from nova import exception
 from oslo_utils import fixture as utils_fixture
 
+from nova_docker import container
 from nova_docker.docker import errors as docker_errors
 from nova_docker.image import cache
 from nova_docker import exception as docker_exception
@@ -248,6 +250,52 @@ def test_commit_blanks_the_instance_labels():
     assert change.startswith('LABEL ')
     assert '"org.openstack.nova.instance-uuid"=""' in change
     assert '"org.openstack.nova.project-id"=""' in change
+
+
+def test_commit_blanks_the_compute_host_and_every_label_of_ours():
+    change, = snapshot.COMMIT_CHANGES
+    assert '"org.openstack.nova.host"=""' in change
+    assert '"org.openstack.nova.node"=""' in change
+    for label in container.KNOWN_LABELS:
+        assert '"%s"=""' % label in change
+
+
+@pytest.fixture
+def non_inheritable():
+    nova_conf.CONF.set_override('non_inheritable_image_properties',
+                                ['cache_in_nova', 'base_only_note'])
+    yield
+    nova_conf.CONF.clear_override('non_inheritable_image_properties')
+
+
+def test_snapshot_metadata_drops_registry_records_and_non_inheritable(
+        non_inheritable):
+    inst = nova_objects.instance()
+    inst.system_metadata = {
+        'image_os_command_line': '/bin/sh',
+        'image_nova_docker_manifest': 'sha256:' + '1' * 64,
+        'image_cache_in_nova': 'True',
+        'image_base_only_note': 'x',
+        'image_os_glance_import_task': 'y',
+        'image_cinder_encryption_key_id': 'k',
+    }
+    # As nova's API made the snapshot's image (it copies the registry's
+    # records); what the driver leaves out, the upload purges.
+    current = {'nova_docker_manifest': 'sha256:' + '1' * 64,
+               'nova_docker_tag': '1', 'image_type': 'snapshot',
+               'instance_uuid': inst.uuid, 'base_image_ref': 'b-1',
+               'os_command_line': '/bin/sh -c "asked for"',
+               'cache_in_nova': 'True'}
+    props = snapshot.snapshot_metadata(inst, current)['properties']
+    for gone in ('nova_docker_manifest', 'nova_docker_tag', 'cache_in_nova',
+                 'base_only_note', 'os_glance_import_task',
+                 'cinder_encryption_key_id'):
+        assert gone not in props, gone
+    # nova's own properties of the snapshot stay; the request's win.
+    assert props['image_type'] == 'snapshot'
+    assert props['instance_uuid'] == inst.uuid
+    assert props['base_image_ref'] == 'b-1'
+    assert props['os_command_line'] == '/bin/sh -c "asked for"'
 
 
 def test_snapshot_task_states_and_missing_container():
