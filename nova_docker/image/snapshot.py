@@ -30,7 +30,7 @@ from nova_docker import exception as docker_exception
 from nova_docker.docker import errors as docker_errors
 from nova_docker.image import names
 from nova_docker.image import source
-from nova_docker.image import tarstream
+from nova_docker.archive import tarstream
 
 LOG = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import uuid
 import pytest
 from nova import exception
 
-from nova_docker.image import tarstream
+from nova_docker.archive import tarstream
 from tests.functional.test_images import boot
 from tests.functional.test_images import digest_of
 from tests.functional.test_images import engine_has
