@@ -7,149 +7,36 @@ needed. After every bad input the test checks that nothing new is left
 in Glance (tag images and hidden blob images) or in ``upload_dir``.
 """
 
-import gzip
-import hashlib
 import http.client
-import io
 import json
 import os
 import signal
 import socket
 import ssl
-import tarfile
 import time
-import urllib.parse
 
 import pytest
 import requests
 
 from tests.fixtures import registry as registry_fx
+from tests.fixtures.registry_client import (
+    API_VERSION,
+    DOCKER_CONFIG,
+    DOCKER_LIST,
+    DOCKER_MANIFEST,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    Client,
+    config,
+    descriptor,
+    digest_of,
+    error_of,
+    image_manifest,
+    index,
+    layer,
+    location_of,
+)
 from tests.functional.registry.conftest import USERS
-
-DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json'
-DOCKER_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json'
-OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json'
-OCI_INDEX = 'application/vnd.oci.image.index.v1+json'
-DOCKER_CONFIG = 'application/vnd.docker.container.image.v1+json'
-OCI_CONFIG = 'application/vnd.oci.image.config.v1+json'
-DOCKER_LAYER = 'application/vnd.docker.image.rootfs.diff.tar.gzip'
-OCI_LAYER = 'application/vnd.oci.image.layer.v1.tar+gzip'
-API_VERSION = 'registry/2.0'
-
-
-# -- building blobs and manifests -------------------------------------------
-
-def digest_of(data: bytes) -> str:
-    return 'sha256:' + hashlib.sha256(data).hexdigest()
-
-
-def layer(content: bytes) -> tuple[bytes, str]:
-    """A gzip'd tar holding one file; ``(blob, diff id)``."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode='w',
-                      format=tarfile.USTAR_FORMAT) as tar:
-        info = tarfile.TarInfo('data.txt')
-        info.size, info.mtime = len(content), 0
-        tar.addfile(info, io.BytesIO(content))
-    plain = buf.getvalue()
-    return gzip.compress(plain, mtime=0), digest_of(plain)
-
-
-def config(diff_ids: list[str], arch: str = 'amd64') -> bytes:
-    return json.dumps({'architecture': arch, 'os': 'linux',
-                       'config': {'Cmd': ['/bin/true']},
-                       'rootfs': {'type': 'layers',
-                                  'diff_ids': diff_ids}}).encode()
-
-
-def descriptor(media_type: str, data: bytes, **extra) -> dict:
-    return dict(mediaType=media_type, size=len(data), digest=digest_of(data),
-                **extra)
-
-
-def image_manifest(cfg: bytes, layers: list[bytes],
-                   media_type: str = DOCKER_MANIFEST) -> bytes:
-    oci = media_type == OCI_MANIFEST
-    return json.dumps({
-        'schemaVersion': 2, 'mediaType': media_type,
-        'config': descriptor(OCI_CONFIG if oci else DOCKER_CONFIG, cfg),
-        'layers': [descriptor(OCI_LAYER if oci else DOCKER_LAYER, blob)
-                   for blob in layers]}).encode()
-
-
-def index(children: list[tuple[str, bytes, str]],
-          media_type: str = OCI_INDEX) -> bytes:
-    """An index of ``(media type, manifest, architecture)`` children."""
-    return json.dumps({
-        'schemaVersion': 2, 'mediaType': media_type,
-        'manifests': [descriptor(mt, raw, platform={
-            'os': 'linux', 'architecture': arch})
-            for mt, raw, arch in children]}).encode()
-
-
-# -- talking to the registry ----------------------------------------------
-
-class Client:
-    """``requests`` with one user's Basic credentials; paths are relative
-    to the registry, as its Location headers are."""
-
-    def __init__(self, registry, user: str | None = 'alice',
-                 password: str | None = None):
-        self.registry = registry
-        self.session = requests.Session()
-        if user:
-            self.session.auth = (user, password or USERS[user][0])
-
-    def __call__(self, method: str, path: str, **kwargs):
-        kwargs.setdefault('timeout', 30)
-        url = path if '://' in path else self.registry.url + path
-        return self.session.request(method, url, **kwargs)
-
-    def push_blob(self, name: str, data: bytes) -> str:
-        resp = self('POST', '/v2/%s/blobs/uploads/' % name)
-        assert resp.status_code == 202, resp.text
-        digest = digest_of(data)
-        resp = self('PUT', resp.headers['Location'], data=data,
-                    params={'digest': digest})
-        assert resp.status_code == 201, resp.text
-        return digest
-
-    def push_image(self, name: str, tag: str | None, seed: str,
-                   media_type: str = DOCKER_MANIFEST,
-                   arch: str = 'amd64') -> bytes:
-        """Push a one-layer image; its manifest (by tag, or by digest
-        when ``tag`` is None)."""
-        blob, diff_id = layer(('%s in %s' % (seed, name)).encode())
-        cfg = config([diff_id], arch)
-        self.push_blob(name, blob)
-        self.push_blob(name, cfg)
-        raw = image_manifest(cfg, [blob], media_type)
-        resp = self.put_manifest(name, tag or digest_of(raw), raw,
-                                 media_type)
-        assert resp.status_code == 201, resp.text
-        return raw
-
-    def put_manifest(self, name, ref, raw, media_type=DOCKER_MANIFEST):
-        return self('PUT', '/v2/%s/manifests/%s' % (name, ref), data=raw,
-                    headers={'Content-Type': media_type})
-
-
-def location_of(resp) -> str:
-    """The Location header's path: webob makes it absolute, which the
-    spec allows."""
-    parts = urllib.parse.urlsplit(resp.headers['Location'])
-    return parts.path + ('?' + parts.query if parts.query else '')
-
-
-def error_of(resp, status: int, code: str) -> dict:
-    """The one JSON error of ``resp``, checked."""
-    assert resp.status_code == status, (resp.status_code, resp.text)
-    assert resp.headers['Content-Type'].startswith('application/json')
-    assert resp.headers['Docker-Distribution-API-Version'] == API_VERSION
-    errors = resp.json()['errors']
-    assert [e['code'] for e in errors] == [code], errors
-    assert errors[0]['message']
-    return errors[0]
 
 
 @pytest.fixture(scope='module')
