@@ -1,10 +1,11 @@
 """The OCI distribution-spec conformance list, ported: plain HTTP against
 nova-docker-registry as its own process storing into a real glance-api.
 
-Blobs and manifests are built here (a gzip'd tar layer, a config whose
-``rootfs.diff_ids`` is the sha256 of the unpacked tar), so no engine is
-needed. After every bad input the test checks that nothing new is left
-in Glance (tag images and hidden blob images) or in ``upload_dir``.
+Blobs and manifests are built by ``tests/fixtures/registry_client`` (a
+gzip'd tar layer, a config whose ``rootfs.diff_ids`` is the sha256 of the
+unpacked tar), so no engine is needed. After every bad input the test
+checks that nothing new is left in Glance (tag images and hidden blob
+images) or in ``upload_dir``.
 """
 
 import http.client
