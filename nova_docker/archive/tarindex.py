@@ -11,6 +11,7 @@ members: this reader holds one extension header of at most
 """
 
 import dataclasses
+import io
 import tarfile
 from collections.abc import Iterator
 
@@ -52,6 +53,7 @@ class _Walk:
 
     def __init__(self, fileobj, max_members: int):
         self.fileobj = fileobj
+        self.size = fileobj.seek(0, io.SEEK_END)
         self.max_members = max_members
         self.pos = 0
         self.count = 0
@@ -59,6 +61,13 @@ class _Walk:
         self.extensions = 0
 
     def header(self) -> tarfile.TarInfo | None:
+        if self.pos == self.size:
+            # The end of the data at a header: an archive without its
+            # end-of-archive blocks, which tar readers take too.
+            return None
+        if self.pos > self.size:
+            raise TarFormatError('the tar archive ends at byte %d, inside '
+                                 'member %d' % (self.size, self.count))
         block = _read_exactly(self.fileobj, self.pos, BLOCK)
         if block == tarstream.ZERO_BLOCK:
             return None

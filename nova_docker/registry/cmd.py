@@ -25,7 +25,10 @@ class _Server(gunicorn_base.BaseApplication):
 
     def load_config(self):
         for key, value in self._options.items():
-            self.cfg.set(key, value)
+            # control_socket_disable came with gunicorn 25.1, and so did
+            # the socket it turns off.
+            if key in self.cfg.settings:
+                self.cfg.set(key, value)
 
     def load(self):
         return self._application

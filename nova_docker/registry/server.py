@@ -20,7 +20,11 @@ import selectors
 import time
 from functools import partial
 
+import gunicorn
 from gunicorn.workers import gthread
+from oslo_log import log as logging
+
+LOG = logging.getLogger(__name__)
 
 # The request line and headers a client may send before its request is
 # handed to a thread anyway (gunicorn's parser then refuses what is over
@@ -111,7 +115,14 @@ class BoundedThreadWorker(gthread.ThreadWorker):
 
 
 def configure(header_timeout: float, read_timeout: float) -> str:
-    """Set the timeouts; the worker class's name for gunicorn."""
+    """Set the timeouts; the worker class's name for gunicorn (its own
+    gthread where it lacks the queue of pending connections this worker
+    builds on, which came with gunicorn 23)."""
+    if not hasattr(gthread.ThreadWorker, 'murder_pending'):
+        LOG.warning('gunicorn %s is too old for the registry\'s worker: '
+                    'clients that send half a request can hold its threads; '
+                    'install gunicorn 25.1 or later', gunicorn.__version__)
+        return 'gthread'
     BoundedThreadWorker.header_timeout = header_timeout
     BoundedThreadWorker.read_timeout = read_timeout
     return '%s.%s' % (__name__, BoundedThreadWorker.__name__)

@@ -147,3 +147,9 @@ def test_walk_refuses_too_many_members_and_a_cut_archive():
 
 def test_tarstream_and_tarindex_share_the_extension_bound():
     assert tarstream.MAX_METADATA == 1024 * 1024
+
+
+def test_walk_takes_an_archive_without_its_end_blocks():
+    data = _tar([('a', b'1', {}), ('b', b'22', {})])
+    bare = data[:3 * 512 + 512]   # two members of one block each, no end
+    assert [m.name for m in tarindex.walk(io.BytesIO(bare))] == ['a', 'b']
