@@ -144,16 +144,20 @@ def rootfs_config(image: dict, diff_id: str, arch: str | None) -> bytes:
 
 class Indexer:
     """SavedImage of Glance images, remembered by image id (Glance data
-    never changes)."""
+    never changes): the ``keep`` last used, holding at most ``max_bytes``
+    of configs (each up to MAX_CONFIG) together."""
 
     def __init__(self, glance, arch: str | None = None, keep: int = 256,
                  max_unpacked: int | None = None,
-                 max_ratio: int | None = None):
+                 max_ratio: int | None = None,
+                 max_bytes: int = 64 * 1024 * 1024):
         self._glance = glance
         self._arch = arch
         self._max_unpacked = max_unpacked
         self._max_ratio = max_ratio
         self._keep = keep
+        self._max_bytes = max_bytes
+        self._held = 0
         self._cache: OrderedDict[str, SavedImage] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -164,9 +168,13 @@ class Indexer:
                 return self._cache[image['id']]
         saved = self._build(image)
         with self._lock:
-            self._cache[image['id']] = saved
-            while len(self._cache) > self._keep:
-                self._cache.popitem(last=False)
+            if image['id'] not in self._cache:
+                self._cache[image['id']] = saved
+                self._held += len(saved.config)
+            while self._cache and (len(self._cache) > self._keep or
+                                   self._held > self._max_bytes):
+                _, gone = self._cache.popitem(last=False)
+                self._held -= len(gone.config)
         return saved
 
     def _build(self, image: dict) -> SavedImage:
