@@ -101,8 +101,9 @@ registry_opts = [
                     'after this.'),
     cfg.IntOpt('request_read_timeout', default=60, min=1,
                help='Seconds a client may stay silent while sending a '
-                    'request body (a layer) before the request is refused '
-                    'and its connection closed.'),
+                    'request body (a layer), or read nothing of a reply, '
+                    'before the request is refused and its connection '
+                    'closed.'),
     cfg.IntOpt('min_upload_rate', default=1024, min=0,
                help='Bytes per second a request body must average, after a '
                     'grace of request_read_timeout, so that a client '

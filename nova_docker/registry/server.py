@@ -30,7 +30,8 @@ LOG = logging.getLogger(__name__)
 # handed to a thread anyway (gunicorn's parser then refuses what is over
 # its own limits).
 MAX_HEADER_BYTES = 64 * 1024
-_END_OF_HEADERS = b'\r\n\r\n'
+# CRLF as RFC 9112 asks; bare LF as lenient readers take it.
+_END_OF_HEADERS = (b'\r\n\r\n', b'\n\n')
 
 
 class _Conn(gthread.TConn):
@@ -99,7 +100,7 @@ class BoundedThreadWorker(gthread.ThreadWorker):
         except OSError:
             data = b''
         conn.early += data
-        done = (_END_OF_HEADERS in conn.early or
+        done = (any(end in conn.early for end in _END_OF_HEADERS) or
                 len(conn.early) >= MAX_HEADER_BYTES)
         if data and not done:
             # Not all there yet: wait on, under the same deadline.
