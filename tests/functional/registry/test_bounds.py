@@ -56,16 +56,21 @@ def pax_bomb(pax_bytes: int) -> bytes:
     return buf.getvalue()
 
 
-def high_water(server) -> int:
-    """Peak resident memory (VmHWM), in bytes, of the server's busiest
-    process."""
-    peaks = []
+def high_water(server) -> dict[int, int]:
+    """Peak resident memory (VmHWM), in bytes, of each of the server's
+    processes."""
+    peaks = {}
     for pid in server.worker_pids() + [server.process.pid]:
         with open('/proc/%d/status' % pid) as f:
             for line in f:
                 if line.startswith('VmHWM:'):
-                    peaks.append(int(line.split()[1]) * 1024)
-    return max(peaks)
+                    peaks[pid] = int(line.split()[1]) * 1024
+    return peaks
+
+
+def growth(before: dict[int, int], after: dict[int, int]) -> int:
+    """The most any one process's peak grew by."""
+    return max(after[pid] - before.get(pid, 0) for pid in after)
 
 
 def _state(glance, *registries):
@@ -150,7 +155,7 @@ def test_a_pulled_gzip_bomb_image_holds_no_memory(glance_server, servers):
         assert alice('GET', '/v2/').status_code == 200
         before = high_water(registry)
         resp = alice('GET', '/v2/bomb/manifests/1', timeout=120)
-        grown = high_water(registry) - before
+        grown = growth(before, high_water(registry))
         assert grown < 100 * MiB, grown
         if registry is server:
             assert resp.status_code == 200, resp.text
@@ -169,7 +174,7 @@ def test_a_huge_pax_header_is_refused_unread(glance_server, servers):
     resp = alice('GET', '/v2/pax/manifests/1', timeout=120)
     error = error_of(resp, 404, 'MANIFEST_UNKNOWN')
     assert 'extension header' in error['message']
-    grown = high_water(server) - before
+    grown = growth(before, high_water(server))
     assert grown < 32 * MiB, grown
 
 
@@ -196,7 +201,7 @@ def test_half_open_connections_do_not_stop_the_registry(servers):
         started = time.monotonic()
         resp = alice('GET', '/v2/', timeout=10)
         assert resp.status_code == 200
-        assert time.monotonic() - started < 3
+        assert time.monotonic() - started < 5
     finally:
         for sock in socks:
             sock.close()
