@@ -30,7 +30,7 @@ from nova_docker.docker import errors as docker_errors
 from nova_docker.image import glance_api
 from nova_docker.image import names
 from nova_docker.image import source
-from nova_docker.image import tarstream
+from nova_docker.archive import tarstream
 from nova_docker.image.digest import HashCheck
 
 CONF = docker_conf.CONF

@@ -32,7 +32,7 @@ from nova_docker import exception as docker_exception
 from nova_docker.docker import errors as docker_errors
 from nova_docker.image import names
 from nova_docker.image import source
-from nova_docker.image import tarstream
+from nova_docker.archive import tarstream
 
 CONF = nova_conf.CONF
 LOG = logging.getLogger(__name__)

@@ -36,9 +36,9 @@ from cursive import exception as cursive_exception
 from nova import exception
 
 from nova_docker import exception as docker_exception
-from nova_docker.image.compression import Gunzip
+from nova_docker.archive.compression import Gunzip
 from nova_docker.image.digest import HashCheck
-from nova_docker.image.tarstream import TarStream
+from nova_docker.archive.tarstream import TarStream
 
 SPOOL_PIECE = 1024 * 1024
 # Read ahead of the engine: 4 pieces of 1 MiB. Joining 64 KiB chunks into

@@ -5,6 +5,7 @@ Handlers are small: they check the request, call :class:`Storage` or
 expect it (headers included). Errors become the spec's JSON errors.
 """
 
+import dataclasses
 import re
 import threading
 import time
@@ -67,19 +68,69 @@ def _page(items: list[str], request) -> tuple[list[str], str | None]:
     return page, (page[-1] if len(items) > n else None)
 
 
+@dataclasses.dataclass(frozen=True)
+class BodyLimits:
+    """How slowly a client may send a request body: ``timeout`` seconds
+    of silence (the socket's own timeout, set by the server, raises
+    then), and on average ``min_rate`` bytes a second after a grace of
+    ``timeout`` seconds (0: no floor)."""
+
+    timeout: float = 60.0
+    min_rate: int = 0
+
+
+class _Body:
+    """A request body's ``read``, refusing a client that stalls or
+    trickles: a thread is held for each request body being read."""
+
+    def __init__(self, read, limits: BodyLimits):
+        self._read = read
+        self._limits = limits
+        self._started = time.monotonic()
+        self._received = 0
+
+    def read(self, size: int) -> bytes:
+        try:
+            data = self._read(size)
+        except TimeoutError:
+            raise errors.BlobUploadInvalid(
+                'the client sent no data for %d s (request_read_timeout): '
+                'the upload was removed, push again'
+                % self._limits.timeout) from None
+        self._received += len(data)
+        rate = self._limits.min_rate
+        if rate and data:
+            allowed = self._limits.timeout + self._received / rate
+            if time.monotonic() - self._started > allowed:
+                raise errors.BlobUploadInvalid(
+                    'the client sends less than %d bytes a second '
+                    '(min_upload_rate): the upload was removed' % rate)
+        return data
+
+
 class Registry:
     """The WSGI application."""
 
     def __init__(self, storage, uploads, authenticator,
                  anonymous_pull: bool = False,
-                 max_manifest_size: int = 4 * 1024 * 1024):
+                 max_manifest_size: int = 4 * 1024 * 1024,
+                 body_limits: 'BodyLimits | None' = None,
+                 reaper=None):
         self.storage = storage
         self.uploads = uploads
         self.auth = authenticator
         self.anonymous_pull = anonymous_pull
         self.max_manifest_size = max_manifest_size
+        self.body_limits = body_limits or BodyLimits()
+        self.reaper = reaper
         self._reaped = 0.0
         self._reap_lock = threading.Lock()
+
+    def start_background(self) -> None:
+        """Start the upload reaper's thread: call it in every server
+        process (after the fork: threads do not survive one)."""
+        if self.reaper is not None:
+            self.reaper.start()
 
     def __call__(self, environ, start_response):
         request = webob.Request(environ)
@@ -170,7 +221,12 @@ class Registry:
             raise errors.ManifestTooLarge(
                 'manifest of %d bytes is larger than max_manifest_size (%d)'
                 % (length, self.max_manifest_size))
-        raw = request.body_file.read(self.max_manifest_size + 1)
+        try:
+            raw = request.body_file.read(self.max_manifest_size + 1)
+        except TimeoutError:
+            raise errors.ManifestInvalid(
+                'the client sent no data for %d s (request_read_timeout)'
+                % self.body_limits.timeout) from None
         if len(raw) > self.max_manifest_size:
             raise errors.ManifestTooLarge('manifest is larger than '
                                           'max_manifest_size (%d)'
@@ -316,13 +372,12 @@ class Registry:
         return _empty(201, {'Location': '/v2/%s/blobs/%s' % (name, digest),
                             'Docker-Content-Digest': digest})
 
-    @staticmethod
-    def _reader(request):
+    def _reader(self, request):
         stream = request.environ['wsgi.input']
         chunked = 'chunked' in request.headers.get('Transfer-Encoding', '')
         if request.content_length is None and not chunked:
             return lambda n: b''
-        return stream.read
+        return _Body(stream.read, self.body_limits).read
 
     def _reap(self) -> None:
         now = time.monotonic()

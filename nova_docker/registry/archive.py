@@ -12,10 +12,10 @@ import json
 import queue
 import tarfile
 import threading
-import zlib
 from collections.abc import Callable, Iterable, Iterator
 
-from nova_docker.image import tarstream
+from nova_docker.archive import compression
+from nova_docker.archive import tarstream
 
 CHUNK = 1024 * 1024
 # Pieces (of up to CHUNK) a layer is read ahead of the archive's upload.
@@ -54,22 +54,6 @@ def _member(name: str, size: int, chunks: Iterable[bytes]) -> Iterator[bytes]:
         raise ValueError('%s holds %d bytes, not the %d recorded for it'
                          % (name, sent, size))
     yield bytes(tarstream.padding(size))
-
-
-def _gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    for chunk in chunks:
-        while chunk:
-            out = inflate.decompress(chunk, CHUNK)
-            if out:
-                yield out
-            chunk = inflate.unconsumed_tail
-            if inflate.eof:
-                chunk = inflate.unused_data + chunk
-                inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    tail = inflate.flush()
-    if tail:
-        yield tail
 
 
 def _read_ahead(chunks: Iterable[bytes],
@@ -133,8 +117,11 @@ def archive(config: bytes, config_digest: str, layers: list[Layer],
             continue
         written.add(name)
         data = layer.chunks()
-        yield from _member(name, layer.size, _read_ahead(
-            _gunzip(data) if layer.gzip else data))
+        if layer.gzip:
+            # Bounded by the size recorded at upload: a blob that unpacks
+            # to more is refused before the excess is unpacked.
+            data = compression.gunzip(data, max_size=layer.size)
+        yield from _member(name, layer.size, _read_ahead(data))
     config_name = config_digest.split(':', 1)[1] + '.json'
     yield from _member(config_name, len(config), [config])
     manifest = json.dumps([{

@@ -74,6 +74,55 @@ registry_opts = [
                     'push an uploaded image (served from its own data, '
                     'under new digests) and hides earlier blobs from '
                     'pulls by digest until they are pushed again.'),
+
+    cfg.IntOpt('max_layer_unpacked_size', default=32 * units.Gi, min=1,
+               help='Largest size, in bytes, that a gzip-compressed layer may '
+                    'unpack to. A push stores its image in Glance with '
+                    'layers unpacked (as docker save writes them), so this '
+                    'bounds what one layer of a push costs in Glance; an '
+                    'upload over it is refused with BLOB_UPLOAD_INVALID '
+                    'and removed. A gzip image uploaded to Glance is held '
+                    'to it too when it is pulled.'),
+    cfg.IntOpt('max_layer_unpack_ratio', default=100, min=0,
+               help='Largest ratio of unpacked to compressed size of a gzip '
+                    'layer, checked once it has unpacked to 64 MiB: real '
+                    'layers compress up to about 10 times, a gzip bomb '
+                    'about 1000 times. 0 turns the check off.'),
+    cfg.IntOpt('max_uploads_per_project', default=32, min=1,
+               help='Uploads one project may have in flight at once; one '
+                    'more is refused with 429 TOOMANYREQUESTS until one '
+                    'finishes, is cancelled or expires (upload_timeout).'),
+    cfg.IntOpt('max_uploads', default=256, min=1,
+               help='Uploads all projects together may have in flight at '
+                    'once (429 TOOMANYREQUESTS beyond).'),
+    cfg.IntOpt('max_upload_bytes_per_project', default=20 * units.Gi, min=1,
+               help='Bytes one project\'s uploads in flight may hold in '
+                    'upload_dir together; an upload that would pass it is '
+                    'refused with 429 TOOMANYREQUESTS and removed.'),
+    cfg.IntOpt('max_upload_bytes', default=100 * units.Gi, min=1,
+               help='Bytes all uploads in flight may hold in upload_dir '
+                    'together (429 TOOMANYREQUESTS beyond).'),
+    cfg.IntOpt('reap_interval', default=60, min=1,
+               help='Seconds between two looks for uploads idle longer than '
+                    'upload_timeout, by a thread in every server process.'),
+    cfg.IntOpt('request_header_timeout', default=10, min=1,
+               help='Seconds a client may take to send a request\'s headers. '
+                    'They are awaited without holding one of the threads, '
+                    'so connections that send nothing or half a request '
+                    'can not stop the registry; the connection is closed '
+                    'after this.'),
+    cfg.IntOpt('request_read_timeout', default=60, min=1,
+               help='Seconds a client may stay silent while sending a '
+                    'request body (a layer), or read nothing of a reply, '
+                    'before the request is refused and its connection '
+                    'closed.'),
+    cfg.IntOpt('min_upload_rate', default=1024, min=0,
+               help='Bytes per second a request body must average, after a '
+                    'grace of request_read_timeout, so that a client '
+                    'trickling a byte now and then can not hold a thread '
+                    'for ever. 0 turns the check off.'),
+    cfg.IntOpt('keepalive', default=5, min=1,
+               help='Seconds an idle kept-alive connection stays open.'),
     cfg.IntOpt('credential_cache_seconds', default=60, min=0,
                help='How long a verified login is trusted before its '
                     'password is checked again.'),

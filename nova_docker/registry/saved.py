@@ -18,11 +18,14 @@ import posixpath
 import shlex
 import tarfile
 import threading
-import zlib
 from collections import OrderedDict
 from collections.abc import Iterator
 
-from nova_docker.image import tarstream
+from nova_docker.archive import compression
+from nova_docker.archive import digest as digest_of
+from nova_docker.archive import tarindex
+from nova_docker.archive import tarstream
+from nova_docker.archive.members import TarFormatError
 from nova_docker.registry import errors
 from nova_docker.registry import manifests
 
@@ -141,12 +144,20 @@ def rootfs_config(image: dict, diff_id: str, arch: str | None) -> bytes:
 
 class Indexer:
     """SavedImage of Glance images, remembered by image id (Glance data
-    never changes)."""
+    never changes): the ``keep`` last used, holding at most ``max_bytes``
+    of configs (each up to MAX_CONFIG) together."""
 
-    def __init__(self, glance, arch: str | None = None, keep: int = 256):
+    def __init__(self, glance, arch: str | None = None, keep: int = 256,
+                 max_unpacked: int | None = None,
+                 max_ratio: int | None = None,
+                 max_bytes: int = 64 * 1024 * 1024):
         self._glance = glance
         self._arch = arch
+        self._max_unpacked = max_unpacked
+        self._max_ratio = max_ratio
         self._keep = keep
+        self._max_bytes = max_bytes
+        self._held = 0
         self._cache: OrderedDict[str, SavedImage] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -157,9 +168,13 @@ class Indexer:
                 return self._cache[image['id']]
         saved = self._build(image)
         with self._lock:
-            self._cache[image['id']] = saved
-            while len(self._cache) > self._keep:
-                self._cache.popitem(last=False)
+            if image['id'] not in self._cache:
+                self._cache[image['id']] = saved
+                self._held += len(saved.config)
+            while self._cache and (len(self._cache) > self._keep or
+                                   self._held > self._max_bytes):
+                _, gone = self._cache.popitem(last=False)
+                self._held -= len(gone.config)
         return saved
 
     def _build(self, image: dict) -> SavedImage:
@@ -172,50 +187,60 @@ class Indexer:
             return self._rootfs(image, compressed=True)
         reader = RangeFile(self._glance, image['id'], size)
         try:
-            tar = tarfile.open(fileobj=reader, mode='r:')
-        except tarfile.TarError as exc:
-            raise _unreadable(image, exc) from None
-        with tar:
-            first = tar.next()
+            members = tarindex.walk(reader)
+            first = next(members, None)
             if first is None or tarstream.classify(
-                    tarstream.normalise(first.name)) == tarstream.ROOTFS:
+                    first.name) == tarstream.ROOTFS:
                 return self._rootfs(image, compressed=False)
-            return self._saved(image, tar, first)
+            return self._saved(image, reader, first, members)
+        except TarFormatError as exc:
+            raise _unreadable(image, exc) from None
 
     def _compressed_kind(self, image: dict) -> str:
-        inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        plain = b''
+        """The kind of a gzip image, from its first header: no more than
+        a block of it is unpacked."""
+        inflate = compression.Gunzip(detect=False)
+        plain = bytearray()
+        chunks = self._glance.download(image['id'], 0,
+                                       min(image['size'], READ_AHEAD))
         try:
-            for chunk in self._glance.download(image['id'], 0,
-                                               min(image['size'], READ_AHEAD)):
-                plain += inflate.decompress(chunk)
-            info = tarfile.TarInfo.frombuf(plain[:tarstream.BLOCK],
-                                           'utf-8', 'surrogateescape')
-        except (zlib.error, tarfile.TarError) as exc:
+            for chunk in chunks:
+                for piece in inflate.feed(chunk):
+                    plain += piece[:tarstream.BLOCK - len(plain)]
+                    if len(plain) == tarstream.BLOCK:
+                        break
+                if len(plain) == tarstream.BLOCK:
+                    break
+            info = tarfile.TarInfo.frombuf(bytes(plain), 'utf-8',
+                                           'surrogateescape')
+        except (TarFormatError, tarfile.TarError) as exc:
             raise _unreadable(image, exc) from None
+        finally:
+            close = getattr(chunks, 'close', None)
+            if close is not None:
+                close()
         return tarstream.classify(tarstream.normalise(info.name))
 
-    def _saved(self, image: dict, tar: tarfile.TarFile,
-               first: tarfile.TarInfo) -> SavedImage:
-        members = {}
+    def _saved(self, image: dict, reader: RangeFile, first: tarindex.Member,
+               rest) -> SavedImage:
+        members = {first.name: first}
         try:
-            member = first
-            while member is not None:
-                members[tarstream.normalise(member.name)] = member
-                member = tar.next()
-            entry = json.loads(self._read(tar, members, 'manifest.json'))[0]
-            config = self._read(tar, members, entry['Config'])
+            for member in rest:
+                members[member.name] = member
+            entry = json.loads(self._read(reader, members,
+                                          'manifest.json'))[0]
+            config = self._read(reader, members, entry['Config'])
             diff_ids = json.loads(config)['rootfs']['diff_ids']
-            layers = [self._layer(image, tar, members, name, diff_id)
+            layers = [self._layer(image, members, name, diff_id)
                       for name, diff_id in zip(entry['Layers'], diff_ids,
                                                strict=True)]
-        except (tarfile.TarError, KeyError, IndexError, TypeError,
+        except (TarFormatError, KeyError, IndexError, TypeError,
                 ValueError) as exc:
             raise _unreadable(image, exc) from None
         return SavedImage(image['id'], config, layers)
 
     @staticmethod
-    def _member(members: dict, name: str) -> tarfile.TarInfo:
+    def _member(members: dict, name: str) -> tarindex.Member:
         name = tarstream.normalise(name)
         for _ in range(8):
             member = members[name]
@@ -225,13 +250,17 @@ class Indexer:
                 posixpath.dirname(name), member.linkname))
         raise ValueError('symlink loop at %s' % name)
 
-    def _read(self, tar, members: dict, name: str) -> bytes:
+    def _read(self, reader: RangeFile, members: dict, name: str) -> bytes:
         member = self._member(members, name)
         if member.size > MAX_CONFIG:
             raise ValueError('%s is too large' % name)
-        return tar.extractfile(member).read()
+        reader.seek(member.offset_data)
+        data = reader.read(member.size)
+        if len(data) != member.size:
+            raise ValueError('%s is cut short' % name)
+        return data
 
-    def _layer(self, image, tar, members, name, diff_id) -> tuple[Blob, bool]:
+    def _layer(self, image, members, name, diff_id) -> tuple[Blob, bool]:
         member = self._member(members, name)
         start = member.offset_data
         head = (self._glance.read(image['id'], start, start + 2)
@@ -239,18 +268,44 @@ class Indexer:
         if head != _GZIP_MAGIC:
             return Blob(image['id'], member.offset_data, member.size,
                         diff_id, (diff_id, member.size)), False
-        digest = _sha256(self._glance.download(
+        digest = digest_of.sha256_of(self._glance.download(
             image['id'], member.offset_data,
             member.offset_data + member.size))
         return Blob(image['id'], member.offset_data, member.size,
                     digest), True
 
+    def _digests(self, chunks: Iterator[bytes],
+                 compressed: bool) -> tuple[str, str]:
+        """Digest of the data and of what it unpacks to, unpacked in
+        bounded pieces and no further than the registry's bounds."""
+        sha, plain = hashlib.sha256(), hashlib.sha256()
+        inflate = (compression.Gunzip(self._max_unpacked, self._max_ratio,
+                                      detect=False)
+                   if compressed else None)
+        try:
+            for chunk in chunks:
+                sha.update(chunk)
+                for piece in (inflate.feed(chunk) if inflate else ()):
+                    plain.update(piece)
+            if inflate is not None:
+                inflate.finish()
+        finally:
+            close = getattr(chunks, 'close', None)
+            if close is not None:
+                close()
+        if inflate is None:
+            plain = sha
+        return 'sha256:' + sha.hexdigest(), 'sha256:' + plain.hexdigest()
+
     def _rootfs(self, image: dict, compressed: bool) -> SavedImage:
         size = image.get('size') or 0
         sha = image.get('os_hash_value')
         if compressed or image.get('os_hash_algo') != 'sha256':
-            sha, diff_id = _digests(self._glance.download(image['id']),
-                                    compressed)
+            try:
+                sha, diff_id = self._digests(
+                    self._glance.download(image['id']), compressed)
+            except TarFormatError as exc:
+                raise _unreadable(image, exc) from None
         else:
             sha = 'sha256:' + sha
             diff_id = sha
@@ -264,23 +319,3 @@ def _unreadable(image: dict, exc: Exception) -> errors.RegistryError:
         'Glance image %s (%s) is not a docker save archive or a root file '
         'system tar that can be served (%s)'
         % (image['id'], image.get('name'), exc))
-
-
-def _sha256(chunks: Iterator[bytes]) -> str:
-    sha = hashlib.sha256()
-    for chunk in chunks:
-        sha.update(chunk)
-    return 'sha256:' + sha.hexdigest()
-
-
-def _digests(chunks: Iterator[bytes], compressed: bool) -> tuple[str, str]:
-    """Digest of the data and of what it unpacks to."""
-    sha, plain = hashlib.sha256(), hashlib.sha256()
-    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS) if compressed else None
-    for chunk in chunks:
-        sha.update(chunk)
-        if inflate is not None:
-            plain.update(inflate.decompress(chunk))
-    if inflate is None:
-        return 'sha256:' + sha.hexdigest(), 'sha256:' + sha.hexdigest()
-    return 'sha256:' + sha.hexdigest(), 'sha256:' + plain.hexdigest()

@@ -7,7 +7,9 @@ carry on with it. The digest is computed while the data arrives; a
 process that did not see every chunk reads the file again at the end.
 """
 
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
@@ -15,39 +17,52 @@ import re
 import threading
 import time
 import uuid
-import zlib
 
 from oslo_log import log as logging
 
+from nova_docker.archive import compression
+from nova_docker.archive.compression import GZIP_MAGIC
+from nova_docker.archive.members import TarFormatError
 from nova_docker.registry import errors
 
 LOG = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
 _ID = re.compile(r'[0-9a-f]{32}\Z')
-_GZIP_MAGIC = b'\x1f\x8b'
 
 
 class LayerProbe:
     """The digest of a blob and, for a gzip-compressed tar, of what it
     unpacks to (its diff id) and how big that is: a push's archive stores
-    layers uncompressed, and a tar header needs the size up front."""
+    layers uncompressed, and a tar header needs the size up front.
 
-    def __init__(self):
+    Unpacking is bounded (``max_unpacked`` bytes in all, ``max_ratio``
+    times the compressed size): past either, :meth:`update` raises
+    ``UnpacksTooLarge``, as a gzip bomb would make the push's archive in
+    Glance a thousand times the blob.
+    """
+
+    def __init__(self, max_unpacked: int | None = None,
+                 max_ratio: int | None = None):
         self.sha = hashlib.sha256()
         self.size = 0
-        self._inflate = None
+        self._bounds = (max_unpacked, max_ratio)
+        self._inflate: compression.Gunzip | None = None
         self._plain = None
-        self.plain_size = 0
         self._head = b''
         self.gzip_error = False
+
+    @property
+    def plain_size(self) -> int:
+        return self._inflate.plain if self._inflate is not None else 0
 
     def update(self, data: bytes) -> None:
         fresh = data
         if self.size < 2:
             self._head = (self._head + data)[:2]
-            if len(self._head) == 2 and self._head == _GZIP_MAGIC:
-                self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            if len(self._head) == 2 and self._head == GZIP_MAGIC:
+                self._inflate = compression.Gunzip(*self._bounds,
+                                                   detect=False)
                 self._plain = hashlib.sha256()
                 # The magic may have begun in an earlier, 1-byte chunk,
                 # which the inflater has not seen yet.
@@ -59,17 +74,11 @@ class LayerProbe:
 
     def _feed(self, data: bytes) -> None:
         try:
-            while data:
-                plain = self._inflate.decompress(data, CHUNK)
+            for plain in self._inflate.feed(data):
                 self._plain.update(plain)
-                self.plain_size += len(plain)
-                data = self._inflate.unconsumed_tail
-                if self._inflate.eof:
-                    # Concatenated gzip members, as pigz can write them.
-                    rest = self._inflate.unused_data
-                    self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                    data = rest + data
-        except zlib.error:
+        except compression.UnpacksTooLarge:
+            raise
+        except TarFormatError:
             self.gzip_error = True
 
     @property
@@ -93,31 +102,121 @@ class Finished:
     diff: tuple[str, int] | None
 
 
-class Uploads:
-    """The uploads of one host; thread-safe."""
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """What uploads in flight may hold, per project and on the host
+    (None: no bound), and what a gzip layer may unpack to."""
 
-    def __init__(self, directory: str, max_size: int, timeout: int):
+    per_project: int | None = None
+    total: int | None = None
+    bytes_per_project: int | None = None
+    bytes_total: int | None = None
+    max_unpacked: int | None = None
+    max_ratio: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class _InFlight:
+    """Counts and bytes of the uploads in upload_dir."""
+
+    count: int
+    project_count: int
+    size: int
+    project_size: int
+
+
+class Uploads:
+    """The uploads of one host; thread-safe. Every process of the host
+    shares ``directory``: the caps count what is in it."""
+
+    def __init__(self, directory: str, max_size: int, timeout: int,
+                 limits: Limits | None = None):
         self.directory = directory
         self.max_size = max_size
         self.timeout = timeout
+        self.limits = limits or Limits()
         os.makedirs(directory, mode=0o700, exist_ok=True)
         self._probes: dict[str, LayerProbe] = {}
         self._lock = threading.Lock()
+
+    def _new_probe(self) -> LayerProbe:
+        return LayerProbe(self.limits.max_unpacked, self.limits.max_ratio)
+
+    @contextlib.contextmanager
+    def _host_lock(self):
+        """Held while counting and adding uploads: the processes of the
+        host then can not all pass a cap at once."""
+        fd = os.open(self.directory, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def in_flight(self, project: str, but: str | None = None) -> _InFlight:
+        """What the uploads in upload_dir hold (``but`` one of them)."""
+        count = project_count = size = project_size = 0
+        for entry in os.listdir(self.directory):
+            upload_id, _, ext = entry.partition('.')
+            if ext != 'json' or upload_id == but or not _ID.match(upload_id):
+                continue
+            data, meta = self._paths(upload_id)
+            try:
+                with open(meta) as f:
+                    owner = json.load(f).get('project')
+                length = os.stat(data).st_size
+            except (OSError, ValueError, AttributeError):
+                continue
+            count, size = count + 1, size + length
+            if owner == project:
+                project_count += 1
+                project_size += length
+        return _InFlight(count, project_count, size, project_size)
+
+    def _check_count(self, project: str) -> None:
+        now = self.in_flight(project)
+        if self._over(now.project_count + 1, self.limits.per_project):
+            raise _too_many('project %s has %d uploads in flight, the most '
+                            'this registry takes (max_uploads_per_project)'
+                            % (project, now.project_count))
+        if self._over(now.count + 1, self.limits.total):
+            raise _too_many('the registry has %d uploads in flight, the '
+                            'most it takes (max_uploads)' % now.count)
+
+    @staticmethod
+    def _over(value: int, bound: int | None) -> bool:
+        return bound is not None and value > bound
+
+    def _byte_room(self, upload_id: str, project: str) -> int | None:
+        """How many bytes this upload may still grow by before a byte cap
+        is passed (None: no cap)."""
+        limits = self.limits
+        if limits.bytes_per_project is None and limits.bytes_total is None:
+            return None
+        others = self.in_flight(project, but=upload_id)
+        rooms = [bound - used for bound, used in (
+            (limits.bytes_per_project, others.project_size),
+            (limits.bytes_total, others.size)) if bound is not None]
+        return min(rooms)
 
     def _paths(self, upload_id: str) -> tuple[str, str]:
         base = os.path.join(self.directory, upload_id)
         return base + '.data', base + '.json'
 
     def start(self, name: str, project: str) -> str:
+        """A new upload; TOOMANYREQUESTS when the project or the host has
+        as many in flight as the caps allow."""
         upload_id = uuid.uuid4().hex
         data, meta = self._paths(upload_id)
-        open(data, 'xb').close()
-        with open(meta + '.tmp', 'w') as f:
-            json.dump({'name': name, 'project': project,
-                       'started': time.time()}, f)
-        os.rename(meta + '.tmp', meta)
+        with self._host_lock():
+            self._check_count(project)
+            open(data, 'xb').close()
+            with open(meta + '.tmp', 'w') as f:
+                json.dump({'name': name, 'project': project,
+                           'started': time.time()}, f)
+            os.rename(meta + '.tmp', meta)
         with self._lock:
-            self._probes[upload_id] = LayerProbe()
+            self._probes[upload_id] = self._new_probe()
         return upload_id
 
     def size(self, upload_id: str, name: str, project: str) -> int:
@@ -149,8 +248,23 @@ class Uploads:
             # need not be read to be too much.
             self.cancel(upload_id, name, project)
             raise self._too_large()
+        room = self._byte_room(upload_id, project)
+        limit = self.max_size if room is None else min(self.max_size,
+                                                       size + room)
+        try:
+            size = self._write(upload_id, read, size, length, limit)
+        except BaseException:
+            self.cancel(upload_id, name, project)
+            raise
+        return size
+
+    def _write(self, upload_id: str, read, size: int, length: int | None,
+               limit: int) -> int:
+        """Append what ``read`` gives, up to ``limit`` bytes in all."""
         probe = self._probe(upload_id, size)
         data, _ = self._paths(upload_id)
+        if length is not None and size + length > limit:
+            raise self._over_limit(limit)
         with open(data, 'ab') as f:
             while True:
                 want = CHUNK if length is None else min(CHUNK, length)
@@ -158,16 +272,32 @@ class Uploads:
                 if not chunk:
                     break
                 size += len(chunk)
-                if size > self.max_size:
-                    self.cancel(upload_id, name, project)
-                    raise self._too_large()
+                if size > limit:
+                    raise self._over_limit(limit)
                 f.write(chunk)
                 if probe is not None:
-                    probe.update(chunk)
+                    self._probe_update(probe, chunk)
                 if length is not None:
                     length -= len(chunk)
         os.utime(data)
         return size
+
+    def _over_limit(self, limit: int) -> errors.RegistryError:
+        if limit >= self.max_size:
+            return self._too_large()
+        return _too_many('this upload would pass the bytes uploads in '
+                         'flight may hold (max_upload_bytes_per_project or '
+                         'max_upload_bytes, %d bytes left for it); it was '
+                         'removed' % limit)
+
+    @staticmethod
+    def _probe_update(probe: LayerProbe, chunk: bytes) -> None:
+        try:
+            probe.update(chunk)
+        except compression.UnpacksTooLarge as exc:
+            raise errors.BlobUploadInvalid(
+                'the layer was refused and removed: %s (max_layer_unpacked_'
+                'size, max_layer_unpack_ratio)' % exc) from None
 
     def _probe(self, upload_id: str, size: int) -> LayerProbe | None:
         with self._lock:
@@ -189,10 +319,14 @@ class Uploads:
         with self._lock:
             probe = self._probes.get(upload_id)
         if probe is None or probe.size != size:
-            probe = LayerProbe()
-            with open(data, 'rb') as f:
-                for chunk in iter(lambda: f.read(CHUNK), b''):
-                    probe.update(chunk)
+            probe = self._new_probe()
+            try:
+                with open(data, 'rb') as f:
+                    for chunk in iter(lambda: f.read(CHUNK), b''):
+                        self._probe_update(probe, chunk)
+            except errors.BlobUploadInvalid:
+                self.cancel(upload_id, name, project)
+                raise
         if probe.digest != digest:
             self.cancel(upload_id, name, project)
             raise errors.DigestInvalid(
@@ -256,3 +390,42 @@ class Uploads:
             'upload %s is not known here (finished, cancelled, expired, or '
             'another repository\'s): start the upload again' % upload_id,
             detail={'uuid': upload_id})
+
+
+def _too_many(message: str) -> errors.TooManyRequests:
+    return errors.TooManyRequests(
+        message + ': finish or cancel an upload, or wait for unfinished '
+        'ones to expire, then try again')
+
+
+class Reaper:
+    """A thread that removes idle uploads every ``interval`` seconds, so
+    a stale upload goes without another upload starting. One per server
+    process: the processes share upload_dir and removal is idempotent."""
+
+    def __init__(self, uploads: Uploads, interval: float):
+        self._uploads = uploads
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name='upload-reaper')
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                for upload_id in self._uploads.reap():
+                    LOG.info('Removed upload %s: no data for %d s',
+                             upload_id, self._uploads.timeout)
+            except Exception:
+                LOG.exception('Looking for idle uploads failed; trying '
+                              'again in %d s', self._interval)

@@ -35,20 +35,35 @@ def sealer_from_conf(conf=registry_conf.CONF) -> records.Sealer:
         raise SystemExit('nova-docker-registry: %s' % exc) from None
 
 
+def upload_limits(conf=registry_conf.CONF) -> uploads.Limits:
+    opts = conf.registry
+    return uploads.Limits(
+        per_project=opts.max_uploads_per_project, total=opts.max_uploads,
+        bytes_per_project=opts.max_upload_bytes_per_project,
+        bytes_total=opts.max_upload_bytes,
+        max_unpacked=opts.max_layer_unpacked_size,
+        max_ratio=opts.max_layer_unpack_ratio or None)
+
+
 def build(conf=registry_conf.CONF) -> app.Registry:
+    """The application; its reaper thread is not started (see
+    :meth:`app.Registry.start_background`)."""
     opts = conf.registry
     client = glance.Glance(glance.adapter_from_conf(conf))
-    store = storage.Storage(client,
-                            saved.Indexer(client, conf.glance.architecture),
-                            sealer_from_conf(conf),
+    indexer = saved.Indexer(client, conf.glance.architecture,
+                            max_unpacked=opts.max_layer_unpacked_size,
+                            max_ratio=opts.max_layer_unpack_ratio or None)
+    store = storage.Storage(client, indexer, sealer_from_conf(conf),
                             conf.glance.architecture)
+    in_flight = uploads.Uploads(opts.upload_dir, opts.max_blob_size,
+                                opts.upload_timeout, upload_limits(conf))
     return app.Registry(
-        store,
-        uploads.Uploads(opts.upload_dir, opts.max_blob_size,
-                        opts.upload_timeout),
-        auth.from_conf(conf),
+        store, in_flight, auth.from_conf(conf),
         anonymous_pull=opts.anonymous_pull,
-        max_manifest_size=opts.max_manifest_size)
+        max_manifest_size=opts.max_manifest_size,
+        body_limits=app.BodyLimits(opts.request_read_timeout,
+                                   opts.min_upload_rate),
+        reaper=uploads.Reaper(in_flight, opts.reap_interval))
 
 
 class _Lazy:
@@ -64,6 +79,7 @@ class _Lazy:
                                   DEFAULT_CONFIG)
             parse_config(['--config-file', path])
             self._app = build()
+            self._app.start_background()
         return self._app(environ, start_response)
 
 

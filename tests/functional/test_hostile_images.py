@@ -15,7 +15,7 @@ import pytest
 from nova import exception
 
 from nova_docker import container
-from nova_docker.image import tarstream
+from nova_docker.archive import tarstream
 from tests.fixtures import images as image_fx
 from tests.fixtures import ports
 from tests.functional.test_images import boot

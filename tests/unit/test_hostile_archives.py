@@ -10,9 +10,9 @@ import tracemalloc
 
 import pytest
 
-from nova_docker.image import members
+from nova_docker.archive import members
 from nova_docker.image import source
-from nova_docker.image import tarstream
+from nova_docker.archive import tarstream
 from tests.fixtures import images as fx
 
 HEX = 'ab' * 32

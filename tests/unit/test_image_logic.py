@@ -19,7 +19,7 @@ from nova_docker import exception as docker_exception
 from nova_docker.image import loader
 from nova_docker.image import names
 from nova_docker.image import snapshot
-from nova_docker.image import tarstream
+from nova_docker.archive import tarstream
 from tests.fixtures import image_api
 from tests.fixtures import images as fx
 from tests.unit import nova_objects

@@ -18,7 +18,7 @@ from nova_docker.image import digest
 from nova_docker.image import glance_api
 from nova_docker.image import loader
 from nova_docker.image import names
-from nova_docker.image import tarstream
+from nova_docker.archive import tarstream
 from tests.fixtures import image_api
 from tests.fixtures import images as fx
 from tests.fixtures import signing

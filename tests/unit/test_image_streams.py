@@ -11,12 +11,12 @@ import threading
 import pytest
 from nova import exception
 
-from nova_docker.image import compression
+from nova_docker.archive import compression
 from nova_docker.image import digest
 from nova_docker import exception as docker_exception
 from nova_docker.image import snapshot
 from nova_docker.image import source
-from nova_docker.image import tarstream
+from nova_docker.archive import tarstream
 from tests.fixtures import images as fx
 
 

@@ -13,13 +13,13 @@ import pytest
 
 from tests.fixtures import images as image_fx
 from tests.fixtures import registry as registry_fx
-from tests.fixtures.distribution import DOCKER_MANIFEST
-from tests.fixtures.distribution import OCI_INDEX
-from tests.fixtures.distribution import Client
-from tests.fixtures.distribution import digest_of
-from tests.fixtures.distribution import error_of
-from tests.fixtures.distribution import forget_everything
-from tests.fixtures.distribution import index
+from tests.fixtures.registry_client import DOCKER_MANIFEST
+from tests.fixtures.registry_client import OCI_INDEX
+from tests.fixtures.registry_client import Client
+from tests.fixtures.registry_client import digest_of
+from tests.fixtures.registry_client import error_of
+from tests.fixtures.registry_client import forget_everything
+from tests.fixtures.registry_client import index
 
 MANIFEST = 'nova_docker_manifest'
 SEAL = 'nova_docker_seal'

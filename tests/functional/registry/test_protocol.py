@@ -1,10 +1,11 @@
 """The OCI distribution-spec conformance list, ported: plain HTTP against
 nova-docker-registry as its own process storing into a real glance-api.
 
-Blobs and manifests are built by tests/fixtures/distribution.py, so no
-engine is needed. After every bad input the test checks that nothing
-new is left in Glance (tag images and hidden blob images) or in
-``upload_dir``.
+Blobs and manifests are built by ``tests/fixtures/registry_client`` (a
+gzip'd tar layer, a config whose ``rootfs.diff_ids`` is the sha256 of the
+unpacked tar), so no engine is needed. After every bad input the test
+checks that nothing new is left in Glance (tag images and hidden blob
+images) or in ``upload_dir``.
 """
 
 import http.client
@@ -19,22 +20,24 @@ import pytest
 import requests
 
 from tests.fixtures import registry as registry_fx
-from tests.fixtures.distribution import API_VERSION
-from tests.fixtures.distribution import Client
-from tests.fixtures.distribution import DOCKER_CONFIG
-from tests.fixtures.distribution import DOCKER_LIST
-from tests.fixtures.distribution import DOCKER_MANIFEST
-from tests.fixtures.distribution import OCI_INDEX
-from tests.fixtures.distribution import OCI_MANIFEST
-from tests.fixtures.distribution import config
-from tests.fixtures.distribution import descriptor
-from tests.fixtures.distribution import digest_of
-from tests.fixtures.distribution import error_of
-from tests.fixtures.distribution import forget_everything
-from tests.fixtures.distribution import image_manifest
-from tests.fixtures.distribution import index
-from tests.fixtures.distribution import layer
-from tests.fixtures.distribution import location_of
+from tests.fixtures.registry_client import (
+    API_VERSION,
+    DOCKER_CONFIG,
+    DOCKER_LIST,
+    DOCKER_MANIFEST,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    Client,
+    config,
+    descriptor,
+    digest_of,
+    error_of,
+    forget_everything,
+    image_manifest,
+    index,
+    layer,
+    location_of,
+)
 from tests.functional.registry.conftest import USERS
 
 

@@ -71,3 +71,55 @@ def test_a_layer_of_another_size_than_recorded_is_refused(size):
 def test_an_empty_image():
     with _read(archive.archive(b'{}', _digest(b'{}'), [], 'a:1')) as tar:
         assert json.load(tar.extractfile('manifest.json'))[0]['Layers'] == []
+
+
+class _Glance:
+    """Glance images as bytes, with the ranged reads the indexer uses;
+    counts the reads."""
+
+    def __init__(self, images):
+        self.images = images
+        self.reads = 0
+
+    def read(self, image_id, start, end):
+        self.reads += 1
+        return self.images[image_id][start:end]
+
+    def download(self, image_id, start=0, end=None):
+        self.reads += 1
+        return iter([self.images[image_id][start:end]])
+
+
+def _saved_archive(config: bytes) -> bytes:
+    layer = _layer_tar(b'layer')
+    config_name = hashlib.sha256(config).hexdigest() + '.json'
+    manifest = json.dumps([{'Config': config_name, 'RepoTags': None,
+                            'Layers': ['l/layer.tar']}]).encode()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode='w') as tar:
+        for name, data in (('manifest.json', manifest), (config_name, config),
+                           ('l/layer.tar', layer)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def test_the_indexer_cache_is_bounded_by_bytes():
+    from nova_docker.registry import saved
+
+    def config(n):
+        return json.dumps({'rootfs': {'diff_ids': [_digest(_layer_tar(
+            b'layer'))]}, 'pad': 'x' * 4000, 'n': n}).encode()
+    images = {'i%d' % n: _saved_archive(config(n)) for n in range(4)}
+    glance = _Glance(images)
+    indexer = saved.Indexer(glance, keep=100, max_bytes=10000)
+    for image_id, data in images.items():
+        indexer.index({'id': image_id, 'size': len(data)})
+    reads = glance.reads
+    # The last two fit in 10000 bytes of configs; the first went.
+    indexer.index({'id': 'i3', 'size': len(images['i3'])})
+    indexer.index({'id': 'i2', 'size': len(images['i2'])})
+    assert glance.reads == reads
+    indexer.index({'id': 'i0', 'size': len(images['i0'])})
+    assert glance.reads > reads

@@ -193,3 +193,66 @@ def test_reap_keeps_an_upload_whose_data_is_fresh(store):
     os.utime(os.path.join(store.directory, upload_id + '.json'), (old, old))
     assert store.reap() == []
     assert store.reap(now=time.time() + 120) == [upload_id]
+
+
+# -- bounds ---------------------------------------------------------------
+
+def _bomb(unpacked):
+    return gzip.compress(_tar(bytes(unpacked)), compresslevel=9)
+
+
+def test_a_layer_that_unpacks_past_the_bound_is_refused_and_removed(
+        tmp_path):
+    store = uploads.Uploads(str(tmp_path / 'u'), max_size=10 ** 9,
+                            timeout=60,
+                            limits=uploads.Limits(max_unpacked=1024 * 1024))
+    upload_id = store.start('app', 'p')
+    with pytest.raises(errors.BlobUploadInvalid,
+                       match='max_layer_unpacked_size'):
+        store.append(upload_id, 'app', 'p', _reader(_bomb(2 * 1024 * 1024)))
+    assert _files(store) == []
+
+
+def test_uploads_in_flight_are_capped_per_project_and_in_all(tmp_path):
+    store = uploads.Uploads(str(tmp_path / 'u'), max_size=1000, timeout=60,
+                            limits=uploads.Limits(per_project=2, total=3))
+    first = store.start('app', 'p')
+    store.start('app', 'p')
+    with pytest.raises(errors.TooManyRequests,
+                       match='max_uploads_per_project'):
+        store.start('app', 'p')
+    store.start('app', 'q')
+    with pytest.raises(errors.TooManyRequests, match='max_uploads\\)'):
+        store.start('app', 'r')
+    store.cancel(first, 'app', 'p')
+    store.start('app', 'p')
+
+
+def test_bytes_in_flight_are_capped_per_project(tmp_path):
+    store = uploads.Uploads(str(tmp_path / 'u'), max_size=1000, timeout=60,
+                            limits=uploads.Limits(bytes_per_project=100))
+    held = store.start('app', 'p')
+    store.append(held, 'app', 'p', _reader(b'x' * 60))
+    over = store.start('app', 'p')
+    with pytest.raises(errors.TooManyRequests):
+        store.append(over, 'app', 'p', _reader(b'y' * 50))
+    assert not os.path.exists(os.path.join(store.directory, over + '.data'))
+    other = store.start('app', 'q')
+    assert store.append(other, 'app', 'q', _reader(b'z' * 90)) == 90
+
+
+def test_the_reaper_thread_reaps_on_its_own(tmp_path):
+    store = uploads.Uploads(str(tmp_path / 'u'), max_size=1000, timeout=1)
+    upload_id = store.start('app', 'p')
+    old = time.time() - 10
+    for ext in ('.data', '.json'):
+        os.utime(os.path.join(store.directory, upload_id + ext), (old, old))
+    reaper = uploads.Reaper(store, 0.1)
+    reaper.start()
+    try:
+        deadline = time.monotonic() + 5
+        while _files(store) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        reaper.stop()
+    assert _files(store) == []

@@ -4,16 +4,21 @@ A Glance image may hold a gzip-compressed ``docker save`` or root file
 system tar. :class:`Gunzip` passes plain data through untouched and
 inflates gzip (several concatenated members too) in pieces of at most
 :data:`PIECE` bytes, so a small compressed chunk can never turn into a
-large allocation.
+large allocation, and refuses (:class:`UnpacksTooLarge`) to unpack
+more than its caller allows: in all, or in proportion to the compressed
+data read (a gzip bomb inflates about 1000 times).
 """
 
 import zlib
 from collections.abc import Iterable
 
-from nova_docker.image.tarstream import TarFormatError
+from nova_docker.archive.tarstream import TarFormatError
 
 GZIP_MAGIC = b'\x1f\x8b'
 PIECE = 1024 * 1024
+# Below this much output the ratio is not checked: a small tar of text or
+# zeros compresses far better than a real image.
+RATIO_FLOOR = 64 * 1024 * 1024
 # The engine also reads bzip2, xz and zstd; the driver must look inside
 # the tar to check it, and does so for plain and gzip data only.
 _OTHER_COMPRESSION = {
@@ -32,13 +37,44 @@ def _refuse_other(head: bytes) -> None:
                 'gzip-compressed' % name)
 
 
-class Gunzip:
-    """Stream filter: gzip -> plain; anything else passes through."""
+class UnpacksTooLarge(TarFormatError):
+    """The gzip data unpacks to more than the caller allowed."""
 
-    def __init__(self):
-        self.compressed: bool | None = None
+    def __init__(self, plain: int, packed: int, max_size: int | None,
+                 max_ratio: int | None):
+        bounds = []
+        if max_size is not None:
+            bounds.append('%d bytes' % max_size)
+        if max_ratio:
+            bounds.append('%d times its compressed size' % max_ratio)
+        super().__init__(
+            'the gzip data unpacks to more than %s (%d bytes from the first '
+            '%d compressed ones): it is not an image layer this service '
+            'takes' % (' or '.join(bounds), plain, packed))
+        self.plain = plain
+        self.packed = packed
+
+
+class Gunzip:
+    """Stream filter: gzip -> plain; anything else passes through.
+
+    :param max_size: refuse (UnpacksTooLarge) to unpack more than this
+        many bytes in all.
+    :param max_ratio: refuse to unpack more than this many times the
+        compressed bytes read so far, once past RATIO_FLOOR.
+    :param detect: False to take every input as gzip (the caller saw the
+        magic already).
+    """
+
+    def __init__(self, max_size: int | None = None,
+                 max_ratio: int | None = None, detect: bool = True):
+        self.compressed: bool | None = None if detect else True
+        self.packed = 0
+        self.plain = 0
+        self._max_size = max_size
+        self._max_ratio = max_ratio
         self._head = b''
-        self._inflater = None
+        self._inflater = None if detect else zlib.decompressobj(wbits=31)
         self._trailing = False
 
     def feed(self, chunk: bytes) -> Iterable[bytes]:
@@ -76,6 +112,7 @@ class Gunzip:
             _refuse_other(head)
 
     def _inflate(self, data: bytes):
+        self.packed += len(data)
         while data and not self._trailing:
             if self._inflater.eof:
                 data = self._next_member(data)
@@ -86,9 +123,19 @@ class Gunzip:
                 raise TarFormatError('the gzip data is corrupt: %s'
                                      % exc) from None
             if out:
+                self._count(len(out))
                 yield out
             data = (self._inflater.unused_data if self._inflater.eof
                     else self._inflater.unconsumed_tail)
+
+    def _count(self, size: int) -> None:
+        self.plain += size
+        too_big = self._max_size is not None and self.plain > self._max_size
+        if self._max_ratio and self.plain > RATIO_FLOOR:
+            too_big = too_big or self.plain > self._max_ratio * self.packed
+        if too_big:
+            raise UnpacksTooLarge(self.plain, self.packed, self._max_size,
+                                  self._max_ratio)
 
     def _next_member(self, data: bytes) -> bytes:
         # gzip allows members back to back; anything else after the end
@@ -98,3 +145,14 @@ class Gunzip:
             return data
         self._trailing = True
         return b''
+
+
+def gunzip(chunks: Iterable[bytes], max_size: int | None = None,
+           max_ratio: int | None = None) -> Iterable[bytes]:
+    """The plain data of gzip ``chunks``, in pieces of at most PIECE,
+    bounded as :class:`Gunzip` is; TarFormatError if they are not gzip or
+    end early."""
+    inflate = Gunzip(max_size, max_ratio, detect=False)
+    for chunk in chunks:
+        yield from inflate.feed(chunk)
+    yield from inflate.finish()

@@ -22,9 +22,9 @@ import json
 import re
 import tarfile
 
-from nova_docker.image import members
-from nova_docker.image.members import MANIFEST
-from nova_docker.image.members import TarFormatError
+from nova_docker.archive import members
+from nova_docker.archive.members import MANIFEST
+from nova_docker.archive.members import TarFormatError
 
 BLOCK = 512
 ZERO_BLOCK = bytes(BLOCK)
@@ -48,8 +48,9 @@ _SAVE_NAMES = members.METADATA_NAMES
 # 'blobs/' (OCI layout, Docker 25+).
 _SAVE_TOP = re.compile(r'(?:[0-9a-f]{64}(?:\.json|\.tar)?|blobs)\Z')
 
-_PAX = frozenset((tarfile.XHDTYPE, tarfile.SOLARIS_XHDTYPE))
-_GNU_LONG = frozenset((tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK))
+PAX_TYPES = frozenset((tarfile.XHDTYPE, tarfile.SOLARIS_XHDTYPE))
+GNU_LONG_TYPES = frozenset((tarfile.GNUTYPE_LONGNAME,
+                            tarfile.GNUTYPE_LONGLINK))
 # OCI index annotations that newer engines turn into image names.
 NAME_ANNOTATIONS = ('io.containerd.image.name',
                     'org.opencontainers.image.ref.name')
@@ -271,7 +272,7 @@ class TarStream:
             self.ended = True
             return []
         info = self._parse(block)
-        if info.type in _PAX or info.type in _GNU_LONG:
+        if info.type in PAX_TYPES or info.type in GNU_LONG_TYPES:
             if len(self._held) >= MAX_EXTENSIONS:
                 raise TarFormatError(
                     'member %d has more than %d extension headers'
