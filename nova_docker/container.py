@@ -301,7 +301,7 @@ def create_body(instance, image_meta, image_ref: str, pids_limit: int,
                 hardening: Hardening | None = None,
                 host_cpus: int | None = None, host: str | None = None,
                 node: str | None = None,
-                sandbox: str | None = None) -> Body:
+                sandbox: str | None = None, storage_opt=None) -> Body:
     """The ``POST /containers/create`` body for ``instance``.
 
     :param image_ref: the engine-local image to run (see nova_docker.images).
@@ -312,6 +312,7 @@ def create_body(instance, image_meta, image_ref: str, pids_limit: int,
     :param host, node: the compute service host and node, as labels.
     :param sandbox: the sandbox whose namespace (and hostname) the
         workload joins; None: a namespace of its own with no network.
+    :param storage_opt: its disk bound (nova_docker.disk), None: none.
     """
     flavor = instance.flavor
     hardening = hardening or Hardening()
@@ -330,6 +331,7 @@ def create_body(instance, image_meta, image_ref: str, pids_limit: int,
         _capabilities(hardening.cap_drop, hardening.cap_add),
         _log(hardening.log_max_size, hardening.log_max_files),
         _network(sandbox),
+        {'HostConfig': {'StorageOpt': storage_opt}} if storage_opt else {},
     )
 
 

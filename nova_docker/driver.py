@@ -23,6 +23,7 @@ import os_resource_classes as orc
 
 from nova_docker import conf as docker_conf
 from nova_docker import container
+from nova_docker import disk
 from nova_docker import docker
 from nova_docker.docker import errors
 from nova_docker import engine_checks
@@ -106,6 +107,9 @@ class DockerDriver(driver.ComputeDriver):
         self._host_cpus = None
         # The engine's architecture picks the sandbox's pause program.
         self._arch = None
+        # What the engine's storage can bound (nova_docker.disk); read
+        # with /info at start, None until then.
+        self._storage = None
         self._ports = wiring.PortWiring()
 
     # -- host -------------------------------------------------------------
@@ -126,7 +130,25 @@ class DockerDriver(driver.ComputeDriver):
         self._arch = info.get('Architecture')
         for warning in engine_checks.warnings(info, CONF.docker):
             LOG.warning(warning)
+        self._read_storage(info)
         self._check_engine_is_ours()
+
+    def _read_storage(self, info: dict) -> disk.StorageFacts:
+        self._storage = host.storage_facts(
+            info, local=CONF.docker.host_url.startswith('unix://'))
+        warning = disk.warning(self._storage)
+        if warning:
+            LOG.warning(warning)
+        return self._storage
+
+    def _storage_opt(self, flavor) -> dict | None:
+        """The workload's disk bound: the flavor's root disk, or for a
+        flavor without one the bound its images get."""
+        if self._storage is None:
+            with docker_exception.engine_boundary():
+                self._read_storage(self._client.info())
+        return disk.storage_opt(self._storage, flavor.root_gb or
+                                CONF.docker.max_image_size_gb)
 
     def _check_engine_is_ours(self) -> None:
         """Refuse an engine that holds another compute host's containers
@@ -268,7 +290,7 @@ class DockerDriver(driver.ComputeDriver):
             image_id=image_meta.id,
             hardening=container.Hardening.from_conf(CONF.docker),
             host_cpus=self._host_cpus, host=self._host, node=self._host,
-            sandbox=sandbox))
+            sandbox=sandbox, storage_opt=self._storage_opt(instance.flavor)))
 
     def _create_container(self, instance, name: str, body: dict) -> None:
         try:

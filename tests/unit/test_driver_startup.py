@@ -6,6 +6,7 @@ import pytest
 
 from nova_docker import driver as driver_mod
 from nova_docker import exception as docker_exception
+from tests.unit import fake_engine
 
 
 def test_unreachable_engine_names_host_url(tmp_path):
@@ -87,6 +88,19 @@ def test_init_host_warns_of_the_engines_weak_spots(engine_at, caplog):
     assert any('live-restore' in w for w in warnings)
     # The CPU count bounds CPU caps from now on.
     assert drv._host_cpus == 4
+
+
+def test_init_host_warns_where_the_storage_cannot_bound_disks(
+        engine_at, caplog):
+    info = dict(fake_engine.DEFAULT_INFO, Driver='overlay2',
+                DriverStatus=[['Backing Filesystem', 'extfs']])
+    engine_at.route('GET', r'^/info$', json=info)
+    drv = driver_mod.DockerDriver(virtapi=None)
+    drv.init_host('node-7')
+    [warning] = [r.getMessage() for r in caplog.records
+                 if r.levelname == 'WARNING']
+    assert 'overlay2 over extfs' in warning
+    assert 'prjquota' in warning and 'btrfs' in warning
 
 
 def test_init_host_is_quiet_about_a_well_set_up_engine(engine_at, caplog):
