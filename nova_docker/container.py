@@ -98,6 +98,11 @@ def instance_label_filter(instance_uuid: str | None = None,
     return {'label': labels}
 
 
+def sandbox_label_filter(host: str) -> dict:
+    """The ``filters`` that list the sandboxes of compute ``host``."""
+    return {'label': [LABEL_SANDBOX_OF, '%s=%s' % (LABEL_HOST, host)]}
+
+
 def owner(listed: dict) -> str | None:
     """The compute host a container of ``GET /containers/json`` belongs
     to (None: made before containers carried one)."""

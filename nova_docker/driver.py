@@ -11,6 +11,7 @@ namespace) and their labels are the whole record.
 """
 
 import contextlib
+import time
 
 from nova import conf as nova_conf
 from nova import exception
@@ -43,6 +44,10 @@ LOG = logging.getLogger(__name__)
 
 # get_console_output returns at most this much of the end of the log.
 CONSOLE_LOG_MAX_BYTES = 100 * 1024
+# Seconds a sandbox may be without its workload before a start of
+# nova-compute takes it for the remains of a spawn it died in: a spawn
+# makes the workload well under a second after its sandbox.
+ORPHAN_SANDBOX_GRACE = 60
 
 
 def client_from_conf() -> 'docker.DockerClient':
@@ -93,8 +98,10 @@ class DockerDriver(driver.ComputeDriver):
         supports_attach_interface=True,
     )
 
-    def __init__(self, virtapi, client=None):
+    def __init__(self, virtapi, client=None,
+                 orphan_sandbox_grace=ORPHAN_SANDBOX_GRACE):
         super().__init__(virtapi)
+        self._orphan_grace = orphan_sandbox_grace
         self._client = client or client_from_conf()
         self._images = images.ImageLoader(self._client)
         self._snapshots = images.Snapshotter(self._client)
@@ -132,6 +139,7 @@ class DockerDriver(driver.ComputeDriver):
             LOG.warning(warning)
         self._read_storage(info)
         self._check_engine_is_ours()
+        self._remove_orphan_sandboxes()
 
     def _read_storage(self, info: dict) -> disk.StorageFacts:
         self._storage = host.storage_facts(
@@ -228,9 +236,70 @@ class DockerDriver(driver.ComputeDriver):
         return [c['Labels'].get(container.LABEL_INSTANCE_NAME, '')
                 for c in self._our_containers()]
 
+    def _our_sandboxes(self) -> dict[str, dict]:
+        """This host's sandboxes by the uuid of their instance."""
+        with docker_exception.engine_boundary():
+            listed = self._client.list_containers(
+                all=True, filters=container.sandbox_label_filter(self._host))
+        by_uuid = {(c.get('Labels') or {}).get(container.LABEL_SANDBOX_OF):
+                   c for c in listed}
+        by_uuid.pop(None, None)
+        return by_uuid
+
     def list_instance_uuids(self):
-        return [c['Labels'][container.LABEL_INSTANCE_UUID]
-                for c in self._our_containers()]
+        """Every instance with a container here, a sandbox alone too (its
+        workload was never made): nova's clean-up of instances deleted
+        while still on the hypervisor ([DEFAULT]
+        running_deleted_instance_action) and of evacuated ones then
+        destroys it."""
+        uuids = [c['Labels'][container.LABEL_INSTANCE_UUID]
+                 for c in self._our_containers()]
+        return list(dict.fromkeys(uuids + list(self._our_sandboxes())))
+
+    def _remove_orphan_sandboxes(self) -> None:
+        """Remove this host's sandboxes that have had no workload for
+        longer than the grace: the remains of a spawn that nova-compute
+        died in between the two creates, invisible to nova otherwise.
+
+        At start only: nova calls init_host before the service takes any
+        request, so no spawn of this process is between its creates. The
+        grace keeps a sandbox whose workload is being made by another
+        process of the same host name (a second service started by
+        mistake, or tests sharing an engine). nova puts the interrupted
+        build in ERROR itself; a younger orphan stays listed
+        (list_instance_uuids) and goes with the instance's destroy.
+        """
+        for uuid, sandbox_id in self._orphan_sandboxes():
+            LOG.warning('Removing the sandbox %s: its instance %s has had '
+                        'no workload for %d s (nova-compute stopped while '
+                        'creating it)', sandbox_id[:12], uuid,
+                        self._orphan_grace)
+            try:
+                with docker_exception.engine_boundary(uuid):
+                    self._client.remove_container(sandbox_id, force=True)
+            except exception.InstanceNotFound:
+                pass  # gone meanwhile
+            except errors.Conflict as exc:
+                # Being removed already, or held: not worth a failed start.
+                LOG.warning('Could not remove the sandbox of %s: %s', uuid,
+                            _reason(exc))
+
+    def _orphan_sandboxes(self) -> list[tuple[str, str]]:
+        """(instance uuid, sandbox id) of this host's sandboxes with no
+        workload, older than the grace."""
+        sandboxes = self._our_sandboxes()
+        with docker_exception.engine_boundary():
+            # Any host's workload: a sandbox is never taken from one.
+            workloads = {c['Labels'][container.LABEL_INSTANCE_UUID]
+                         for c in self._client.list_containers(
+                             all=True,
+                             filters=container.instance_label_filter())}
+        now = time.time()
+        # 'Created' of a listing: whole seconds since the epoch.
+        return [(uuid, sandboxes[uuid]['Id'])
+                for uuid in sorted(set(sandboxes) - workloads)
+                if now - sandboxes[uuid].get('Created', now) >=
+                self._orphan_grace]
 
     def instance_exists(self, instance):
         return bool(self._our_containers(instance.uuid))

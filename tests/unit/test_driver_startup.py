@@ -137,6 +137,9 @@ def test_a_shared_engine_is_listed_by_host(engine_at):
         drv.list_instance_uuids()
     finally:
         driver_mod.CONF.clear_override('shared_engine', 'docker')
-    listing = engine_at.requests_to('GET', '/containers/json')[-1]
-    assert json.loads(listing.query['filters'][0])['label'] == [
-        'org.openstack.nova.instance-uuid', 'org.openstack.nova.host=node-7']
+    listings = [json.loads(r.query['filters'][0])['label'] for r in
+                engine_at.requests_to('GET', '/containers/json')]
+    # Its workloads, and sandboxes whose workload was never made.
+    assert listings[-2:] == [
+        ['org.openstack.nova.instance-uuid', 'org.openstack.nova.host=node-7'],
+        ['org.openstack.nova.sandbox-of', 'org.openstack.nova.host=node-7']]
