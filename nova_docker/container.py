@@ -98,9 +98,10 @@ def instance_label_filter(instance_uuid: str | None = None,
     return {'label': labels}
 
 
-def sandbox_label_filter(host: str) -> dict:
-    """The ``filters`` that list the sandboxes of compute ``host``."""
-    return {'label': [LABEL_SANDBOX_OF, '%s=%s' % (LABEL_HOST, host)]}
+def host_label_filter(host: str) -> dict:
+    """The ``filters`` that list every container of compute ``host``:
+    workloads and sandboxes (a sandbox's instance: LABEL_SANDBOX_OF)."""
+    return {'label': ['%s=%s' % (LABEL_HOST, host)]}
 
 
 def owner(listed: dict) -> str | None:

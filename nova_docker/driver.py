@@ -75,6 +75,10 @@ def _next_index(inside: dict[str, str]) -> int:
     return max(taken) + 1 if taken else 0
 
 
+def _labels(listed: dict) -> dict:
+    return listed.get('Labels') or {}
+
+
 def _reason(exc: errors.DockerError) -> str:
     """The engine's own words when it answered, else what went wrong."""
     return exc.explanation or str(exc)
@@ -236,15 +240,11 @@ class DockerDriver(driver.ComputeDriver):
         return [c['Labels'].get(container.LABEL_INSTANCE_NAME, '')
                 for c in self._our_containers()]
 
-    def _our_sandboxes(self) -> dict[str, dict]:
-        """This host's sandboxes by the uuid of their instance."""
+    def _this_hosts_containers(self) -> list[dict]:
+        """Workloads and sandboxes of this host, in one call."""
         with docker_exception.engine_boundary():
-            listed = self._client.list_containers(
-                all=True, filters=container.sandbox_label_filter(self._host))
-        by_uuid = {(c.get('Labels') or {}).get(container.LABEL_SANDBOX_OF):
-                   c for c in listed}
-        by_uuid.pop(None, None)
-        return by_uuid
+            return self._client.list_containers(
+                all=True, filters=container.host_label_filter(self._host))
 
     def list_instance_uuids(self):
         """Every instance with a container here, a sandbox alone too (its
@@ -252,9 +252,10 @@ class DockerDriver(driver.ComputeDriver):
         while still on the hypervisor ([DEFAULT]
         running_deleted_instance_action) and of evacuated ones then
         destroys it."""
-        uuids = [c['Labels'][container.LABEL_INSTANCE_UUID]
-                 for c in self._our_containers()]
-        return list(dict.fromkeys(uuids + list(self._our_sandboxes())))
+        uuids = (_labels(c).get(container.LABEL_INSTANCE_UUID) or
+                 _labels(c).get(container.LABEL_SANDBOX_OF)
+                 for c in self._this_hosts_containers())
+        return list(dict.fromkeys(uuid for uuid in uuids if uuid))
 
     def _remove_orphan_sandboxes(self) -> None:
         """Remove this host's sandboxes that have had no workload for
@@ -287,7 +288,9 @@ class DockerDriver(driver.ComputeDriver):
     def _orphan_sandboxes(self) -> list[tuple[str, str]]:
         """(instance uuid, sandbox id) of this host's sandboxes with no
         workload, older than the grace."""
-        sandboxes = self._our_sandboxes()
+        sandboxes = {_labels(c)[container.LABEL_SANDBOX_OF]: c
+                     for c in self._this_hosts_containers()
+                     if container.LABEL_SANDBOX_OF in _labels(c)}
         with docker_exception.engine_boundary():
             # Any host's workload: a sandbox is never taken from one.
             workloads = {c['Labels'][container.LABEL_INSTANCE_UUID]
