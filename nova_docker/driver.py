@@ -272,8 +272,8 @@ class DockerDriver(driver.ComputeDriver):
         """
         for uuid, sandbox_id in self._orphan_sandboxes():
             LOG.warning('Removing the sandbox %s: its instance %s has had '
-                        'no workload for %d s (nova-compute stopped while '
-                        'creating it)', sandbox_id[:12], uuid,
+                        'no workload for over %d s (nova-compute stopped '
+                        'while creating it)', sandbox_id[:12], uuid,
                         self._orphan_grace)
             try:
                 with docker_exception.engine_boundary(uuid):
@@ -293,7 +293,7 @@ class DockerDriver(driver.ComputeDriver):
                      if container.LABEL_SANDBOX_OF in _labels(c)}
         with docker_exception.engine_boundary():
             # Any host's workload: a sandbox is never taken from one.
-            workloads = {c['Labels'][container.LABEL_INSTANCE_UUID]
+            workloads = {_labels(c).get(container.LABEL_INSTANCE_UUID)
                          for c in self._client.list_containers(
                              all=True,
                              filters=container.instance_label_filter())}
