@@ -169,6 +169,12 @@ def sandbox_of(listed: dict) -> str | None:
     return label(listed, LABEL_SANDBOX_OF)
 
 
+def host_label_filter(host: str) -> dict:
+    """The ``filters`` that list every container of compute ``host``:
+    workloads and sandboxes (a sandbox's instance: LABEL_SANDBOX_OF)."""
+    return {'label': ['%s=%s' % (LABEL_HOST, host)]}
+
+
 def owner(listed: dict) -> str | None:
     """The compute host a container of ``GET /containers/json`` belongs
     to (None: made before containers carried one)."""
@@ -475,7 +481,8 @@ def create_body(instance, image_meta, image_ref: str, pids_limit: int,
                 host_cpus: int | None = None, host: str | None = None,
                 node: str | None = None,
                 sandbox: str | None = None,
-                image_config: dict | None = None) -> Body:
+                image_config: dict | None = None,
+                storage_opt=None) -> Body:
     """The ``POST /containers/create`` body for ``instance``.
 
     :param image_ref: the engine-local image to run (see nova_docker.images).
@@ -488,6 +495,7 @@ def create_body(instance, image_meta, image_ref: str, pids_limit: int,
         workload joins; None: a namespace of its own with no network.
     :param image_config: the engine-local image's ``Config`` (inspect):
         ImageUnacceptable if the body cannot pin what it would set.
+    :param storage_opt: its disk bound (nova_docker.disk), None: none.
     """
     flavor = instance.flavor
     hardening = hardening or Hardening()
@@ -507,6 +515,7 @@ def create_body(instance, image_meta, image_ref: str, pids_limit: int,
         _capabilities(hardening.cap_drop, hardening.cap_add),
         _log(hardening.log_max_size, hardening.log_max_files),
         _network(sandbox),
+        {'HostConfig': {'StorageOpt': storage_opt}} if storage_opt else {},
     )
 
 

@@ -11,6 +11,7 @@ namespace) and their labels are the whole record.
 """
 
 import contextlib
+import time
 
 from nova import conf as nova_conf
 from nova import exception
@@ -23,6 +24,7 @@ import os_resource_classes as orc
 
 from nova_docker import conf as docker_conf
 from nova_docker import container
+from nova_docker import disk
 from nova_docker import docker
 from nova_docker.docker import errors
 from nova_docker import engine_checks
@@ -42,6 +44,10 @@ LOG = logging.getLogger(__name__)
 
 # get_console_output returns at most this much of the end of the log.
 CONSOLE_LOG_MAX_BYTES = 100 * 1024
+# Seconds a sandbox may be without its workload before a start of
+# nova-compute takes it for the remains of a spawn it died in: a spawn
+# makes the workload well under a second after its sandbox.
+ORPHAN_SANDBOX_GRACE = 60
 
 
 def client_from_conf() -> 'docker.DockerClient':
@@ -92,8 +98,10 @@ class DockerDriver(driver.ComputeDriver):
         supports_attach_interface=True,
     )
 
-    def __init__(self, virtapi, client=None):
+    def __init__(self, virtapi, client=None,
+                 orphan_sandbox_grace=ORPHAN_SANDBOX_GRACE):
         super().__init__(virtapi)
+        self._orphan_grace = orphan_sandbox_grace
         self._client = client or client_from_conf()
         self._images = images.ImageLoader(self._client)
         self._snapshots = images.Snapshotter(self._client)
@@ -106,6 +114,9 @@ class DockerDriver(driver.ComputeDriver):
         self._host_cpus = None
         # The engine's architecture picks the sandbox's pause program.
         self._arch = None
+        # What the engine's storage can bound (nova_docker.disk); read
+        # with /info at start, None until then.
+        self._storage = None
         self._ports = wiring.PortWiring()
 
     # -- host -------------------------------------------------------------
@@ -126,7 +137,26 @@ class DockerDriver(driver.ComputeDriver):
         self._arch = info.get('Architecture')
         for warning in engine_checks.warnings(info, CONF.docker):
             LOG.warning(warning)
+        self._read_storage(info)
         self._check_engine_is_ours()
+        self._remove_orphan_sandboxes()
+
+    def _read_storage(self, info: dict) -> disk.StorageFacts:
+        self._storage = host.storage_facts(
+            info, local=CONF.docker.host_url.startswith('unix://'))
+        warning = disk.warning(self._storage)
+        if warning:
+            LOG.warning(warning)
+        return self._storage
+
+    def _storage_opt(self, flavor) -> dict | None:
+        """The workload's disk bound: the flavor's root disk, or for a
+        flavor without one the bound its images get."""
+        if self._storage is None:
+            with docker_exception.engine_boundary():
+                self._read_storage(self._client.info())
+        return disk.storage_opt(self._storage, flavor.root_gb or
+                                CONF.docker.max_image_size_gb)
 
     def _check_engine_is_ours(self) -> None:
         """Refuse an engine that holds another compute host's containers
@@ -208,9 +238,69 @@ class DockerDriver(driver.ComputeDriver):
         return [c['Labels'].get(container.LABEL_INSTANCE_NAME, '')
                 for c in self._our_containers()]
 
+    def _this_hosts_containers(self) -> list[dict]:
+        """Workloads and sandboxes of this host, in one call."""
+        with docker_exception.engine_boundary():
+            return self._client.list_containers(
+                all=True, filters=container.host_label_filter(self._host))
+
     def list_instance_uuids(self):
-        return [c['Labels'][container.LABEL_INSTANCE_UUID]
-                for c in self._our_containers()]
+        """Every instance with a container here, a sandbox alone too (its
+        workload was never made): nova's clean-up of instances deleted
+        while still on the hypervisor ([DEFAULT]
+        running_deleted_instance_action) and of evacuated ones then
+        destroys it."""
+        uuids = (container.instance_of(c) or container.sandbox_of(c)
+                 for c in self._this_hosts_containers())
+        return list(dict.fromkeys(uuid for uuid in uuids if uuid))
+
+    def _remove_orphan_sandboxes(self) -> None:
+        """Remove this host's sandboxes that have had no workload for
+        longer than the grace: the remains of a spawn that nova-compute
+        died in between the two creates, invisible to nova otherwise.
+
+        At start only: nova calls init_host before the service takes any
+        request, so no spawn of this process is between its creates. The
+        grace keeps a sandbox whose workload is being made by another
+        process of the same host name (a second service started by
+        mistake, or tests sharing an engine). nova puts the interrupted
+        build in ERROR itself; a younger orphan stays listed
+        (list_instance_uuids) and goes with the instance's destroy.
+        """
+        for uuid, sandbox_id in self._orphan_sandboxes():
+            LOG.warning('Removing the sandbox %s: its instance %s has had '
+                        'no workload for over %d s (nova-compute stopped '
+                        'while creating it)', sandbox_id[:12], uuid,
+                        self._orphan_grace)
+            try:
+                with docker_exception.engine_boundary(uuid):
+                    self._client.remove_container(sandbox_id, force=True)
+            except exception.InstanceNotFound:
+                pass  # gone meanwhile
+            except errors.Conflict as exc:
+                # Being removed already, or held: not worth a failed start.
+                LOG.warning('Could not remove the sandbox of %s: %s', uuid,
+                            _reason(exc))
+
+    def _orphan_sandboxes(self) -> list[tuple[str, str]]:
+        """(instance uuid, sandbox id) of this host's sandboxes with no
+        workload, older than the grace."""
+        # Every container carries both labels, the one not meant empty.
+        sandboxes = {container.sandbox_of(c): c
+                     for c in self._this_hosts_containers()
+                     if container.sandbox_of(c)}
+        with docker_exception.engine_boundary():
+            # Any host's workload: a sandbox is never taken from one.
+            workloads = {container.instance_of(c)
+                         for c in self._client.list_containers(
+                             all=True,
+                             filters=container.instance_label_filter())}
+        now = time.time()
+        # 'Created' of a listing: whole seconds since the epoch.
+        return [(uuid, sandboxes[uuid]['Id'])
+                for uuid in sorted(set(sandboxes) - workloads)
+                if now - sandboxes[uuid].get('Created', now) >=
+                self._orphan_grace]
 
     def instance_exists(self, instance):
         return bool(self._our_containers(instance.uuid))
@@ -295,7 +385,8 @@ class DockerDriver(driver.ComputeDriver):
                 image_id=image_meta.id,
                 hardening=container.Hardening.from_conf(CONF.docker),
                 host_cpus=self._host_cpus, host=self._host, node=self._host,
-                sandbox=sandbox, image_config=config)
+                sandbox=sandbox, image_config=config,
+                storage_opt=self._storage_opt(instance.flavor))
         except exception.ImageUnacceptable:
             with excutils.save_and_reraise_exception():
                 self._forget_image(image_ref)

@@ -1,5 +1,6 @@
 """What this host offers to placement, read from the engine and the OS."""
 
+import dataclasses
 import os
 import re
 
@@ -8,6 +9,8 @@ from oslo_serialization import jsonutils
 from oslo_utils import units
 from oslo_utils import versionutils
 import os_resource_classes as orc
+
+from nova_docker import disk
 
 # 'Version' of Debian's engine reads '20.10.24+dfsg1': keep the numbers.
 _VERSION_RE = re.compile(r'^(\d+(?:\.\d+)*)')
@@ -37,6 +40,46 @@ def _disk_gb(path: str) -> tuple[int, int, int]:
     total = st.f_blocks * st.f_frsize
     free = st.f_bavail * st.f_frsize
     return total // units.Gi, (total - free) // units.Gi, free // units.Gi
+
+
+def _mount_options(path: str, mountinfo: str) -> str | None:
+    """The options (per mount and of its super block) of the mount that
+    holds ``path``, from a /proc/<pid>/mountinfo text; None if none."""
+    best, options = '', None
+    for line in mountinfo.splitlines():
+        fields_, _sep, rest = line.partition(' - ')
+        parts, tail = fields_.split(), rest.split()
+        if len(parts) < 6 or len(tail) < 3:
+            continue
+        point = parts[4].encode().decode('unicode_escape')
+        inside = path == point or path.startswith(point.rstrip('/') + '/')
+        # The deepest mount point wins; a later line mounts over an
+        # earlier one on the same point.
+        if inside and len(point) >= len(best):
+            best, options = point, parts[5] + ',' + tail[2]
+    return options
+
+
+def storage_facts(info: dict, local: bool,
+                  mountinfo_path: str = '/proc/self/mountinfo'
+                  ) -> disk.StorageFacts:
+    """The engine's storage (see nova_docker.disk) from its ``/info``
+    and, for a local engine on xfs, how its data root is mounted: the
+    engine says nothing of project quotas, and overlay2 refuses the size
+    option without them."""
+    facts = disk.facts_from_info(info)
+    if not local or facts.backing_fs != disk.QUOTA_FS:
+        return facts
+    try:
+        with open(mountinfo_path) as f:
+            options = _mount_options(info.get('DockerRootDir') or '/',
+                                     f.read())
+    except OSError:
+        return facts
+    if options is None:
+        return facts
+    return dataclasses.replace(
+        facts, project_quota=disk.has_project_quota(options))
 
 
 def _memory_used_mb(total_mb: int) -> int:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything the demo and the tests need, installed only when missing:
 # a running Docker Engine (tools/ensure-docker.sh), a running Open vSwitch
-# (tools/ensure-ovs.sh), python3-venv, and a virtualenv in .venv (or
+# (tools/ensure-ovs.sh), btrfs-progs for the disk-bound test
+# (tools/ensure-btrfs.sh), python3-venv, and a virtualenv in .venv (or
 # $NOVA_DOCKER_VENV) holding requirements.txt, test-requirements.txt and
 # nova-docker itself as a wheel (an editable install would not put the
 # nova/virt/docker shim where nova's loader looks).
@@ -33,6 +34,11 @@ tools/ensure-registry-tools.sh ||
     die "could not install docker-registry, skopeo and apache2-utils" \
         "(see above); on Debian, 'apt-get install docker-registry skopeo" \
         "apache2-utils' is what tools/ensure-registry-tools.sh tries"
+
+step "checking btrfs-progs (tools/ensure-btrfs.sh)"
+tools/ensure-btrfs.sh ||
+    die "could not install btrfs-progs (see above); on Debian," \
+        "'apt-get install btrfs-progs' is what tools/ensure-btrfs.sh tries"
 
 # A fresh Debian may lack python3's venv module.
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then

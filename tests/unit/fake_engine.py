@@ -42,6 +42,9 @@ DEFAULT_INFO = {
     'ServerVersion': '20.10.24',
     'SecurityOptions': ['name=seccomp,profile=default'],
     'LiveRestoreEnabled': True,
+    # A storage driver that bounds every instance's disk.
+    'Driver': 'btrfs',
+    'DriverStatus': [['Btrfs', '']],
 }
 
 _VERSION_PREFIX = re.compile(r'^/v\d+\.\d+(?=/)')

@@ -6,6 +6,7 @@ import pytest
 
 from nova_docker import driver as driver_mod
 from nova_docker import exception as docker_exception
+from tests.unit import fake_engine
 
 
 def test_unreachable_engine_names_host_url(tmp_path):
@@ -89,6 +90,19 @@ def test_init_host_warns_of_the_engines_weak_spots(engine_at, caplog):
     assert drv._host_cpus == 4
 
 
+def test_init_host_warns_where_the_storage_cannot_bound_disks(
+        engine_at, caplog):
+    info = dict(fake_engine.DEFAULT_INFO, Driver='overlay2',
+                DriverStatus=[['Backing Filesystem', 'extfs']])
+    engine_at.route('GET', r'^/info$', json=info)
+    drv = driver_mod.DockerDriver(virtapi=None)
+    drv.init_host('node-7')
+    [warning] = [r.getMessage() for r in caplog.records
+                 if r.levelname == 'WARNING']
+    assert 'overlay2 over extfs' in warning
+    assert 'prjquota' in warning and 'btrfs' in warning
+
+
 def test_init_host_is_quiet_about_a_well_set_up_engine(engine_at, caplog):
     drv = driver_mod.DockerDriver(virtapi=None)
     drv.init_host('node-7')
@@ -123,6 +137,8 @@ def test_a_shared_engine_is_listed_by_host(engine_at):
         drv.list_instance_uuids()
     finally:
         driver_mod.CONF.clear_override('shared_engine', 'docker')
-    listing = engine_at.requests_to('GET', '/containers/json')[-1]
-    assert json.loads(listing.query['filters'][0])['label'] == [
-        'org.openstack.nova.instance-uuid', 'org.openstack.nova.host=node-7']
+    listings = [json.loads(r.query['filters'][0])['label'] for r in
+                engine_at.requests_to('GET', '/containers/json')]
+    # Its workloads and sandboxes (a sandbox alone too: its workload was
+    # never made), in one call.
+    assert listings[-1] == ['org.openstack.nova.host=node-7']
