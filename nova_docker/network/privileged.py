@@ -16,6 +16,7 @@ import socket
 from oslo_privsep import capabilities as caps
 from oslo_privsep import priv_context
 from pyroute2 import IPRoute
+from pyroute2.ethtool import Ethtool
 from pyroute2 import NetNS
 from pyroute2 import netns as pyroute2_netns
 from pyroute2.netlink import exceptions as netlink_exceptions
@@ -37,6 +38,10 @@ net_admin = priv_context.PrivContext(
 
 # Seconds the child that writes a sysctl inside a namespace may take.
 SYSCTL_TIMEOUT = 10
+# ethtool's transmit checksum features (``ethtool -K DEV tx off`` turns
+# these off; the kernel then drops the segmentation offloads that need
+# them by itself).
+TX_CHECKSUM = 'tx-checksum'
 
 
 def _netns(path: str) -> NetNS:
@@ -64,6 +69,11 @@ def add_port(netns_path: str, port: dict) -> None:
                  peer={'ifname': port['peer_name']})
         try:
             _host_end(ipr, port)
+            if not port.get('checksum_offload', True):
+                # The instance's end is the one that transmits what the
+                # instance sends; set while it is still in this namespace
+                # (the features move with it).
+                _checksums_in_software(port['peer_name'])
             ipr.link('set', index=_index(ipr, port['peer_name']),
                      net_ns_fd=netns_path)
             _container_end(netns_path, port)
@@ -88,6 +98,28 @@ def _host_end(ipr, port: dict) -> None:
     if port.get('bridge'):
         ipr.link('set', index=index, master=_index(ipr, port['bridge']))
     ipr.link('set', index=index, state='up')
+
+
+def _tx_checksums_on(ethtool, ifname: str) -> dict:
+    features = ethtool.get_features(ifname).features
+    return {name: feature for name, feature in features.items()
+            if name.startswith(TX_CHECKSUM) and feature.enable}
+
+
+def _checksums_in_software(ifname: str) -> None:
+    """``ifname`` fills in every TCP/UDP/SCTP checksum it transmits
+    instead of leaving it to a device that, on the userspace datapath,
+    never does."""
+    with Ethtool() as ethtool:
+        features = ethtool.get_features(ifname)
+        for name in _tx_checksums_on(ethtool, ifname):
+            features.features[name].enable = False
+        ethtool.set_features(ifname, features)
+        left = _tx_checksums_on(ethtool, ifname)
+    if left:
+        raise RuntimeError('the kernel keeps transmit checksum offload '
+                           '(%s) on for %s' % (', '.join(sorted(left)),
+                                               ifname))
 
 
 def _container_end(netns_path: str, port: dict) -> None:

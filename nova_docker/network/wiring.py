@@ -24,6 +24,7 @@ def _as_dict(port: network_plan.PortPlan) -> dict:
     # privsep sends plain data only.
     return {'host_name': port.host_name, 'peer_name': port.peer_name,
             'ifname': port.ifname, 'mac': port.mac, 'mtu': port.mtu,
+            'checksum_offload': port.checksum_offload,
             'addresses': list(port.addresses), 'bridge': port.bridge,
             'routes': [{'destination': r.destination, 'gateway': r.gateway}
                        for r in port.routes]}
