@@ -38,6 +38,23 @@ net_admin = priv_context.PrivContext(
 
 # Seconds the child that writes a sysctl inside a namespace may take.
 SYSCTL_TIMEOUT = 10
+# What makes a link of the host that carries an instance's frames (a
+# port's veth end, the hybrid plug's qbr, qvb and qvo) a wire instead of
+# an interface of the host's own: the host answers no ARP through it,
+# gives it no IPv6 address, never routes what arrives on it, and takes in
+# nothing whose source it would not route back out of it (strict
+# reverse-path filter: every instance address, so also a broadcast to
+# 255.255.255.255 that would otherwise reach each host socket bound on
+# 0.0.0.0) nor one of its own addresses as a source. The kernel takes the
+# larger of rp_filter's 'all' value and this one (an 'all' of 2, loose,
+# wins) and accept_local of 'all' or this one: the README says so.
+WIRE_SYSCTLS = (
+    ('ipv4', 'arp_ignore', '8'),
+    ('ipv4', 'rp_filter', '1'),
+    ('ipv4', 'accept_local', '0'),
+    ('ipv4', 'forwarding', '0'),
+    ('ipv6', 'disable_ipv6', '1'),
+)
 # ethtool's transmit checksum features (``ethtool -K DEV tx off`` turns
 # these off; the kernel then drops the segmentation offloads that need
 # them by itself).
@@ -84,13 +101,10 @@ def add_port(netns_path: str, port: dict) -> None:
 
 def _host_end(ipr, port: dict) -> None:
     index = _index(ipr, port['host_name'])
-    # A wire, not a host interface: the host must neither answer ARP for
-    # its own addresses through an instance's port nor give the port an
-    # IPv6 link-local address of its own.
-    _write_host_sysctl('net/ipv4/conf/%s/arp_ignore' % port['host_name'],
-                       '8')
-    _write_host_sysctl('net/ipv6/conf/%s/disable_ipv6' % port['host_name'],
-                       '1')
+    # Before the host end is up (the hybrid plug's links os-vif made
+    # already are).
+    for link in port.get('host_links') or [port['host_name']]:
+        _make_wire(link)
     if port.get('mtu'):
         ipr.link('set', index=index, mtu=port['mtu'])
         ipr.link('set', index=_index(ipr, port['peer_name']),
@@ -98,6 +112,12 @@ def _host_end(ipr, port: dict) -> None:
     if port.get('bridge'):
         ipr.link('set', index=index, master=_index(ipr, port['bridge']))
     ipr.link('set', index=index, state='up')
+
+
+def _make_wire(ifname: str) -> None:
+    for family, key, value in WIRE_SYSCTLS:
+        _write_host_sysctl('net/%s/conf/%s/%s' % (family, ifname, key),
+                           value)
 
 
 def _tx_checksums_on(ethtool, ifname: str) -> dict:

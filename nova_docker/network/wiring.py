@@ -25,6 +25,7 @@ def _as_dict(port: network_plan.PortPlan) -> dict:
     return {'host_name': port.host_name, 'peer_name': port.peer_name,
             'ifname': port.ifname, 'mac': port.mac, 'mtu': port.mtu,
             'checksum_offload': port.checksum_offload,
+            'host_links': list(port.host_links),
             'addresses': list(port.addresses), 'bridge': port.bridge,
             'routes': [{'destination': r.destination, 'gateway': r.gateway}
                        for r in port.routes]}

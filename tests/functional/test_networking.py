@@ -10,6 +10,7 @@ too. All traffic stays on the test's bridge and namespaces.
 
 import contextlib
 import os
+import pathlib
 import subprocess
 import sys
 import time
@@ -26,6 +27,7 @@ from tests.fixtures import ovs as ovs_fixtures
 from tests.fixtures import host_net
 from tests.fixtures import netns as netns_fixtures
 from tests.fixtures import private_engine as private_fixtures
+from tests.fixtures import ports as ports_fixtures
 from tests.fixtures.ports import ovs_vif
 from tests.fixtures.ports import subnet
 from tests.fixtures import traffic
@@ -67,7 +69,10 @@ def bridge(ovs):
 
 @pytest.fixture
 def leftovers():
-    yield from using(host_net.HostNetLeftovers())
+    # Only what this run's ports are named after: the host's links and
+    # Open vSwitch are shared (a cloud may be booting servers meanwhile).
+    yield from using(host_net.HostNetLeftovers(
+        prefixes=ports_fixtures.link_prefixes()))
 
 
 @pytest.fixture
@@ -190,6 +195,13 @@ def seen_at_start(driver, inst, address) -> int:
     console = driver.get_console_output(None, inst)
     return sum(1 for line in console.splitlines()
                if 'eth0' in line and 'inet %s/' % address in line)
+
+
+def ipv4_conf(link) -> dict:
+    conf = pathlib.Path('/proc/sys/net/ipv4/conf', link)
+    return {key: (conf / key).read_text().strip()
+            for key in ('rp_filter', 'accept_local', 'forwarding',
+                        'arp_ignore')}
 
 
 def master_of(ifname):
@@ -320,6 +332,37 @@ def test_tcp_and_udp_pass_between_servers(net, engine, busybox_image,
         assert_checksums_in_software(engine, inst)
 
 
+@pytest.mark.parametrize('hybrid', [False, True], ids=['ovs', 'hybrid'])
+def test_an_instances_broadcasts_reach_no_host_socket(
+        net, engine, busybox_image, hybrid):
+    # The host end of a port (and, hybrid, its qbr and qvo) is an
+    # interface of the host's own stack: without a strict reverse-path
+    # check, a limited broadcast from the instance is delivered to every
+    # host socket bound on 0.0.0.0 and the broadcast's port.
+    port_a, port_b = (net.port(h, hybrid=hybrid) for h in (141, 142))
+    a = net.boot(busybox_image, port_a)
+    b = net.boot(busybox_image, port_b)
+    qbrs = [('qbr' + p['id'])[:14] for p in (port_a, port_b)] if hybrid \
+        else []
+    # Nor does the host route what an instance sends to a link of its.
+    for p in (port_a, port_b):
+        links = [(prefix + p['id'])[:14] for prefix in (
+            ('tap', 'qbr', 'qvb', 'qvo') if hybrid else ('tap',))]
+        for link in links:
+            assert ipv4_conf(link) == {
+                'rp_filter': '1', 'accept_local': '0', 'forwarding': '0',
+                'arp_ignore': '8'}, link
+    with traffic.host_udp_socket() as host, forwarding_on(*qbrs):
+        port = host.getsockname()[1]
+        for address in ('255.255.255.255', '10.77.0.255'):
+            # It does reach the other server on the network...
+            assert traffic.broadcast_passes(
+                netns_of(engine, b), netns_of(engine, a), address, port), \
+                address
+            # ...and never the host.
+            assert traffic.received(host) == [], address
+
+
 @pytest.mark.parametrize('offload', [True, False])
 def test_offload_is_turned_off_only_where_the_plan_says(
         privsep_in_process, leftovers, offload):
@@ -327,7 +370,7 @@ def test_offload_is_turned_off_only_where_the_plan_says(
 
     namespace = netns_fixtures.TestNamespace()
     namespace.setUp()
-    port_id = str(uuid.uuid4())
+    port_id = ports_fixtures.new_port_id()
     port = {'host_name': ('tap' + port_id)[:14],
             'peer_name': ('nd' + port_id)[:14], 'ifname': 'eth0',
             'mac': 'fa:16:3e:77:02:01', 'mtu': None, 'addresses': [],
