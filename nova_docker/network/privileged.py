@@ -114,6 +114,29 @@ def _host_end(ipr, port: dict) -> None:
     ipr.link('set', index=index, state='up')
 
 
+@net_admin.entrypoint
+def refresh_port(netns_path: str, port: dict, ifname: str) -> None:
+    """Set again on a port wired before, whose instance end is ``ifname``
+    inside ``netns_path``, what ``add_port`` sets now: a port an older
+    driver wired (an upgrade) gets it when nova-compute starts
+    (plug_vifs) or the instance reboots, without being rewired."""
+    for link in port.get('host_links') or [port['host_name']]:
+        _make_wire(link)
+    if not port.get('checksum_offload', True):
+        with pyroute2_process.ChildProcess(
+                target=_checksums_in_software_inside,
+                args=[netns_path, ifname]) as child:
+            child.communicate(timeout=SYSCTL_TIMEOUT)
+
+
+def _checksums_in_software_inside(netns_path: str, ifname: str) -> bytes:
+    # A forked child, as _write_sysctl: ethtool's ioctl socket belongs to
+    # the namespace it is opened in.
+    pyroute2_netns.setns(netns_path, flags=0, fork=False)
+    _checksums_in_software(ifname)
+    return b''
+
+
 def _make_wire(ifname: str) -> None:
     for family, key, value in WIRE_SYSCTLS:
         _write_host_sysctl('net/%s/conf/%s/%s' % (family, ifname, key),

@@ -143,12 +143,13 @@ def pings(engine, inst, address) -> bool:
     return done.returncode == 0
 
 
-def serves(engine, server, client, address) -> bool:
+def serves(engine, server, client, address, timeout=10) -> bool:
     """A TCP connection from ``client`` to ``server`` on ``address``
     carries a mebibyte (on the userspace datapath: only if every segment
     left the client's namespace with its checksum)."""
     return traffic.tcp_passes(netns_of(engine, server),
-                              netns_of(engine, client), address)
+                              netns_of(engine, client), address,
+                              timeout=timeout)
 
 
 def assert_checksums_in_software(engine, inst, ifname='eth0'):
@@ -361,6 +362,35 @@ def test_an_instances_broadcasts_reach_no_host_socket(
                 address
             # ...and never the host.
             assert traffic.received(host) == [], address
+
+
+@pytest.mark.parametrize('path', ['reboot', 'plug_vifs'])
+def test_a_port_wired_before_gets_what_wiring_sets_now(
+        net, engine, busybox_image, path):
+    port_a, port_b = net.port(151), net.port(152)
+    a = net.boot(busybox_image, port_a)
+    b = net.boot(busybox_image, port_b)
+    tap = 'tap' + port_a['id'][:11]
+    # As a driver before this one left the port: offload on inside, the
+    # tap an ordinary host interface.
+    traffic.set_tx_checksum_offload(netns_of(engine, a), 'eth0', True)
+    for key, value in (('rp_filter', '0'), ('forwarding', '1')):
+        (pathlib.Path('/proc/sys/net/ipv4/conf', tap) / key).write_text(
+            value)
+    assert reachable(engine, b, '10.77.0.151')
+    assert not serves(engine, a, b, '10.77.0.151', timeout=3)
+
+    network_info = net.network_infos[a.uuid]
+    if path == 'reboot':
+        # The namespace, and so the port, stays: it is not wired again.
+        net.driver.reboot(None, a, network_info, 'SOFT')
+    else:
+        # nova-compute's start (an upgrade) on a running instance.
+        net.driver.plug_vifs(a, network_info)
+    assert_checksums_in_software(engine, a)
+    assert ipv4_conf(tap) == {'rp_filter': '1', 'accept_local': '0',
+                              'forwarding': '0', 'arp_ignore': '8'}
+    assert serves(engine, a, b, '10.77.0.151')
 
 
 @pytest.mark.parametrize('offload', [True, False])
