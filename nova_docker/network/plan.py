@@ -162,7 +162,8 @@ def _checksum_offload(vif) -> bool:
     are, so a TCP or UDP checksum left to offload is never filled in and
     the receiver drops the packet. Elsewhere offload stays on: the kernel's
     datapath and Linux bridges keep the skb whole, and turning it off there
-    costs segmentation offload (a third of a veth's TCP throughput here).
+    costs segmentation offload (two thirds of a veth's TCP throughput
+    here).
     """
     details = vif.get('details') or {}
     return (details.get(model.VIF_DETAILS_OVS_DATAPATH_TYPE) !=

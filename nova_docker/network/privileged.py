@@ -119,9 +119,12 @@ def refresh_port(netns_path: str, port: dict, ifname: str) -> None:
     """Set again on a port wired before, whose instance end is ``ifname``
     inside ``netns_path``, what ``add_port`` sets now: a port an older
     driver wired (an upgrade) gets it when nova-compute starts
-    (plug_vifs) or the instance reboots, without being rewired."""
+    (plug_vifs) or the instance reboots, without being rewired. A host
+    link gone meanwhile is skipped: the port is broken whatever is set
+    here, and a stop/start wires it anew."""
     for link in port.get('host_links') or [port['host_name']]:
-        _make_wire(link)
+        if os.path.isdir('/proc/sys/net/ipv4/conf/' + link):
+            _make_wire(link)
     if not port.get('checksum_offload', True):
         with pyroute2_process.ChildProcess(
                 target=_checksums_in_software_inside,

@@ -416,6 +416,33 @@ def test_offload_is_turned_off_only_where_the_plan_says(
         namespace.cleanUp()
 
 
+def test_setting_a_port_again_skips_a_host_link_gone(
+        privsep_in_process, leftovers):
+    # A reboot keeps the namespace: a port whose qbr someone removed must
+    # not keep its instance from ever starting again.
+    from nova_docker.network import privileged
+
+    namespace = netns_fixtures.TestNamespace()
+    namespace.setUp()
+    port_id = ports_fixtures.new_port_id()
+    tap = ('tap' + port_id)[:14]
+    port = {'host_name': tap, 'peer_name': ('nd' + port_id)[:14],
+            'ifname': 'eth0', 'mac': 'fa:16:3e:77:02:02', 'mtu': None,
+            'addresses': [], 'routes': [], 'bridge': None,
+            'checksum_offload': False}
+    try:
+        privileged.add_port(namespace.path, port)
+        traffic.set_tx_checksum_offload(namespace.path, 'eth0', True)
+        gone = dict(port, host_links=[tap, ('qbr' + port_id)[:14]])
+        privileged.refresh_port(namespace.path, gone, 'eth0')
+        assert ipv4_conf(tap)['rp_filter'] == '1'
+        features = traffic.tx_checksum_offload(namespace.path, 'eth0')
+        assert not any(features.values()), features
+    finally:
+        privileged.remove_port(tap)
+        namespace.cleanUp()
+
+
 def test_hot_attach_and_detach(net, engine, busybox_image):
     port_a, port_b = net.port(41), net.port(42)
     a = net.boot(busybox_image, port_a)
