@@ -23,6 +23,9 @@ osv_objects.register_all()
 
 # The container end of a veth is named for its order in network_info.
 IFNAME_PREFIX = 'eth'
+# The hybrid plug's veth between its qbr bridge and OVS, as os-vif names
+# it (OvsPlugin.get_veth_pair_names): qvb on the bridge, qvo on OVS.
+HYBRID_VETH_PREFIXES = ('qvb', 'qvo')
 # The container end's name in the host namespace, for the moment between
 # its creation and its move into the container: ``nd`` + the port id's
 # start, unique per port and within IFNAMSIZ.
@@ -54,6 +57,12 @@ class PortPlan:
     # The hybrid plug's Linux bridge, which the host end joins; None when
     # the host end is an OVS port itself.
     bridge: str | None
+    # Every link of the host that carries the port's frames: the veth's
+    # host end, and with the hybrid plug the qbr bridge and its qvb/qvo.
+    host_links: tuple[str, ...]
+    # Whether the instance's end may leave transmit checksums to offload
+    # (False on Open vSwitch's userspace datapath: see _checksum_offload).
+    checksum_offload: bool
     # The os-vif object nova's own conversion made of the port.
     vif: osv_vif.VIFBase = dataclasses.field(compare=False, repr=False)
 
@@ -120,6 +129,8 @@ def _port(vif, ifname: str, defaults_taken: set[int]) -> PortPlan:
         # tap), so os-vif must add it to OVS with Neutron's external ids.
         osvif.port_profile.create_port = True
     subnets = (vif.get('network') or {}).get('subnets') or []
+    bridge = (osvif.bridge_name if isinstance(osvif, osv_vif.VIFBridge)
+              else None)
     return PortPlan(
         port_id=vif['id'],
         host_name=osvif.vif_name,
@@ -129,9 +140,34 @@ def _port(vif, ifname: str, defaults_taken: set[int]) -> PortPlan:
         mtu=_mtu(vif),
         addresses=tuple(_addresses(subnets)),
         routes=tuple(_routes(subnets, defaults_taken)),
-        bridge=(osvif.bridge_name
-                if isinstance(osvif, osv_vif.VIFBridge) else None),
+        bridge=bridge,
+        host_links=_host_links(vif, osvif.vif_name, bridge),
+        checksum_offload=_checksum_offload(vif),
         vif=osvif)
+
+
+def _host_links(vif, host_name: str, bridge: str | None
+                ) -> tuple[str, ...]:
+    if not bridge:
+        return (host_name,)
+    return (host_name, bridge) + tuple(
+        (prefix + vif['id'])[:model.NIC_NAME_LEN]
+        for prefix in HYBRID_VETH_PREFIXES)
+
+
+def _checksum_offload(vif) -> bool:
+    """False where the port's switch is Open vSwitch's userspace datapath
+    (``datapath_type`` netdev, as OVS-DPDK hosts and hosts without the
+    openvswitch kernel module have): it reads frames off the veth as they
+    are, so a TCP or UDP checksum left to offload is never filled in and
+    the receiver drops the packet. Elsewhere offload stays on: the kernel's
+    datapath and Linux bridges keep the skb whole, and turning it off there
+    costs segmentation offload (two thirds of a veth's TCP throughput
+    here).
+    """
+    details = vif.get('details') or {}
+    return (details.get(model.VIF_DETAILS_OVS_DATAPATH_TYPE) !=
+            model.VIF_DETAILS_OVS_DATAPATH_NETDEV)
 
 
 def _mtu(vif) -> int | None:

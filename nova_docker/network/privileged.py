@@ -16,6 +16,7 @@ import socket
 from oslo_privsep import capabilities as caps
 from oslo_privsep import priv_context
 from pyroute2 import IPRoute
+from pyroute2.ethtool import Ethtool
 from pyroute2 import NetNS
 from pyroute2 import netns as pyroute2_netns
 from pyroute2.netlink import exceptions as netlink_exceptions
@@ -37,6 +38,27 @@ net_admin = priv_context.PrivContext(
 
 # Seconds the child that writes a sysctl inside a namespace may take.
 SYSCTL_TIMEOUT = 10
+# What makes a link of the host that carries an instance's frames (a
+# port's veth end, the hybrid plug's qbr, qvb and qvo) a wire instead of
+# an interface of the host's own: the host answers no ARP through it,
+# gives it no IPv6 address, never routes what arrives on it, and takes in
+# nothing whose source it would not route back out of it (strict
+# reverse-path filter: every instance address, so also a broadcast to
+# 255.255.255.255 that would otherwise reach each host socket bound on
+# 0.0.0.0) nor one of its own addresses as a source. The kernel takes the
+# larger of rp_filter's 'all' value and this one (an 'all' of 2, loose,
+# wins) and accept_local of 'all' or this one: the README says so.
+WIRE_SYSCTLS = (
+    ('ipv4', 'arp_ignore', '8'),
+    ('ipv4', 'rp_filter', '1'),
+    ('ipv4', 'accept_local', '0'),
+    ('ipv4', 'forwarding', '0'),
+    ('ipv6', 'disable_ipv6', '1'),
+)
+# ethtool's transmit checksum features (``ethtool -K DEV tx off`` turns
+# these off; the kernel then drops the segmentation offloads that need
+# them by itself).
+TX_CHECKSUM = 'tx-checksum'
 
 
 def _netns(path: str) -> NetNS:
@@ -64,6 +86,11 @@ def add_port(netns_path: str, port: dict) -> None:
                  peer={'ifname': port['peer_name']})
         try:
             _host_end(ipr, port)
+            if not port.get('checksum_offload', True):
+                # The instance's end is the one that transmits what the
+                # instance sends; set while it is still in this namespace
+                # (the features move with it).
+                _checksums_in_software(port['peer_name'])
             ipr.link('set', index=_index(ipr, port['peer_name']),
                      net_ns_fd=netns_path)
             _container_end(netns_path, port)
@@ -74,13 +101,10 @@ def add_port(netns_path: str, port: dict) -> None:
 
 def _host_end(ipr, port: dict) -> None:
     index = _index(ipr, port['host_name'])
-    # A wire, not a host interface: the host must neither answer ARP for
-    # its own addresses through an instance's port nor give the port an
-    # IPv6 link-local address of its own.
-    _write_host_sysctl('net/ipv4/conf/%s/arp_ignore' % port['host_name'],
-                       '8')
-    _write_host_sysctl('net/ipv6/conf/%s/disable_ipv6' % port['host_name'],
-                       '1')
+    # Before the host end is up (the hybrid plug's links os-vif made
+    # already are).
+    for link in port.get('host_links') or [port['host_name']]:
+        _make_wire(link)
     if port.get('mtu'):
         ipr.link('set', index=index, mtu=port['mtu'])
         ipr.link('set', index=_index(ipr, port['peer_name']),
@@ -88,6 +112,60 @@ def _host_end(ipr, port: dict) -> None:
     if port.get('bridge'):
         ipr.link('set', index=index, master=_index(ipr, port['bridge']))
     ipr.link('set', index=index, state='up')
+
+
+@net_admin.entrypoint
+def refresh_port(netns_path: str, port: dict, ifname: str) -> None:
+    """Set again on a port wired before, whose instance end is ``ifname``
+    inside ``netns_path``, what ``add_port`` sets now: a port an older
+    driver wired (an upgrade) gets it when nova-compute starts
+    (plug_vifs) or the instance reboots, without being rewired. A host
+    link gone meanwhile is skipped: the port is broken whatever is set
+    here, and a stop/start wires it anew."""
+    for link in port.get('host_links') or [port['host_name']]:
+        if os.path.isdir('/proc/sys/net/ipv4/conf/' + link):
+            _make_wire(link)
+    if not port.get('checksum_offload', True):
+        with pyroute2_process.ChildProcess(
+                target=_checksums_in_software_inside,
+                args=[netns_path, ifname]) as child:
+            child.communicate(timeout=SYSCTL_TIMEOUT)
+
+
+def _checksums_in_software_inside(netns_path: str, ifname: str) -> bytes:
+    # A forked child, as _write_sysctl: ethtool's ioctl socket belongs to
+    # the namespace it is opened in.
+    pyroute2_netns.setns(netns_path, flags=0, fork=False)
+    _checksums_in_software(ifname)
+    return b''
+
+
+def _make_wire(ifname: str) -> None:
+    for family, key, value in WIRE_SYSCTLS:
+        _write_host_sysctl('net/%s/conf/%s/%s' % (family, ifname, key),
+                           value)
+
+
+def _tx_checksums_on(ethtool, ifname: str) -> dict:
+    features = ethtool.get_features(ifname).features
+    return {name: feature for name, feature in features.items()
+            if name.startswith(TX_CHECKSUM) and feature.enable}
+
+
+def _checksums_in_software(ifname: str) -> None:
+    """``ifname`` fills in every TCP/UDP/SCTP checksum it transmits
+    instead of leaving it to a device that, on the userspace datapath,
+    never does."""
+    with Ethtool() as ethtool:
+        features = ethtool.get_features(ifname)
+        for name in _tx_checksums_on(ethtool, ifname):
+            features.features[name].enable = False
+        ethtool.set_features(ifname, features)
+        left = _tx_checksums_on(ethtool, ifname)
+    if left:
+        raise RuntimeError('the kernel keeps transmit checksum offload '
+                           '(%s) on for %s' % (', '.join(sorted(left)),
+                                               ifname))
 
 
 def _container_end(netns_path: str, port: dict) -> None:

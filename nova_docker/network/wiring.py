@@ -24,6 +24,8 @@ def _as_dict(port: network_plan.PortPlan) -> dict:
     # privsep sends plain data only.
     return {'host_name': port.host_name, 'peer_name': port.peer_name,
             'ifname': port.ifname, 'mac': port.mac, 'mtu': port.mtu,
+            'checksum_offload': port.checksum_offload,
+            'host_links': list(port.host_links),
             'addresses': list(port.addresses), 'bridge': port.bridge,
             'routes': [{'destination': r.destination, 'gateway': r.gateway}
                        for r in port.routes]}
@@ -71,7 +73,7 @@ class PortWiring:
                      netns_path: str) -> None:
         """Wire the ports of ``plan`` that the namespace lacks (all of
         them in a new one), known by MAC: a port wired before keeps its
-        interface."""
+        interface, and gets what wiring sets now (see refresh)."""
         if not plan.ports:
             return
         try:
@@ -84,10 +86,28 @@ class PortWiring:
                 instance=instance.uuid,
                 reason='its network namespace %s cannot be read: %s'
                        % (netns_path, exc)) from exc
-        macs = {mac.lower() for mac in inside.values()}
+        by_mac = {mac.lower(): ifname for ifname, mac in inside.items()}
         for port in plan.ports:
-            if port.mac.lower() not in macs:
+            ifname = by_mac.get(port.mac.lower())
+            if ifname is None:
                 self.wire(instance, port, netns_path)
+            else:
+                self.refresh(instance, port, netns_path, ifname)
+
+    def refresh(self, instance, port: network_plan.PortPlan,
+                netns_path: str, ifname: str) -> None:
+        """Set again what wiring sets on the host's links of ``port`` and
+        on its end ``ifname`` inside (sysctls, checksum offload): a port
+        wired by an older driver gets what this one sets."""
+        try:
+            privileged.refresh_port(netns_path, _as_dict(port), ifname)
+        except Exception as exc:
+            # What fails inside the namespace comes back from pyroute2's
+            # child process as a plain Exception (ethtool's errors too).
+            raise exception.PortWiringFailed(
+                port=port.port_id, instance=instance.uuid,
+                reason='setting its links again failed: %s' % exc
+            ) from exc
 
     def unplug(self, instance, port: network_plan.PortPlan,
                ignore_errors: bool = False) -> None:

@@ -10,6 +10,7 @@ too. All traffic stays on the test's bridge and namespaces.
 
 import contextlib
 import os
+import pathlib
 import subprocess
 import sys
 import time
@@ -24,9 +25,12 @@ from nova_docker import conf as docker_conf
 from nova_docker import exception as docker_exception
 from tests.fixtures import ovs as ovs_fixtures
 from tests.fixtures import host_net
+from tests.fixtures import netns as netns_fixtures
 from tests.fixtures import private_engine as private_fixtures
+from tests.fixtures import ports as ports_fixtures
 from tests.fixtures.ports import ovs_vif
 from tests.fixtures.ports import subnet
+from tests.fixtures import traffic
 from tests.fixtures import wiring as wiring_fixtures
 from tests.unit import nova_objects
 
@@ -65,7 +69,10 @@ def bridge(ovs):
 
 @pytest.fixture
 def leftovers():
-    yield from using(host_net.HostNetLeftovers())
+    # Only what this run's ports are named after: the host's links and
+    # Open vSwitch are shared (a cloud may be booting servers meanwhile).
+    yield from using(host_net.HostNetLeftovers(
+        prefixes=ports_fixtures.link_prefixes()))
 
 
 @pytest.fixture
@@ -120,15 +127,36 @@ def run(engine, inst, *cmd):
     return out.decode()
 
 
+def netns_of(engine, inst) -> str:
+    """The path of the instance's network namespace (its workload's)."""
+    pid = engine.get('/containers/nova-%s/json' % inst.uuid).json()[
+        'State']['Pid']
+    return '/proc/%d/ns/net' % pid
+
+
 def pings(engine, inst, address) -> bool:
     """The host's ping run in the instance's namespace: the instance's
     workload has no CAP_NET_RAW, and busybox's ping needs it."""
-    pid = engine.get('/containers/nova-%s/json' % inst.uuid).json()[
-        'State']['Pid']
     done = subprocess.run(
-        ['nsenter', '--net=/proc/%d/ns/net' % pid, 'ping', '-c', '1',
+        ['nsenter', '--net=' + netns_of(engine, inst), 'ping', '-c', '1',
          '-W', '2', address], capture_output=True)
     return done.returncode == 0
+
+
+def serves(engine, server, client, address, timeout=10) -> bool:
+    """A TCP connection from ``client`` to ``server`` on ``address``
+    carries a mebibyte (on the userspace datapath: only if every segment
+    left the client's namespace with its checksum)."""
+    return traffic.tcp_passes(netns_of(engine, server),
+                              netns_of(engine, client), address,
+                              timeout=timeout)
+
+
+def assert_checksums_in_software(engine, inst, ifname='eth0'):
+    """The instance's end of its port fills in transmit checksums itself:
+    what leaves it is complete for the userspace datapath."""
+    features = traffic.tx_checksum_offload(netns_of(engine, inst), ifname)
+    assert features and not any(features.values()), features
 
 
 def eventually(check, timeout=10.0) -> bool:
@@ -168,6 +196,13 @@ def seen_at_start(driver, inst, address) -> int:
     console = driver.get_console_output(None, inst)
     return sum(1 for line in console.splitlines()
                if 'eth0' in line and 'inet %s/' % address in line)
+
+
+def ipv4_conf(link) -> dict:
+    conf = pathlib.Path('/proc/sys/net/ipv4/conf', link)
+    return {key: (conf / key).read_text().strip()
+            for key in ('rp_filter', 'accept_local', 'forwarding',
+                        'arp_ignore')}
 
 
 def master_of(ifname):
@@ -240,6 +275,8 @@ def test_ports_survive_reboots_and_stop_start(net, engine, busybox_image):
         assert_wired(engine, a, port_a, host=21)
         assert reachable(engine, b, '10.77.0.21'), restart
         assert reachable(engine, a, 'fd00:77::22'), restart
+        assert_checksums_in_software(engine, a)
+        assert serves(engine, a, b, '10.77.0.21'), restart
         # Wired before the workload started again.
         assert seen_at_start(net.driver, a, '10.77.0.21') == starts, restart
 
@@ -268,6 +305,142 @@ def test_the_hybrid_plug_puts_the_port_behind_a_qbr_bridge(
     assert master_of('tap' + port_a['id'][:11]) == qbr_a
     assert seen_at_start(net.driver, a, '10.77.0.31') == 2
     assert reachable(engine, b, 'fd00:77::31')
+    assert_checksums_in_software(engine, a)
+    assert serves(engine, a, b, 'fd00:77::31')
+
+
+@pytest.mark.parametrize('hybrid', [False, True], ids=['ovs', 'hybrid'])
+def test_tcp_and_udp_pass_between_servers(net, engine, busybox_image,
+                                          hybrid):
+    # The userspace datapath forwards what it reads from the veth as it
+    # is: a segment whose checksum the sender left to offload arrives
+    # broken and the receiver drops it, while ping passes.
+    port_a, port_b = (net.port(h, hybrid=hybrid) for h in (131, 132))
+    a = net.boot(busybox_image, port_a)
+    b = net.boot(busybox_image, port_b)
+    qbrs = [('qbr' + p['id'])[:14] for p in (port_a, port_b)] if hybrid \
+        else []
+    with forwarding_on(*qbrs):
+        assert reachable(engine, a, '10.77.0.132')
+        assert reachable(engine, a, 'fd00:77::132')
+        for source, server, address in ((a, b, '10.77.0.132'),
+                                        (b, a, '10.77.0.131'),
+                                        (a, b, 'fd00:77::132')):
+            assert serves(engine, server, source, address), address
+        assert traffic.udp_passes(netns_of(engine, b), netns_of(engine, a),
+                                  '10.77.0.132')
+    for inst in (a, b):
+        assert_checksums_in_software(engine, inst)
+
+
+@pytest.mark.parametrize('hybrid', [False, True], ids=['ovs', 'hybrid'])
+def test_an_instances_broadcasts_reach_no_host_socket(
+        net, engine, busybox_image, hybrid):
+    # The host end of a port (and, hybrid, its qbr and qvo) is an
+    # interface of the host's own stack: without a strict reverse-path
+    # check, a limited broadcast from the instance is delivered to every
+    # host socket bound on 0.0.0.0 and the broadcast's port.
+    port_a, port_b = (net.port(h, hybrid=hybrid) for h in (141, 142))
+    a = net.boot(busybox_image, port_a)
+    b = net.boot(busybox_image, port_b)
+    qbrs = [('qbr' + p['id'])[:14] for p in (port_a, port_b)] if hybrid \
+        else []
+    # Nor does the host route what an instance sends to a link of its.
+    for p in (port_a, port_b):
+        links = [(prefix + p['id'])[:14] for prefix in (
+            ('tap', 'qbr', 'qvb', 'qvo') if hybrid else ('tap',))]
+        for link in links:
+            assert ipv4_conf(link) == {
+                'rp_filter': '1', 'accept_local': '0', 'forwarding': '0',
+                'arp_ignore': '8'}, link
+    with traffic.host_udp_socket() as host, forwarding_on(*qbrs):
+        port = host.getsockname()[1]
+        for address in ('255.255.255.255', '10.77.0.255'):
+            # It does reach the other server on the network...
+            assert traffic.broadcast_passes(
+                netns_of(engine, b), netns_of(engine, a), address, port), \
+                address
+            # ...and never the host.
+            assert traffic.received(host) == [], address
+
+
+@pytest.mark.parametrize('path', ['reboot', 'plug_vifs'])
+def test_a_port_wired_before_gets_what_wiring_sets_now(
+        net, engine, busybox_image, path):
+    port_a, port_b = net.port(151), net.port(152)
+    a = net.boot(busybox_image, port_a)
+    b = net.boot(busybox_image, port_b)
+    tap = 'tap' + port_a['id'][:11]
+    # As a driver before this one left the port: offload on inside, the
+    # tap an ordinary host interface.
+    traffic.set_tx_checksum_offload(netns_of(engine, a), 'eth0', True)
+    for key, value in (('rp_filter', '0'), ('forwarding', '1')):
+        (pathlib.Path('/proc/sys/net/ipv4/conf', tap) / key).write_text(
+            value)
+    assert reachable(engine, b, '10.77.0.151')
+    assert not serves(engine, a, b, '10.77.0.151', timeout=3)
+
+    network_info = net.network_infos[a.uuid]
+    if path == 'reboot':
+        # The namespace, and so the port, stays: it is not wired again.
+        net.driver.reboot(None, a, network_info, 'SOFT')
+    else:
+        # nova-compute's start (an upgrade) on a running instance.
+        net.driver.plug_vifs(a, network_info)
+    assert_checksums_in_software(engine, a)
+    assert ipv4_conf(tap) == {'rp_filter': '1', 'accept_local': '0',
+                              'forwarding': '0', 'arp_ignore': '8'}
+    assert serves(engine, a, b, '10.77.0.151')
+
+
+@pytest.mark.parametrize('offload', [True, False])
+def test_offload_is_turned_off_only_where_the_plan_says(
+        privsep_in_process, leftovers, offload):
+    from nova_docker.network import privileged
+
+    namespace = netns_fixtures.TestNamespace()
+    namespace.setUp()
+    port_id = ports_fixtures.new_port_id()
+    port = {'host_name': ('tap' + port_id)[:14],
+            'peer_name': ('nd' + port_id)[:14], 'ifname': 'eth0',
+            'mac': 'fa:16:3e:77:02:01', 'mtu': None, 'addresses': [],
+            'routes': [], 'bridge': None, 'checksum_offload': offload}
+    try:
+        privileged.add_port(namespace.path, port)
+        features = traffic.tx_checksum_offload(namespace.path, 'eth0')
+        assert features.get('tx-checksum-ip-generic') is offload, features
+        if not offload:
+            assert not any(features.values()), features
+    finally:
+        privileged.remove_port(port['host_name'])
+        namespace.cleanUp()
+
+
+def test_setting_a_port_again_skips_a_host_link_gone(
+        privsep_in_process, leftovers):
+    # A reboot keeps the namespace: a port whose qbr someone removed must
+    # not keep its instance from ever starting again.
+    from nova_docker.network import privileged
+
+    namespace = netns_fixtures.TestNamespace()
+    namespace.setUp()
+    port_id = ports_fixtures.new_port_id()
+    tap = ('tap' + port_id)[:14]
+    port = {'host_name': tap, 'peer_name': ('nd' + port_id)[:14],
+            'ifname': 'eth0', 'mac': 'fa:16:3e:77:02:02', 'mtu': None,
+            'addresses': [], 'routes': [], 'bridge': None,
+            'checksum_offload': False}
+    try:
+        privileged.add_port(namespace.path, port)
+        traffic.set_tx_checksum_offload(namespace.path, 'eth0', True)
+        gone = dict(port, host_links=[tap, ('qbr' + port_id)[:14]])
+        privileged.refresh_port(namespace.path, gone, 'eth0')
+        assert ipv4_conf(tap)['rp_filter'] == '1'
+        features = traffic.tx_checksum_offload(namespace.path, 'eth0')
+        assert not any(features.values()), features
+    finally:
+        privileged.remove_port(tap)
+        namespace.cleanUp()
 
 
 def test_hot_attach_and_detach(net, engine, busybox_image):
@@ -280,6 +453,8 @@ def test_hot_attach_and_detach(net, engine, busybox_image):
     net.network_infos[b.uuid] = [port_b]
     assert_wired(engine, b, port_b, ifname='eth0', host=42)
     assert reachable(engine, a, '10.77.0.42')
+    assert_checksums_in_software(engine, b)
+    assert serves(engine, b, a, '10.77.0.42')
 
     extra = net.port(43, mac='fa:16:3e:77:01:43')
     net.driver.attach_interface(None, a, busybox_image, extra)
@@ -331,8 +506,8 @@ def test_a_port_the_kernel_refuses_leaves_nothing(
     assert refused['id'] in str(caught.value)
     names = {n.lstrip('/') for c in engine.containers()
              for n in c.get('Names') or []}
-    assert not [n for n in names if n.startswith('nova-')
-                and n.endswith('-sandbox')]
+    # This boot's own: other runs share the engine.
+    assert 'nova-%s-sandbox' % net.booted[-1].uuid not in names
     assert ovs_fixtures.ports(net.bridge) == []
     # (HostNetLeftovers checks every veth end and bridge at clean-up.)
 
@@ -440,6 +615,8 @@ def test_an_engine_restart_rewires_the_same_ports(
         assert_wired(api, a, port_a, host=101)
         assert reachable(api, a, '10.77.0.102')
         assert reachable(api, b, 'fd00:77::101')
+        assert_checksums_in_software(api, a)
+        assert serves(api, a, b, '10.77.0.101')
         assert seen_at_start(drv, a, '10.77.0.101') == 2
     finally:
         if net:

@@ -58,7 +58,7 @@ def test_two_namespaces_on_a_bridge_ping_both_ways(ovs):
     v6 = [str(net6[1]), str(net6[2])]
     made = list(taps)
     with contextlib.ExitStack() as stack:
-        stack.enter_context(host_net.HostNetLeftovers())
+        stack.enter_context(host_net.HostNetLeftovers(only=taps))
         br = stack.enter_context(ovs_fx.OVSBridge())
         made.append(br.name)
         assert br.name.startswith('brt-') and len(br.name) == 10
@@ -107,11 +107,11 @@ def test_two_namespaces_on_a_bridge_ping_both_ways(ovs):
 def test_leftovers_reports_and_removes_a_tap_and_its_ovs_port(ovs):
     tap = 'tap' + _hex(8)
     with contextlib.ExitStack() as stack:
-        stack.enter_context(host_net.HostNetLeftovers())
+        stack.enter_context(host_net.HostNetLeftovers(only=[tap]))
         br = stack.enter_context(ovs_fx.OVSBridge())
         ns = stack.enter_context(netns_fx.TestNamespace())
 
-        inner = host_net.HostNetLeftovers(settle=1)
+        inner = host_net.HostNetLeftovers(settle=1, only=[tap])
         inner.setUp()
         netns_fx.veth_into(ns, tap, 'eth0')
         br.add_port(tap)
@@ -130,7 +130,7 @@ def test_leftovers_reports_and_removes_a_tap_and_its_ovs_port(ovs):
 def test_leftovers_passes_when_all_is_cleaned_up(ovs):
     tap = 'tap' + _hex(8)
     with netns_fx.TestNamespace() as ns, ovs_fx.OVSBridge() as br:
-        leftovers = host_net.HostNetLeftovers(settle=1)
+        leftovers = host_net.HostNetLeftovers(settle=1, only=[tap])
         leftovers.setUp()
         netns_fx.veth_into(ns, tap, 'eth0')
         br.add_port(tap)
@@ -144,8 +144,9 @@ def test_leftovers_passes_when_all_is_cleaned_up(ovs):
 def test_leftovers_ignores_unprefixed_links_unless_match_all(ovs):
     name = 'zz' + _hex(8)
     with netns_fx.TestNamespace() as ns:
-        lenient = host_net.HostNetLeftovers(settle=0)
-        strict = host_net.HostNetLeftovers(settle=0, match_all=True)
+        lenient = host_net.HostNetLeftovers(settle=0, only=[name])
+        strict = host_net.HostNetLeftovers(settle=0, match_all=True,
+                                           only=[name])
         lenient.setUp()
         strict.setUp()
         netns_fx.veth_into(ns, name, 'eth0')

@@ -115,3 +115,22 @@ def test_another_vnic_type_is_refused_by_name(vnic_type):
     with pytest.raises(exception.UnsupportedPort) as caught:
         plan.check_supported([_dual_stack(vnic_type=vnic_type)])
     assert repr(vnic_type) in str(caught.value)
+
+
+@pytest.mark.parametrize('datapath, offload', [
+    ('netdev', False), ('system', True), (None, True)])
+def test_checksums_are_filled_in_software_only_on_the_userspace_datapath(
+        datapath, offload):
+    vif = _dual_stack(datapath_type=datapath)
+    if datapath is None:
+        del vif['details'][model.VIF_DETAILS_OVS_DATAPATH_TYPE]
+    port, = plan.build([vif], 'web-1').ports
+    assert port.checksum_offload is offload
+
+
+def test_the_host_links_of_a_port_are_its_tap_and_the_hybrid_plugs_links():
+    plain, = plan.build([_dual_stack()], 'web-1').ports
+    assert plain.host_links == ('tap11111111-22',)
+    hybrid, = plan.build([_dual_stack(hybrid=True)], 'web-1').ports
+    assert hybrid.host_links == ('tap11111111-22', 'qbr11111111-22',
+                                 'qvb11111111-22', 'qvo11111111-22')
