@@ -118,7 +118,7 @@ class BoundedThreadWorker(gthread.ThreadWorker):
 def configure(header_timeout: float, read_timeout: float) -> str:
     """Set the timeouts; the worker class's name for gunicorn (its own
     gthread where it lacks the queue of pending connections this worker
-    builds on, which came with gunicorn 23)."""
+    builds on: older releases)."""
     if not hasattr(gthread.ThreadWorker, 'murder_pending'):
         LOG.warning('gunicorn %s is too old for the registry\'s worker: '
                     'clients that send half a request can hold its threads; '
