@@ -34,6 +34,15 @@ MAX_HEADER_BYTES = 64 * 1024
 _END_OF_HEADERS = (b'\r\n\r\n', b'\n\n')
 
 
+def _not_http(early: bytearray) -> bool:
+    """Whether the first bytes can't begin an HTTP request (whose method
+    is upper-case letters): a TLS handshake, say, which Docker sends
+    first to every registry. Handed on at once, gunicorn's parser
+    refuses it and closes the connection, so the client falls back to
+    plain http now rather than after the header timeout."""
+    return bool(early) and not (65 <= early[0] <= 90)
+
+
 class _Conn(gthread.TConn):
     """A connection whose gathered header bytes go to its parser, and
     whose socket times out while a thread reads the body."""
@@ -101,7 +110,8 @@ class BoundedThreadWorker(gthread.ThreadWorker):
             data = b''
         conn.early += data
         done = (any(end in conn.early for end in _END_OF_HEADERS) or
-                len(conn.early) >= MAX_HEADER_BYTES)
+                len(conn.early) >= MAX_HEADER_BYTES or
+                _not_http(conn.early))
         if data and not done:
             # Not all there yet: wait on, under the same deadline.
             return

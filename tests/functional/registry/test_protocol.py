@@ -959,17 +959,23 @@ def test_glance_down_is_503_unavailable(extra_registry):
     assert server.process.poll() is None
 
 
-def test_a_tls_client_hello_does_not_crash_the_registry(registry, alice):
+def test_a_tls_client_hello_is_refused_at_once(extra_registry):
+    """Docker tries https first: the handshake on the plain-http port must
+    be refused, not left waiting for request headers that never come
+    (every push and pull then waited the header timeout)."""
+    server = extra_registry(request_header_timeout='60')
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     for _ in range(3):
-        with socket.create_connection(('127.0.0.1', registry.port),
+        with socket.create_connection(('127.0.0.1', server.port),
                                       timeout=10) as sock:
-            with pytest.raises((ssl.SSLError, OSError)):
+            with pytest.raises((ssl.SSLError, OSError)) as refused:
                 context.wrap_socket(sock, server_hostname='127.0.0.1')
-    assert registry.process.poll() is None
-    assert alice('GET', '/v2/').status_code == 200
+            assert not isinstance(refused.value, TimeoutError), \
+                'the registry left the TLS handshake unanswered'
+    assert server.process.poll() is None
+    assert Client(server)('GET', '/v2/').status_code == 200
 
 
 @pytest.mark.parametrize('sig', [signal.SIGTERM, signal.SIGINT])
