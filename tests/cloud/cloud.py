@@ -120,6 +120,14 @@ class Cloud:
                     server_id, timeout))
             time.sleep(2)
 
+    def delete_servers(self, server_ids):
+        """Delete the demo user's servers, all at once, and wait until
+        every one is gone."""
+        for server_id in server_ids:
+            self.demo.run('server', 'delete', server_id, check=False)
+        for server_id in server_ids:
+            self.wait_gone(server_id)
+
     def console(self, server_id):
         return self.demo.run('console', 'log', 'show', server_id).stdout
 

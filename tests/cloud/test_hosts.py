@@ -32,10 +32,7 @@ def spread(cloud_session, busybox_image):
         yield servers
     finally:
         if not cloud_session.down:
-            for i in ids:
-                demo.run('server', 'delete', i, check=False)
-            for i in ids:
-                cloud.wait_gone(i)
+            cloud.delete_servers(ids)
 
 
 def other(host):

@@ -45,10 +45,7 @@ def serving(cloud_session, busybox_tar):
         yield found
     finally:
         if not cloud_session.down:
-            for server_id in ids:
-                demo.run('server', 'delete', server_id, check=False)
-            for server_id in ids:
-                cloud.wait_gone(server_id)
+            cloud.delete_servers(ids)
             demo.run('image', 'delete', image['id'], check=False)
 
 
