@@ -75,6 +75,20 @@ def _next_index(inside: dict[str, str]) -> int:
     return max(taken) + 1 if taken else 0
 
 
+def _built_plan(network_info, hostname: str,
+                first: int = 0) -> network_plan.NetworkPlan:
+    """network_plan.build, with an address that is not one refused as the
+    tenant's input it is (nova's os-vif conversion parses every address
+    of the ports and raises a bare ValueError)."""
+    try:
+        return network_plan.build(network_info, hostname, first)
+    except ValueError as exc:
+        raise exception.InvalidInput(
+            reason='a port of the instance holds an address that is not '
+                   'one (%s): fix the port or its subnet in Neutron'
+                   % exc) from exc
+
+
 def _reason(exc: errors.DockerError) -> str:
     """The engine's own words when it answered, else what went wrong."""
     return exc.explanation or str(exc)
@@ -337,15 +351,7 @@ class DockerDriver(driver.ComputeDriver):
         """What the instance's ports become; refused before anything is
         made if one of them cannot be wired here."""
         self._check_ports(network_info)
-        try:
-            plan = network_plan.build(network_info or [],
-                                      container.hostname(instance))
-        except ValueError as exc:
-            # nova's os-vif conversion parses every address of the ports.
-            raise exception.InvalidInput(
-                reason='a port of the instance holds an address that is '
-                       'not one (%s): fix the port or its subnet in '
-                       'Neutron' % exc) from exc
+        plan = _built_plan(network_info or [], container.hostname(instance))
         # Names and name servers the engine would write verbatim.
         container.check_resolution(plan.dns_servers, plan.hosts)
         return plan
@@ -576,7 +582,7 @@ class DockerDriver(driver.ComputeDriver):
         self._check_ports([vif])
         netns = self._running_sandbox_netns(instance)
         first = _next_index(privileged.ports_inside(netns)) if netns else 0
-        plan = network_plan.build([vif], container.hostname(instance), first)
+        plan = _built_plan([vif], container.hostname(instance), first)
         if netns:
             self._ports.wire(instance, plan.ports[0], netns)
         else:

@@ -332,3 +332,17 @@ def test_a_hostile_name_server_cannot_add_a_line(driver, engine, instances,
         driver.spawn(None, inst, busybox_image, [], None, {},
                      network_info=[hostile_port(dns)], power_on=False)
     assert_no_containers(engine, inst)
+
+
+def test_a_port_attached_with_an_address_that_is_not_one_is_refused(
+        driver, engine, instances, busybox_image):
+    inst = instances()
+    driver.spawn(None, inst, busybox_image, [], None, {}, network_info=[],
+                 power_on=False)
+    vif = ports.ovs_vif([ports.subnet('10.99.0.0/24', ips=['10.99.0.5'],
+                                      gateway='10.99.0.1')])
+    # nova's model parses the address it is given; a port's is only read.
+    vif['network']['subnets'][0]['ips'][0]['address'] = '10.99.0.5\nx'
+
+    with pytest.raises(exception.InvalidInput, match='not one'):
+        driver.attach_interface(None, inst, busybox_image, vif)
