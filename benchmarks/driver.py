@@ -16,6 +16,7 @@ import sys
 from benchmarks import common
 from nova_docker import container
 from nova_docker import driver as driver_mod
+from nova_docker import labels
 from nova_docker import sandbox_image
 from tests.fixtures import images as image_fixtures
 from tests.unit import nova_objects
@@ -56,18 +57,18 @@ def bench_spawn(drv, raw, meta):
 
     def ours():
         inst = nova_objects.instance()
-        made.extend([container.sandbox_name(inst),
-                     container.container_name(inst)])
+        made.extend([labels.sandbox_name(inst),
+                     labels.container_name(inst)])
         drv.spawn(None, inst, meta, [], None, {})
 
     def baseline():
         # The same two containers: the sandbox, then the workload in its
         # namespace, each created and started.
         inst = nova_objects.instance()
-        sandbox = container.sandbox_name(inst)
+        sandbox = labels.sandbox_name(inst)
         bodies = [
             (sandbox, container.sandbox_body(inst, sandbox_ref)),
-            (container.container_name(inst), container.create_body(
+            (labels.container_name(inst), container.create_body(
                 inst, meta, 'glance/%s:latest' % meta.id, 1024,
                 image_id=meta.id, sandbox=sandbox))]
         for name, body in bodies:
@@ -104,7 +105,7 @@ def bench_list(drv, raw, meta):
         names = drv.list_instances()
         requests_made = counter.count
         assert len(names) >= LISTED, len(names)
-        filters = json.dumps(container.instance_label_filter(host=HOST))
+        filters = json.dumps(labels.instance_label_filter(host=HOST))
         ours, base = common.interleaved(
             drv.list_instances,
             lambda: raw.get(common.SOCKET_URL + '/v1.41/containers/json',

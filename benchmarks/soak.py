@@ -23,6 +23,7 @@ import uuid
 from benchmarks import common
 from nova_docker import container
 from nova_docker import driver as driver_mod
+from nova_docker import labels
 from tests.fixtures import images as image_fixtures
 from tests.unit import nova_objects
 
@@ -65,7 +66,7 @@ def raw_cycle(session, meta, project):
     inst = nova_objects.instance(project_id=project)
     body = container.create_body(inst, meta, 'glance/%s:latest' % meta.id,
                                  1024, image_id=meta.id)
-    name = container.container_name(inst)
+    name = labels.container_name(inst)
     session.post(RAW_API + '/containers/create', params={'name': name},
                  json=body).raise_for_status()
     session.post(RAW_API + '/containers/%s/start' % name).raise_for_status()
@@ -76,7 +77,7 @@ def raw_cycle(session, meta, project):
 def resources(client, project, run_label, tmp_dir):
     """What a leak would grow: counts of this run's own objects."""
     containers = client.list_containers(
-        all=True, filters={'label': ['%s=%s' % (container.LABEL_PROJECT_ID,
+        all=True, filters={'label': ['%s=%s' % (labels.LABEL_PROJECT_ID,
                                                 project)]})
     images = client.list_images(
         filters={'label': ['%s=%s' % (TEST_LABEL, run_label)]})

@@ -59,29 +59,9 @@ from typing import Any
 from nova import exception
 
 from nova_docker import conf
+from nova_docker import labels
 from nova_docker import sandbox_image
 
-NAME_PREFIX = 'nova-'
-LABEL_PREFIX = 'org.openstack.nova.'
-LABEL_INSTANCE_UUID = LABEL_PREFIX + 'instance-uuid'
-LABEL_INSTANCE_NAME = LABEL_PREFIX + 'instance-name'
-LABEL_PROJECT_ID = LABEL_PREFIX + 'project-id'
-LABEL_IMAGE_ID = LABEL_PREFIX + 'image-id'
-# The compute service and node that own the container: two nova-computes
-# on one engine must never act on each other's containers.
-LABEL_HOST = LABEL_PREFIX + 'host'
-LABEL_NODE = LABEL_PREFIX + 'node'
-# On an instance's sandbox, the uuid of the instance whose network
-# namespace it holds. Not the instance label: listings of instances and
-# their lifecycle events must see only the workload.
-LABEL_SANDBOX_OF = LABEL_PREFIX + 'sandbox-of'
-SANDBOX_SUFFIX = '-sandbox'
-# Every label the driver reads. Each container carries all of them, with
-# an empty value where one does not apply, and an empty value means "not
-# set": the engine merges the image's labels into the container's where
-# the body sets none, so a label left out is one the image may add.
-KNOWN_LABELS = (LABEL_INSTANCE_UUID, LABEL_INSTANCE_NAME, LABEL_PROJECT_ID,
-                LABEL_IMAGE_ID, LABEL_HOST, LABEL_NODE, LABEL_SANDBOX_OF)
 # Bounds for the sandbox. The pause program needs almost nothing, but
 # runc's init, a Go program whose threads count as tasks, runs in the
 # container's cgroups before it execs it: two tasks made starts fail now
@@ -126,80 +106,26 @@ class Hardening:
                    log_max_files=opts.log_max_files)
 
 
-def container_name(instance) -> str:
-    return NAME_PREFIX + instance.uuid
-
-
-def sandbox_name(instance) -> str:
-    """The instance's sandbox: the container that holds its network
-    namespace, hostname, resolv.conf and /etc/hosts across restarts of
-    the workload, as a Kubernetes pod's pause container does."""
-    return NAME_PREFIX + instance.uuid + SANDBOX_SUFFIX
-
-
-def instance_label_filter(instance_uuid: str | None = None,
-                          host: str | None = None) -> dict:
-    """The ``filters`` that list our containers (or one) in one call;
-    with ``host``, only those of that compute host."""
-    if instance_uuid:
-        labels = ['%s=%s' % (LABEL_INSTANCE_UUID, instance_uuid)]
-    else:
-        labels = [LABEL_INSTANCE_UUID]
-    if host:
-        labels.append('%s=%s' % (LABEL_HOST, host))
-    return {'label': labels}
-
-
-def label(listed: dict, key: str) -> str | None:
-    """A label of a container (from ``GET /containers/json`` or an event's
-    attributes, given as ``{'Labels': ...}``); None when it is missing or
-    empty, as the driver pins the labels it does not mean."""
-    return (listed.get('Labels') or {}).get(key) or None
-
-
-def instance_of(listed: dict) -> str | None:
-    """The instance a listed container is the workload of, or None (a
-    sandbox, whose instance label is empty)."""
-    return label(listed, LABEL_INSTANCE_UUID)
-
-
-def sandbox_of(listed: dict) -> str | None:
-    """The instance a listed container is the sandbox of, or None (a
-    workload, whose sandbox label is empty)."""
-    return label(listed, LABEL_SANDBOX_OF)
-
-
-def host_label_filter(host: str) -> dict:
-    """The ``filters`` that list every container of compute ``host``:
-    workloads and sandboxes (a sandbox's instance: LABEL_SANDBOX_OF)."""
-    return {'label': ['%s=%s' % (LABEL_HOST, host)]}
-
-
-def owner(listed: dict) -> str | None:
-    """The compute host a container of ``GET /containers/json`` belongs
-    to (None: made before containers carried one)."""
-    return label(listed, LABEL_HOST)
-
-
 def _labels(meant: dict, image_config: dict | None) -> Body:
     """``meant`` (the labels that apply; None or '' values do not), and
     every other label of ours empty: those the driver knows and any of
     our prefix the image carries."""
     image_labels = (image_config or {}).get('Labels') or {}
-    labels = dict.fromkeys(KNOWN_LABELS, '')
-    labels.update(dict.fromkeys(
-        (key for key in image_labels if key.startswith(LABEL_PREFIX)), ''))
-    labels.update({key: value for key, value in meant.items() if value})
-    return {'Labels': labels}
+    pinned = dict.fromkeys(labels.KNOWN_LABELS, '')
+    pinned.update(dict.fromkeys(
+        (key for key in image_labels
+         if key.startswith(labels.LABEL_PREFIX)), ''))
+    pinned.update({key: value for key, value in meant.items() if value})
+    return {'Labels': pinned}
 
 
 def _workload_labels(instance, image_id: str | None, host: str | None,
                      node: str | None, image_config: dict | None) -> Body:
-    return _labels({LABEL_INSTANCE_UUID: instance.uuid,
-                    LABEL_INSTANCE_NAME: instance.name,
-                    LABEL_PROJECT_ID: instance.project_id,
-                    LABEL_HOST: host, LABEL_NODE: node,
-                    LABEL_IMAGE_ID: image_id}, image_config)
+    return _labels({labels.LABEL_INSTANCE_UUID: instance.uuid,
+                    labels.LABEL_INSTANCE_NAME: instance.name,
+                    labels.LABEL_PROJECT_ID: instance.project_id,
+                    labels.LABEL_HOST: host, labels.LABEL_NODE: node,
+                    labels.LABEL_IMAGE_ID: image_id}, image_config)
 
 
 # RFC 1123 host names: dot-separated labels of letters, digits and '-',
@@ -532,8 +458,9 @@ def sandbox_body(instance, image_ref: str, dns_servers=(), hosts=(), *,
     servers, lines = _resolution(dns_servers, hosts)
     # Every label of ours, as on the workload: the sandbox image may be
     # any the operator names ([docker] sandbox_image).
-    labels = _labels({LABEL_SANDBOX_OF: instance.uuid, LABEL_HOST: host,
-                      LABEL_NODE: node}, None)['Labels']
+    sandbox_labels = _labels({labels.LABEL_SANDBOX_OF: instance.uuid,
+                              labels.LABEL_HOST: host,
+                              labels.LABEL_NODE: node}, None)['Labels']
     host_config: Body = {
         'NetworkMode': 'none',
         'Memory': SANDBOX_MEMORY,
@@ -549,7 +476,7 @@ def sandbox_body(instance, image_ref: str, dns_servers=(), hosts=(), *,
     if servers:
         host_config['Dns'] = servers
     # SIGKILL: the pause program, PID 1 without handlers, ignores SIGTERM.
-    return _merge({'Image': image_ref, 'Labels': labels,
+    return _merge({'Image': image_ref, 'Labels': sandbox_labels,
                    'StopSignal': sandbox_image.STOP_SIGNAL,
                    'Healthcheck': {'Test': ['NONE']},
                    'HostConfig': host_config},

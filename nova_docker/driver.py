@@ -32,6 +32,7 @@ from nova_docker import events
 from nova_docker import exception as docker_exception
 from nova_docker import host
 from nova_docker import images
+from nova_docker import labels
 from nova_docker.network import plan as network_plan
 from nova_docker.network import privileged
 from nova_docker.network import wiring
@@ -177,8 +178,8 @@ class DockerDriver(driver.ComputeDriver):
         unless [docker] shared_engine says it is meant to be shared."""
         with docker_exception.engine_boundary():
             listed = self._client.list_containers(
-                all=True, filters=container.instance_label_filter())
-        owners = {container.owner(c) for c in listed}
+                all=True, filters=labels.instance_label_filter())
+        owners = {labels.owner(c) for c in listed}
         if None in owners:
             LOG.warning('The engine holds containers of Nova instances '
                         'without a compute host label (made by an older '
@@ -243,20 +244,20 @@ class DockerDriver(driver.ComputeDriver):
         with docker_exception.engine_boundary():
             listed = self._client.list_containers(
                 all=True,
-                filters=container.instance_label_filter(instance_uuid,
+                filters=labels.instance_label_filter(instance_uuid,
                                                         host=self._host))
         # A sandbox carries the instance label too, empty.
-        return [c for c in listed if container.instance_of(c)]
+        return [c for c in listed if labels.instance_of(c)]
 
     def list_instances(self):
-        return [c['Labels'].get(container.LABEL_INSTANCE_NAME, '')
+        return [c['Labels'].get(labels.LABEL_INSTANCE_NAME, '')
                 for c in self._our_containers()]
 
     def _this_hosts_containers(self) -> list[dict]:
         """Workloads and sandboxes of this host, in one call."""
         with docker_exception.engine_boundary():
             return self._client.list_containers(
-                all=True, filters=container.host_label_filter(self._host))
+                all=True, filters=labels.host_label_filter(self._host))
 
     def list_instance_uuids(self):
         """Every instance with a container here, a sandbox alone too (its
@@ -264,7 +265,7 @@ class DockerDriver(driver.ComputeDriver):
         while still on the hypervisor ([DEFAULT]
         running_deleted_instance_action) and of evacuated ones then
         destroys it."""
-        uuids = (container.instance_of(c) or container.sandbox_of(c)
+        uuids = (labels.instance_of(c) or labels.sandbox_of(c)
                  for c in self._this_hosts_containers())
         return list(dict.fromkeys(uuid for uuid in uuids if uuid))
 
@@ -300,15 +301,15 @@ class DockerDriver(driver.ComputeDriver):
         """(instance uuid, sandbox id) of this host's sandboxes with no
         workload, older than the grace."""
         # Every container carries both labels, the one not meant empty.
-        sandboxes = {container.sandbox_of(c): c
+        sandboxes = {labels.sandbox_of(c): c
                      for c in self._this_hosts_containers()
-                     if container.sandbox_of(c)}
+                     if labels.sandbox_of(c)}
         with docker_exception.engine_boundary():
             # Any host's workload: a sandbox is never taken from one.
-            workloads = {container.instance_of(c)
+            workloads = {labels.instance_of(c)
                          for c in self._client.list_containers(
                              all=True,
-                             filters=container.instance_label_filter())}
+                             filters=labels.instance_label_filter())}
         now = time.time()
         # 'Created' of a listing: whole seconds since the epoch.
         return [(uuid, sandboxes[uuid]['Id'])
@@ -367,13 +368,13 @@ class DockerDriver(driver.ComputeDriver):
                 plan: network_plan.NetworkPlan) -> None:
         """The sandbox, then the workload that joins its namespace; both
         bodies first, so a refused image makes neither."""
-        sandbox = container.sandbox_name(instance)
+        sandbox = labels.sandbox_name(instance)
         sandbox_body = container.sandbox_body(
             instance, self._sandbox_image(), plan.dns_servers, plan.hosts,
             host=self._host, node=self._host)
         body = self._workload_body(instance, image_meta, image_ref, sandbox)
         self._create_container(instance, sandbox, sandbox_body)
-        self._create_container(instance, container.container_name(
+        self._create_container(instance, labels.container_name(
             instance), body)
 
     def _workload_body(self, instance, image_meta, image_ref: str,
@@ -483,7 +484,7 @@ class DockerDriver(driver.ComputeDriver):
     def _sandbox_running(self, instance) -> str:
         """Start the sandbox if it is not running; the path of its
         network namespace."""
-        name = container.sandbox_name(instance)
+        name = labels.sandbox_name(instance)
         with docker_exception.engine_boundary(instance.uuid):
             state = self._client.inspect_container(name)['State']
             if not state.get('Running'):
@@ -515,8 +516,8 @@ class DockerDriver(driver.ComputeDriver):
 
     def _remove(self, instance) -> None:
         """Remove the workload and its sandbox; gone (or going) is fine."""
-        for name in (container.container_name(instance),
-                     container.sandbox_name(instance)):
+        for name in (labels.container_name(instance),
+                     labels.sandbox_name(instance)):
             try:
                 with docker_exception.engine_boundary(instance.uuid):
                     self._client.remove_container(name, force=True)
@@ -560,7 +561,7 @@ class DockerDriver(driver.ComputeDriver):
         try:
             with docker_exception.engine_boundary(instance.uuid):
                 state = self._client.inspect_container(
-                    container.sandbox_name(instance))['State']
+                    labels.sandbox_name(instance))['State']
         except exception.InstanceNotFound:
             return None
         if not state.get('Running'):
@@ -599,7 +600,7 @@ class DockerDriver(driver.ComputeDriver):
         a missing container is InstanceNotFound, a missing engine
         EngineUnavailable (a HypervisorUnavailable)."""
         with docker_exception.engine_boundary(instance.uuid):
-            return method(container.container_name(instance),
+            return method(labels.container_name(instance),
                           *args, **kwargs)
 
     def _thaw(self, instance) -> None:
@@ -653,7 +654,7 @@ class DockerDriver(driver.ComputeDriver):
         try:
             with docker_exception.engine_boundary(instance.uuid):
                 self._client.stop_container(
-                    container.sandbox_name(instance), timeout=0)
+                    labels.sandbox_name(instance), timeout=0)
         except exception.InstanceNotFound:
             pass  # none: a container made before sandboxes
 

@@ -25,16 +25,16 @@ import time
 from nova.virt import event as virtevent
 from oslo_log import log as logging
 
-from nova_docker import container
 from nova_docker.docker import cancel
 from nova_docker.docker import errors
+from nova_docker import labels
 
 LOG = logging.getLogger(__name__)
 
 FILTERS = {
     'type': ['container'],
     'event': ['start', 'die', 'destroy'],
-    'label': [container.LABEL_INSTANCE_UUID],
+    'label': [labels.LABEL_INSTANCE_UUID],
 }
 
 
@@ -42,7 +42,7 @@ def event_filters(host: str | None) -> dict:
     """FILTERS, narrowed to the containers of compute ``host``."""
     if not host:
         return FILTERS
-    label = '%s=%s' % (container.LABEL_HOST, host)
+    label = '%s=%s' % (labels.LABEL_HOST, host)
     return dict(FILTERS, label=FILTERS['label'] + [label])
 
 
@@ -64,7 +64,7 @@ QUIET, ENDED = 'quiet', 'ended'
 def instance_uuid(engine_event: dict) -> str | None:
     attributes = (engine_event.get('Actor') or {}).get('Attributes') or {}
     # A sandbox's instance label is there, empty: not an instance.
-    return container.instance_of({'Labels': attributes})
+    return labels.instance_of({'Labels': attributes})
 
 
 def engine_nanos(stream) -> int | None:
@@ -278,10 +278,10 @@ class EventWatcher:
         believes running without its container until the periodic sync.
         """
         listing = self._client.list_containers(
-            all=True, filters=container.instance_label_filter(
+            all=True, filters=labels.instance_label_filter(
                 host=self._host))
-        now = {container.instance_of(c): c.get('State') in RUNNING_STATES
-               for c in listing if container.instance_of(c)}
+        now = {labels.instance_of(c): c.get('State') in RUNNING_STATES
+               for c in listing if labels.instance_of(c)}
         if not self._listed:
             self._known, self._listed = now, True
             return

@@ -27,12 +27,12 @@ from nova.image import glance
 from nova import utils as nova_utils
 from oslo_log import log as logging
 
-from nova_docker import container
 from nova_docker import exception as docker_exception
 from nova_docker.docker import errors as docker_errors
 from nova_docker.image import names
 from nova_docker.image import source
 from nova_docker.archive import tarstream
+from nova_docker import labels
 
 CONF = nova_conf.CONF
 LOG = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ LOG = logging.getLogger(__name__)
 # image: anyone allowed to boot the image could read them. Every label of
 # ours is blanked (the container carries the image's others as they were).
 COMMIT_CHANGES = ['LABEL ' + ' '.join('"%s"=""' % label
-                                      for label in container.KNOWN_LABELS)]
+                                      for label in labels.KNOWN_LABELS)]
 
 # A failed upload is deleted from Glance with this many tries, the n-th
 # after n times this many seconds.
@@ -258,7 +258,7 @@ class Snapshotter:
             self._remove_committed(instance, image_id)
 
     def _commit(self, instance, image_id: str) -> str:
-        name = container.container_name(instance)
+        name = labels.container_name(instance)
         try:
             # pause: a consistent file system for a running container;
             # the engine skips it for a stopped or paused one.

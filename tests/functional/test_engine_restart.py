@@ -14,6 +14,7 @@ from nova.virt import event as virtevent
 from nova_docker import container
 from nova_docker import events
 from nova_docker.docker import DockerClient
+from nova_docker import labels
 from tests.fixtures.lifecycle import Events
 from tests.fixtures import private_engine as private_fixtures
 from tests.unit import nova_objects
@@ -56,7 +57,7 @@ def run_instance(client, image, host='test-node'):
     compute ``host`` labels it."""
     meta, ref = image
     instance = nova_objects.instance()
-    name = container.container_name(instance)
+    name = labels.container_name(instance)
     client.create_container(
         container.create_body(instance, meta, ref, 1024, image_id=meta.id,
                               host=host, node=host),
@@ -66,7 +67,7 @@ def run_instance(client, image, host='test-node'):
 
 
 def running(client, instance):
-    state = client.inspect_container(container.container_name(instance))
+    state = client.inspect_container(labels.container_name(instance))
     return state['State']['Running']
 
 

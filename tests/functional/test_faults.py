@@ -32,6 +32,7 @@ from nova_docker import driver as driver_mod
 from nova_docker import images
 from nova_docker import sandbox_image
 from nova_docker.image import snapshot as snapshot_mod
+from nova_docker import labels
 from tests.fixtures import images as image_fixtures
 from tests.fixtures import private_engine as private_fixtures
 from tests.fixtures import image_api as image_api_fixtures
@@ -491,7 +492,7 @@ def create_unstarted(engine, meta, image_ref):
     api = engine.api()
     try:
         reply = api.post('/containers/create',
-                         params={'name': container.container_name(inst)},
+                         params={'name': labels.container_name(inst)},
                          json=body)
         assert reply.status_code == 201, reply.text
     finally:

@@ -14,8 +14,8 @@ import uuid
 import pytest
 from nova import exception
 
-from nova_docker import container
 from nova_docker.archive import tarstream
+from nova_docker import labels
 from tests.fixtures import images as image_fx
 from tests.fixtures import ports
 from tests.functional.test_images import boot
@@ -186,8 +186,8 @@ def inspect(engine, name):
 
 
 def assert_no_containers(engine, inst):
-    assert inspect(engine, container.container_name(inst)) is None
-    assert inspect(engine, container.sandbox_name(inst)) is None
+    assert inspect(engine, labels.container_name(inst)) is None
+    assert inspect(engine, labels.sandbox_name(inst)) is None
 
 
 def test_an_images_healthcheck_is_not_run(gdriver, glance, ctx, engine,
@@ -200,7 +200,7 @@ def test_an_images_healthcheck_is_not_run(gdriver, glance, ctx, engine,
     inst = instances()
     boot(gdriver, ctx, inst, image_id)
     time.sleep(0.5)
-    info = inspect(engine, container.container_name(inst))
+    info = inspect(engine, labels.container_name(inst))
     assert info['State']['Running']
     assert info['Config']['Healthcheck']['Test'] == ['NONE']
     assert 'Health' not in info['State']
@@ -224,10 +224,10 @@ def test_an_image_picks_a_valid_stop_signal(gdriver, glance, ctx, engine,
     image_id = config_image(glance, local_images, StopSignal='SIGINT')
     inst = instances()
     boot(gdriver, ctx, inst, image_id)
-    info = inspect(engine, container.container_name(inst))
+    info = inspect(engine, labels.container_name(inst))
     assert info['Config']['StopSignal'] == 'SIGINT'
     gdriver.power_off(inst, timeout=5)
-    assert not inspect(engine, container.container_name(inst))[
+    assert not inspect(engine, labels.container_name(inst))[
         'State']['Running']
 
 
@@ -252,31 +252,31 @@ def test_an_image_cannot_label_its_container_as_another_instance(
     victim = instances()
     boot(gdriver, ctx, victim, config_image(glance, local_images))
     image_id = config_image(glance, local_images, labels={
-        container.LABEL_INSTANCE_UUID: victim.uuid,
-        container.LABEL_SANDBOX_OF: victim.uuid,
-        container.LABEL_PROJECT_ID: victim.project_id + '-not',
-        container.LABEL_HOST: 'another-host',
-        container.LABEL_PREFIX + 'not-yet-known': 'x'})
+        labels.LABEL_INSTANCE_UUID: victim.uuid,
+        labels.LABEL_SANDBOX_OF: victim.uuid,
+        labels.LABEL_PROJECT_ID: victim.project_id + '-not',
+        labels.LABEL_HOST: 'another-host',
+        labels.LABEL_PREFIX + 'not-yet-known': 'x'})
     inst = instances()
     boot(gdriver, ctx, inst, image_id)
 
-    labels = inspect(engine, container.container_name(inst))['Config'][
+    applied = inspect(engine, labels.container_name(inst))['Config'][
         'Labels']
-    assert labels[container.LABEL_INSTANCE_UUID] == inst.uuid
-    assert labels[container.LABEL_SANDBOX_OF] == ''
-    assert labels[container.LABEL_HOST] == 'test-node'
-    assert labels[container.LABEL_PREFIX + 'not-yet-known'] == ''
+    assert applied[labels.LABEL_INSTANCE_UUID] == inst.uuid
+    assert applied[labels.LABEL_SANDBOX_OF] == ''
+    assert applied[labels.LABEL_HOST] == 'test-node'
+    assert applied[labels.LABEL_PREFIX + 'not-yet-known'] == ''
     # Each instance listed once, no sandbox among them; the victim's
     # sandbox is the only container that says it is one.
     uuids = gdriver.list_instance_uuids()
     assert uuids.count(inst.uuid) == uuids.count(victim.uuid) == 1
     assert '' not in uuids
     assert listed_names(engine, '%s=%s' % (
-        container.LABEL_SANDBOX_OF, victim.uuid)) == [
-        container.sandbox_name(victim)]
+        labels.LABEL_SANDBOX_OF, victim.uuid)) == [
+        labels.sandbox_name(victim)]
     assert listed_names(engine, '%s=%s' % (
-        container.LABEL_INSTANCE_UUID, victim.uuid)) == [
-        container.container_name(victim)]
+        labels.LABEL_INSTANCE_UUID, victim.uuid)) == [
+        labels.container_name(victim)]
 
 
 # -- names the engine writes verbatim --------------------------------------

@@ -13,9 +13,9 @@ from nova import exception
 from nova.image import glance as nova_glance
 from nova import utils as nova_utils
 
-from nova_docker import container
 from nova_docker.docker import errors as docker_errors
 from nova_docker import exception as docker_exception
+from nova_docker import labels
 from tests.fixtures import glance as glance_fx
 from tests.functional.test_images import boot
 from tests.functional.test_images import engine_has
@@ -285,6 +285,6 @@ def test_a_snapshot_carries_no_registry_record_and_no_host(
     local_images.append(local_ref(snap['id']))
     clone = instances()
     boot(gdriver, ctx, clone, snap['id'])
-    labels = engine.inspect_image(local_ref(snap['id']))['Config']['Labels']
-    for label in container.KNOWN_LABELS:
-        assert labels.get(label, '') == '', label
+    applied = engine.inspect_image(local_ref(snap['id']))['Config']['Labels']
+    for label in labels.KNOWN_LABELS:
+        assert applied.get(label, '') == '', label

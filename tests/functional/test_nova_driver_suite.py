@@ -38,9 +38,9 @@ from nova import test
 from nova.tests.unit import utils as test_utils
 from nova.tests.unit.virt import test_virt_drivers
 
-from nova_docker import container
 from nova_docker import events
 from nova_docker import images
+from nova_docker import labels
 from tests.fixtures import engine as engine_fixtures
 from tests.fixtures import images as image_fixtures
 from tests.fixtures import nova_test
@@ -211,7 +211,7 @@ class DockerDriverSuiteTestCase(nova_test.PytestCompat,
         self.addCleanup(self.engine.remove_image,
                         images.local_ref(self.image_id))
         self.useFixture(engine_fixtures.EngineLeftovers(
-            scope=engine_fixtures.has_label(container.LABEL_PROJECT_ID,
+            scope=engine_fixtures.has_label(labels.LABEL_PROJECT_ID,
                                             self.project_id)))
         self.spawned = []
         self.addCleanup(self._destroy_spawned)
@@ -225,15 +225,15 @@ class DockerDriverSuiteTestCase(nova_test.PytestCompat,
     def _scope_driver_to(self, project_id):
         """List and follow only this test's containers: others' (other
         test runs on the same engine) would change the suite's counts."""
-        label = '%s=%s' % (container.LABEL_PROJECT_ID, project_id)
-        unscoped = container.instance_label_filter
+        label = '%s=%s' % (labels.LABEL_PROJECT_ID, project_id)
+        unscoped = labels.instance_label_filter
 
         def scoped(instance_uuid=None, host=None):
             filters = unscoped(instance_uuid, host)
             filters['label'] = filters['label'] + [label]
             return filters
 
-        self.stub_out('nova_docker.container.instance_label_filter', scoped)
+        self.stub_out('nova_docker.labels.instance_label_filter', scoped)
         self.stub_out('nova_docker.events.FILTERS',
                       dict(events.FILTERS, label=[label]))
 

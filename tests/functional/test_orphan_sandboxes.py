@@ -11,6 +11,7 @@ import pytest
 from nova_docker import container
 from nova_docker import driver as driver_mod
 from nova_docker import images
+from nova_docker import labels
 from nova_docker import sandbox_image
 from tests.fixtures import images as image_fixtures
 from tests.fixtures import private_engine as private_fixtures
@@ -56,7 +57,7 @@ def make_orphan_sandbox(engine, host):
         client.close()
         body = container.sandbox_body(inst, image, host=host, node=host)
         api.post('/containers/create', json=body,
-                 params={'name': container.sandbox_name(inst)}
+                 params={'name': labels.sandbox_name(inst)}
                  ).raise_for_status()
     finally:
         api.close()
@@ -85,15 +86,15 @@ def test_a_restart_removes_this_hosts_sandboxes_without_workload(
 
     # A sandbox younger than the grace may be a boot in progress.
     driver_for(engine, 'compute-a', grace=driver_mod.ORPHAN_SANDBOX_GRACE)
-    assert container.sandbox_name(orphan) in names_on(engine)
+    assert labels.sandbox_name(orphan) in names_on(engine)
 
     time.sleep(GRACE + 1)
     driver_for(engine, 'compute-a')  # nova-compute starts again
 
     names = names_on(engine)
-    assert container.sandbox_name(orphan) not in names
-    assert {container.sandbox_name(live), container.container_name(live),
-            container.sandbox_name(of_another_host)} <= names
+    assert labels.sandbox_name(orphan) not in names
+    assert {labels.sandbox_name(live), labels.container_name(live),
+            labels.sandbox_name(of_another_host)} <= names
     first.destroy(None, live, None)
     driver_for(engine, 'compute-b', grace=0)
     assert names_on(engine) == set()

@@ -2,6 +2,7 @@ import pytest
 from nova import exception
 
 from nova_docker import container
+from nova_docker import labels
 from tests.unit import nova_objects
 
 
@@ -15,16 +16,16 @@ def body_for(instance=None, image_meta=None, pids_limit=100):
 def test_name_and_labels_carry_the_instance():
     inst = nova_objects.instance(project_id='p-1')
     body = body_for(inst)
-    assert container.container_name(inst) == 'nova-' + inst.uuid
+    assert labels.container_name(inst) == 'nova-' + inst.uuid
     assert body['Labels'] == {
-        container.LABEL_INSTANCE_UUID: inst.uuid,
-        container.LABEL_INSTANCE_NAME: inst.name,
-        container.LABEL_PROJECT_ID: 'p-1',
-        container.LABEL_IMAGE_ID: 'img-1',
+        labels.LABEL_INSTANCE_UUID: inst.uuid,
+        labels.LABEL_INSTANCE_NAME: inst.name,
+        labels.LABEL_PROJECT_ID: 'p-1',
+        labels.LABEL_IMAGE_ID: 'img-1',
         # Not meant here, so empty: the image can't set them.
-        container.LABEL_HOST: '',
-        container.LABEL_NODE: '',
-        container.LABEL_SANDBOX_OF: '',
+        labels.LABEL_HOST: '',
+        labels.LABEL_NODE: '',
+        labels.LABEL_SANDBOX_OF: '',
     }
     assert body['Image'] == 'glance/x:latest'
     assert body['Hostname'] == 'test-host'
@@ -79,7 +80,7 @@ def test_a_workload_joins_its_sandbox_which_holds_the_hostname():
     inst = nova_objects.instance()
     body = container.create_body(inst, nova_objects.image_meta(),
                                  'glance/x:latest', 100,
-                                 sandbox=container.sandbox_name(inst))
+                                 sandbox=labels.sandbox_name(inst))
     assert body['HostConfig']['NetworkMode'] == \
         'container:nova-%s-sandbox' % inst.uuid
     # The engine refuses a hostname on a container that joins another.
@@ -96,14 +97,14 @@ def test_the_sandbox_holds_name_resolution_and_is_fenced_in():
     assert body['Hostname'] == 'web-1'
     assert body['StopSignal'] == 'SIGKILL'
     # The instance label empty: listings and events see only the workload.
-    assert body['Labels'] == {container.LABEL_SANDBOX_OF: inst.uuid,
-                              container.LABEL_HOST: 'cmp-1',
-                              container.LABEL_NODE: 'cmp-1',
-                              container.LABEL_INSTANCE_UUID: '',
-                              container.LABEL_INSTANCE_NAME: '',
-                              container.LABEL_PROJECT_ID: '',
-                              container.LABEL_IMAGE_ID: ''}
-    assert container.instance_of(body) is None
+    assert body['Labels'] == {labels.LABEL_SANDBOX_OF: inst.uuid,
+                              labels.LABEL_HOST: 'cmp-1',
+                              labels.LABEL_NODE: 'cmp-1',
+                              labels.LABEL_INSTANCE_UUID: '',
+                              labels.LABEL_INSTANCE_NAME: '',
+                              labels.LABEL_PROJECT_ID: '',
+                              labels.LABEL_IMAGE_ID: ''}
+    assert labels.instance_of(body) is None
     host_config = body['HostConfig']
     assert host_config['NetworkMode'] == 'none'
     assert host_config['Dns'] == ['10.0.0.53']
@@ -120,22 +121,7 @@ def test_command_from_os_command_line_else_the_images_own():
     assert 'Cmd' not in body_for()
 
 
-def test_label_filter_lists_ours_or_one():
-    assert container.instance_label_filter() == {
-        'label': [container.LABEL_INSTANCE_UUID]}
-    assert container.instance_label_filter('u') == {
-        'label': [container.LABEL_INSTANCE_UUID + '=u']}
-
-
 # -- what an image may set (the module's table) ---------------------------
-
-def test_every_label_constant_is_a_known_label():
-    # A label added later without joining KNOWN_LABELS would be one an
-    # image could set on every container.
-    constants = {value for name, value in vars(container).items()
-                 if name.startswith('LABEL_') and name != 'LABEL_PREFIX'}
-    assert constants == set(container.KNOWN_LABELS)
-
 
 def test_the_workload_and_sandbox_carry_every_label_of_ours():
     inst = nova_objects.instance()
@@ -144,9 +130,9 @@ def test_the_workload_and_sandbox_carry_every_label_of_ours():
                                     'glance/x:latest', 100, host='h',
                                     node='h', sandbox='s')]
     for body in bodies:
-        assert set(container.KNOWN_LABELS) <= set(body['Labels'])
+        assert set(labels.KNOWN_LABELS) <= set(body['Labels'])
     # An image cannot make a workload pass for another instance's sandbox.
-    assert body_for(inst)['Labels'][container.LABEL_SANDBOX_OF] == ''
+    assert body_for(inst)['Labels'][labels.LABEL_SANDBOX_OF] == ''
 
 
 def test_labels_of_our_prefix_from_the_image_are_blanked():
@@ -155,30 +141,30 @@ def test_labels_of_our_prefix_from_the_image_are_blanked():
     body = container.create_body(
         inst, nova_objects.image_meta(), 'glance/x:latest', 100,
         host='cmp-1', image_config={'Labels': {
-            container.LABEL_INSTANCE_UUID: other,
-            container.LABEL_SANDBOX_OF: other,
-            container.LABEL_HOST: 'cmp-2',
-            container.LABEL_PREFIX + 'not-yet-known': 'x',
+            labels.LABEL_INSTANCE_UUID: other,
+            labels.LABEL_SANDBOX_OF: other,
+            labels.LABEL_HOST: 'cmp-2',
+            labels.LABEL_PREFIX + 'not-yet-known': 'x',
             'com.example.tenant': 'kept'}})
-    labels = body['Labels']
-    assert labels[container.LABEL_INSTANCE_UUID] == inst.uuid
-    assert labels[container.LABEL_SANDBOX_OF] == ''
-    assert labels[container.LABEL_HOST] == 'cmp-1'
-    assert labels[container.LABEL_PREFIX + 'not-yet-known'] == ''
+    pinned = body['Labels']
+    assert pinned[labels.LABEL_INSTANCE_UUID] == inst.uuid
+    assert pinned[labels.LABEL_SANDBOX_OF] == ''
+    assert pinned[labels.LABEL_HOST] == 'cmp-1'
+    assert pinned[labels.LABEL_PREFIX + 'not-yet-known'] == ''
     # The tenant's own labels are his: the engine merges them untouched.
-    assert 'com.example.tenant' not in labels
+    assert 'com.example.tenant' not in pinned
 
 
 def test_an_empty_label_is_no_label_to_the_listings():
-    assert container.instance_of({'Labels': {
-        container.LABEL_INSTANCE_UUID: ''}}) is None
-    assert container.instance_of({'Labels': {
-        container.LABEL_INSTANCE_UUID: 'u'}}) == 'u'
-    assert container.owner({'Labels': {container.LABEL_HOST: ''}}) is None
-    assert container.owner({}) is None
+    assert labels.instance_of({'Labels': {
+        labels.LABEL_INSTANCE_UUID: ''}}) is None
+    assert labels.instance_of({'Labels': {
+        labels.LABEL_INSTANCE_UUID: 'u'}}) == 'u'
+    assert labels.owner({'Labels': {labels.LABEL_HOST: ''}}) is None
+    assert labels.owner({}) is None
     inst = nova_objects.instance()
-    assert container.sandbox_of(body_for(inst)) is None
-    assert container.sandbox_of(container.sandbox_body(
+    assert labels.sandbox_of(body_for(inst)) is None
+    assert labels.sandbox_of(container.sandbox_body(
         inst, 'pause:1')) == inst.uuid
 
 

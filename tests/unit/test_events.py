@@ -7,16 +7,16 @@ import time
 import pytest
 from nova.virt import event as virtevent
 
-from nova_docker import container
 from nova_docker import events
 from nova_docker.docker import DockerClient
+from nova_docker import labels
 from tests.fixtures.sockets import full_backlog
 from tests.unit.fake_engine import FakeEngine
 
 
 def engine_event(action, uuid='u-1'):
     return {'Type': 'container', 'Action': action,
-            'Actor': {'Attributes': {container.LABEL_INSTANCE_UUID: uuid}}}
+            'Actor': {'Attributes': {labels.LABEL_INSTANCE_UUID: uuid}}}
 
 
 class Collector:
@@ -82,7 +82,7 @@ STOPPED = virtevent.EVENT_LIFECYCLE_STOPPED
 def listed(uuid, state):
     """One entry of GET /containers/json as the engine lists ours."""
     return {'Id': 'id-' + uuid, 'State': state,
-            'Labels': {container.LABEL_INSTANCE_UUID: uuid}}
+            'Labels': {labels.LABEL_INSTANCE_UUID: uuid}}
 
 
 def wait_for(predicate, bound=10):
@@ -159,7 +159,7 @@ def test_first_listing_only_learns_the_state(fake_engine, watch):
     listing = fake_engine.requests_to('GET', '/containers/json')[0]
     assert listing.query['all'] == ['1']
     assert json.loads(listing.query['filters'][0]) == \
-        container.instance_label_filter()
+        labels.instance_label_filter()
 
 
 def test_a_listed_sandbox_is_no_instance_on_resync(fake_engine, watch):

@@ -12,7 +12,6 @@ from nova import conf as nova_conf
 from nova import exception
 from oslo_utils import fixture as utils_fixture
 
-from nova_docker import container
 from nova_docker.docker import errors as docker_errors
 from nova_docker.image import cache
 from nova_docker import exception as docker_exception
@@ -20,6 +19,7 @@ from nova_docker.image import loader
 from nova_docker.image import names
 from nova_docker.image import snapshot
 from nova_docker.archive import tarstream
+from nova_docker import labels
 from tests.fixtures import image_api
 from tests.fixtures import images as fx
 from tests.unit import nova_objects
@@ -256,7 +256,7 @@ def test_commit_blanks_the_compute_host_and_every_label_of_ours():
     change, = snapshot.COMMIT_CHANGES
     assert '"org.openstack.nova.host"=""' in change
     assert '"org.openstack.nova.node"=""' in change
-    for label in container.KNOWN_LABELS:
+    for label in labels.KNOWN_LABELS:
         assert '"%s"=""' % label in change
 
 
