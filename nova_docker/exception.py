@@ -2,8 +2,9 @@
 the image pipeline's), and the one boundary where engine errors become
 them."""
 
-import contextlib
+from collections.abc import Callable
 from collections.abc import Iterator
+import contextlib
 
 from cursive import exception as cursive_exception
 from nova import exception
@@ -76,18 +77,30 @@ def translate(exc: Exception, instance_uuid: str | None = None
 
 
 @contextlib.contextmanager
-def engine_boundary(instance_uuid: str | None = None) -> Iterator[None]:
-    """Engine errors in Nova's terms, for the driver, the image loader, the
-    cache and the snapshot alike: an engine that is gone or silent is
-    EngineUnavailable (a HypervisorUnavailable); a missing container of
-    ``instance_uuid`` is InstanceNotFound; other errors pass through."""
+def engine_boundary(instance_uuid: str | None = None,
+                    api_error: Callable[[errors.DockerError],
+                                        Exception | None] | None = None
+                    ) -> Iterator[None]:
+    """Engine errors in Nova's terms, for the driver, the guest, the image
+    loader, the cache and the snapshot alike: an engine that is gone or
+    silent is EngineUnavailable (a HypervisorUnavailable); a missing
+    container of ``instance_uuid`` is InstanceNotFound; any other error
+    of the engine is what ``api_error`` makes of it (the meaning of a
+    refusal depends on the call), or passes through if it makes none."""
     try:
         yield
     except errors.DockerError as exc:
         translated = translate(exc, instance_uuid)
+        if translated is None and api_error is not None:
+            translated = api_error(exc)
         if translated is None:
             raise
         raise translated from exc
+
+
+def reason(exc: errors.DockerError) -> str:
+    """The engine's own words when it answered, else what went wrong."""
+    return exc.explanation or str(exc)
 
 
 # -- the image pipeline ------------------------------------------------------
