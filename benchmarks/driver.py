@@ -16,8 +16,8 @@ import sys
 from benchmarks import common
 from nova_docker import container
 from nova_docker import driver as driver_mod
+from nova_docker import host as host_mod
 from nova_docker import labels
-from nova_docker import sandbox_image
 from tests.fixtures import images as image_fixtures
 from tests.unit import nova_objects
 
@@ -52,7 +52,7 @@ def cached_image(raw):
     return meta
 
 
-def bench_spawn(drv, raw, meta):
+def bench_spawn(drv, host, raw, meta):
     made = []
 
     def ours():
@@ -78,7 +78,7 @@ def bench_spawn(drv, raw, meta):
             raw.post(common.SOCKET_URL + '/v1.41/containers/%s/start'
                      % name).raise_for_status()
 
-    sandbox_ref = sandbox_image.ensure_image(drv._client, drv._arch)
+    sandbox_ref = host.sandbox_image()
 
     try:
         return common.interleaved(ours, baseline, SPAWNS)
@@ -89,7 +89,7 @@ def bench_spawn(drv, raw, meta):
                        params={'force': 1})
 
 
-def bench_list(drv, raw, meta):
+def bench_list(drv, host, raw, meta):
     made = []
     try:
         for _ in range(LISTED):
@@ -101,7 +101,7 @@ def bench_list(drv, raw, meta):
             raw.post(common.SOCKET_URL + '/containers/create',
                      params={'name': name}, json=body).raise_for_status()
             made.append(name)
-        counter = RequestCounter(drv._client)
+        counter = RequestCounter(host.client)
         names = drv.list_instances()
         requests_made = counter.count
         assert len(names) >= LISTED, len(names)
@@ -118,7 +118,7 @@ def bench_list(drv, raw, meta):
                        params={'force': 1})
 
 
-def bench_latency(drv, meta):
+def bench_latency(drv, host, meta):
     try:
         import docker  # docker-py, the baseline only
     except ImportError:
@@ -132,7 +132,7 @@ def bench_latency(drv, meta):
     try:
         theirs = docker.APIClient(base_url='unix:///var/run/docker.sock',
                                   version='auto')
-        ours = drv._client
+        ours = host.client
         ours.inspect_container(name)
         theirs.inspect_container(name)
         return common.interleaved(
@@ -144,13 +144,14 @@ def bench_latency(drv, meta):
 
 def main():
     raw = common.raw_session()
-    drv = driver_mod.DockerDriver(virtapi=None)
+    host = host_mod.Host()
+    drv = driver_mod.DockerDriver(virtapi=None, host=host)
     drv.init_host(HOST)
     meta = cached_image(raw)
     try:
-        spawn_ours, spawn_base = bench_spawn(drv, raw, meta)
-        requests_made, list_ours, list_base = bench_list(drv, raw, meta)
-        latency = bench_latency(drv, meta)
+        spawn_ours, spawn_base = bench_spawn(drv, host, raw, meta)
+        requests_made, list_ours, list_base = bench_list(drv, host, raw, meta)
+        latency = bench_latency(drv, host, meta)
     finally:
         raw.delete(common.SOCKET_URL + '/images/glance/%s:latest' % meta.id)
     rows = [

@@ -54,10 +54,24 @@ def nova_context():
                                   is_admin=True)
 
 
-def make_driver(glance_url):
-    from nova_docker import driver as driver_mod
-    glance_fx.point_nova_at(glance_url)
-    return driver_mod.DockerDriver(virtapi=None)
+class Driver:
+    """A DockerDriver reading ``glance_url``, and its collaborators: the
+    engine client, the image API and a loader on both (the driver's own
+    kind)."""
+
+    def __init__(self, glance_url):
+        from nova_docker import driver as driver_mod
+        from nova_docker import host as host_mod
+        from nova_docker.image import glance_api
+        from nova_docker import images
+        glance_fx.point_nova_at(glance_url)
+        self.client = host_mod.client_from_conf()
+        self.image_api = glance_api.ImageAPI()
+        self.loader = images.ImageLoader(self.client,
+                                         image_api=self.image_api)
+        self.drv = driver_mod.DockerDriver(
+            virtapi=None, host=host_mod.Host(self.client),
+            image_api=self.image_api)
 
 
 def image_meta(image_id, **props):
@@ -94,18 +108,18 @@ def child_main(argv):
     """``--child load URL IMAGE`` or ``--child snapshot URL UUID IMAGE``:
     run one driver operation, print RSS numbers as JSON."""
     operation, glance_url = argv[0], argv[1]
-    drv = make_driver(glance_url)
+    made = Driver(glance_url)
     ctx = nova_context()
     # Warm up what every operation needs, so the peak is the operation's.
-    drv._client.ping()
-    drv._images._image_api.get(ctx, argv[-1])
+    made.client.ping()
+    made.image_api.get(ctx, argv[-1])
     before = _proc_status_kb('VmRSS')
     _reset_peak_rss()
     cpu, start = _cpu_seconds(), time.perf_counter()
     if operation == 'load':
-        drv._images.ensure_local(ctx, image_meta(argv[2]))
+        made.loader.ensure_local(ctx, image_meta(argv[2]))
     else:
-        drv.snapshot(ctx, instance(argv[2]), argv[3], no_task_state)
+        made.drv.snapshot(ctx, instance(argv[2]), argv[3], no_task_state)
     print(json.dumps({'before_kb': before,
                       'peak_kb': _proc_status_kb('VmHWM'),
                       'cpu_s': _cpu_seconds() - cpu,
@@ -156,7 +170,7 @@ def missing_tools():
 
 # -- images and containers -------------------------------------------------
 
-def container_with_data(drv, ctx, base_id, mb):
+def container_with_data(drv, client, ctx, base_id, mb):
     """A running instance whose container wrote ``mb`` MB of random data."""
     inst = instance()
     command = ("/bin/sh -c 'dd if=/dev/urandom of=/data.bin bs=1048576 "
@@ -166,7 +180,7 @@ def container_with_data(drv, ctx, base_id, mb):
               [], None, {})
     name = 'nova-' + inst.uuid
     deadline = time.monotonic() + 600
-    while b'written' not in drv._client.container_logs(name):
+    while b'written' not in client.container_logs(name):
         if time.monotonic() > deadline:
             raise RuntimeError('%s did not write its data' % name)
         time.sleep(0.2)
@@ -197,8 +211,8 @@ class Bench:
         self.workdir = workdir
         self.server = glance_fx.GlanceServer(threads=4)
         self.server.setUp()
-        self.drv = make_driver(self.server.url)
-        self.client = self.drv._client
+        made = Driver(self.server.url)
+        self.drv, self.client, self.loader = made.drv, made.client, made.loader
         self.ctx = nova_context()
         base_tar = os.path.join(workdir, 'base.tar')
         with open(base_tar, 'wb') as f:
@@ -234,7 +248,7 @@ class Bench:
         engine_id = save_archive.write(path, mb, {LABEL: uuid.uuid4().hex})
         glance_id = self.upload(path, 'bench-load-%d' % mb)
         runs = {
-            'driver': lambda: self.drv._images.ensure_local(
+            'driver': lambda: self.loader.ensure_local(
                 self.ctx, image_meta(glance_id)),
             'docker load -i': lambda: run('docker', 'load', '-q', '-i', path),
             'curl | docker load': lambda: piped(
@@ -266,7 +280,8 @@ class Bench:
 
     # (b) and (c) for snapshots
     def snapshot(self, mb, repeat):
-        inst = container_with_data(self.drv, self.ctx, self.base_id, mb)
+        inst = container_with_data(self.drv, self.client, self.ctx,
+                                   self.base_id, mb)
         name = 'nova-' + inst.uuid
         made = []
 

@@ -22,6 +22,7 @@ from oslo_config import cfg
 from benchmarks import common
 from benchmarks import soak
 from nova_docker import driver as driver_mod
+from nova_docker import host as host_mod
 from tests.fixtures import ovs as ovs_fixtures
 from tests.fixtures import wiring as wiring_fixtures
 from tests.fixtures.ports import ovs_vif
@@ -89,14 +90,15 @@ def main(argv=None):
     bridge = ovs_fixtures.OVSBridge('brb-' + uuid.uuid4().hex[:6])
     bridge.setUp()
     privsep_daemons()
-    driver = driver_mod.DockerDriver(virtapi=None)
+    client = host_mod.client_from_conf()
+    driver = driver_mod.DockerDriver(virtapi=None,
+                                     host=host_mod.Host(client))
     driver.init_host('bench-ports')
-    meta = soak.cached_image(driver._client, common.unique('bench-ports'))
+    meta = soak.cached_image(client, common.unique('bench-ports'))
     try:
         with_port, without = measure(driver, meta, bridge.name, args.repeat)
     finally:
-        driver._client.remove_image('glance/%s:latest' % meta.id,
-                                    force=True)
+        client.remove_image('glance/%s:latest' % meta.id, force=True)
         bridge.cleanUp()
         ovs.cleanUp()
     common.print_table(

@@ -23,6 +23,7 @@ import uuid
 from benchmarks import common
 from nova_docker import container
 from nova_docker import driver as driver_mod
+from nova_docker import host as host_mod
 from nova_docker import labels
 from tests.fixtures import images as image_fixtures
 from tests.unit import nova_objects
@@ -106,15 +107,17 @@ class Soak:
     """One soak run: a driver, its cached image, a project and a temp dir
     of its own, so that only what this run made is counted."""
 
-    def __init__(self, drv, tmp_dir):
+    def __init__(self, drv, client, tmp_dir):
+        """:param client: the engine client ``drv``'s host was made with."""
         self.drv = drv
+        self.client = client
         self.tmp_dir = tmp_dir
         self.project = common.unique('soak')
         self.run_label = uuid.uuid4().hex
-        self.meta = cached_image(drv._client, self.run_label)
+        self.meta = cached_image(client, self.run_label)
 
     def counts(self):
-        return resources(self.drv._client, self.project, self.run_label,
+        return resources(self.client, self.project, self.run_label,
                          self.tmp_dir)
 
     def cycles(self, n):
@@ -134,7 +137,7 @@ class Soak:
             session.close()
 
     def close(self):
-        remove_image(self.drv._client, self.meta)
+        remove_image(self.client, self.meta)
 
 
 def private_tempdir():
@@ -157,9 +160,10 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     tmp_dir = private_tempdir()
-    drv = driver_mod.DockerDriver(virtapi=None)
+    client = host_mod.client_from_conf()
+    drv = driver_mod.DockerDriver(virtapi=None, host=host_mod.Host(client))
     drv.init_host('soak')
-    soak = Soak(drv, tmp_dir)
+    soak = Soak(drv, client, tmp_dir)
     try:
         ours, leaked = soak.cycles(args.cycles)
         base = soak.baseline(args.cycles)

@@ -69,6 +69,9 @@ from nova_docker import sandbox_image
 SANDBOX_MEMORY = 32 * 1024 * 1024
 SANDBOX_PIDS = 64
 
+# How a workload joins its sandbox's namespaces (HostConfig.NetworkMode).
+JOIN_PREFIX = 'container:'
+
 MIB = 1024 * 1024
 # Docker's unit for CpuShares: one CPU is worth 1024.
 SHARES_PER_VCPU = 1024
@@ -347,12 +350,20 @@ def _security() -> Body:
                            'SecurityOpt': ['no-new-privileges']}}
 
 
+def joins_a_sandbox(container_info: dict) -> bool:
+    """Whether an inspected workload joins a sandbox (as
+    :func:`_network` writes it). Workloads made before sandboxes existed
+    have a namespace of their own and no ports."""
+    mode = (container_info.get('HostConfig') or {}).get('NetworkMode', '')
+    return mode.startswith(JOIN_PREFIX)
+
+
 def _network(sandbox: str | None) -> Body:
     # Neutron owns the instance's network: the engine gives it none, and
     # the workload joins the namespace its sandbox holds, where the ports
     # are wired.
     if sandbox:
-        return {'HostConfig': {'NetworkMode': 'container:' + sandbox}}
+        return {'HostConfig': {'NetworkMode': JOIN_PREFIX + sandbox}}
     return {'HostConfig': {'NetworkMode': 'none'}}
 
 

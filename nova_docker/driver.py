@@ -1,17 +1,18 @@
 """DockerDriver: every Nova instance of this host is a Docker container
 (and its sandbox).
 
-The driver translates ComputeDriver calls into calls of the modules that
-own each concern: ``container`` (instance -> create body), ``images``
-(Glance <-> engine), ``host`` (resources), ``power`` (states), ``events``
-(engine events -> lifecycle events), ``network`` (Neutron ports) and the
-engine client. It keeps no state of its own: the containers named
+The driver keeps Nova's protocol only: the order of spawn and clean-up,
+the waits for Neutron, and the calls into the rooms that own each
+concern: the :class:`~nova_docker.host.Host` (the engine, its facts, this
+host's instances, its events) and its :class:`~nova_docker.guest.Guest`
+per instance (one instance's containers), ``container`` (instance ->
+create bodies), ``images`` (Glance <-> engine) and ``network`` (Neutron
+ports). It keeps no state of its own: the containers named
 ``nova-<uuid>`` (the workload) and ``nova-<uuid>-sandbox`` (its network
 namespace) and their labels are the whole record.
 """
 
 import contextlib
-import time
 
 from nova import conf as nova_conf
 from nova import exception
@@ -24,20 +25,14 @@ import os_resource_classes as orc
 
 from nova_docker import conf as docker_conf
 from nova_docker import container
-from nova_docker import disk
-from nova_docker import docker
-from nova_docker.docker import errors
-from nova_docker import engine_checks
-from nova_docker import events
 from nova_docker import exception as docker_exception
-from nova_docker import host
+from nova_docker import host as host_mod
 from nova_docker import images
 from nova_docker import labels
 from nova_docker.network import plan as network_plan
 from nova_docker.network import privileged
 from nova_docker.network import wiring
-from nova_docker import power
-from nova_docker import sandbox_image
+from nova_docker import resources
 
 CONF = nova_conf.CONF
 docker_conf.register_opts(CONF)
@@ -45,27 +40,6 @@ LOG = logging.getLogger(__name__)
 
 # get_console_output returns at most this much of the end of the log.
 CONSOLE_LOG_MAX_BYTES = 100 * 1024
-# Seconds a sandbox may be without its workload before a start of
-# nova-compute takes it for the remains of a spawn it died in: a spawn
-# makes the workload well under a second after its sandbox.
-ORPHAN_SANDBOX_GRACE = 60
-
-
-def client_from_conf() -> 'docker.DockerClient':
-    opts = CONF.docker
-    tls = None
-    if opts.host_url.startswith('tcp://') and opts.tls_enabled:
-        try:
-            tls = docker.TLSConfig(ca_file=opts.ca_file,
-                                   cert_file=opts.cert_file,
-                                   key_file=opts.key_file,
-                                   insecure=opts.api_insecure)
-        except ValueError as exc:
-            raise docker_exception.InvalidEngineConfig(reason=exc) from exc
-    return docker.DockerClient(opts.host_url, tls=tls,
-                               connect_timeout=opts.connect_timeout,
-                               read_timeout=opts.read_timeout,
-                               image_timeout=opts.image_timeout)
 
 
 def _next_index(inside: dict[str, str]) -> int:
@@ -90,11 +64,6 @@ def _built_plan(network_info, hostname: str,
                    % exc) from exc
 
 
-def _reason(exc: errors.DockerError) -> str:
-    """The engine's own words when it answered, else what went wrong."""
-    return exc.explanation or str(exc)
-
-
 class DockerDriver(driver.ComputeDriver):
     """Nova compute driver backed by a Docker Engine."""
 
@@ -113,111 +82,42 @@ class DockerDriver(driver.ComputeDriver):
         supports_attach_interface=True,
     )
 
-    def __init__(self, virtapi, client=None,
-                 orphan_sandbox_grace=ORPHAN_SANDBOX_GRACE):
+    def __init__(self, virtapi, host=None, image_api=None):
+        """:param host: the engine's :class:`~nova_docker.host.Host`
+            (by default one from the ``[docker]`` options).
+        :param image_api: nova's image API (by default Glance's).
+        """
         super().__init__(virtapi)
-        self._orphan_grace = orphan_sandbox_grace
-        self._client = client or client_from_conf()
-        self._images = images.ImageLoader(self._client)
-        self._snapshots = images.Snapshotter(self._client)
-        self._image_cache = images.ImageCache(self._client)
-        # The compute host, which is also its only node.
-        self._host = CONF.host
-        self._events = None
-        # The engine's CPU count bounds a container's CPU cap; read with
-        # /info at start and at every resource audit, None until then.
-        self._host_cpus = None
-        # The engine's architecture picks the sandbox's pause program.
-        self._arch = None
-        # What the engine's storage can bound (nova_docker.disk); read
-        # with /info at start, None until then.
-        self._storage = None
+        self._host = host or host_mod.Host()
+        client = self._host.client
+        self._images = images.ImageLoader(client, image_api=image_api)
+        self._snapshots = images.Snapshotter(client, image_api=image_api)
+        self._image_cache = images.ImageCache(client)
         self._ports = wiring.PortWiring()
 
     # -- host -------------------------------------------------------------
 
     def init_host(self, host):
-        self._host = host
-        url = CONF.docker.host_url
-        try:
-            with docker_exception.engine_boundary():
-                self._client.ping()
-                version = self._client.api_version
-                info = self._client.info()
-        except errors.UnsupportedVersion as exc:
-            raise docker_exception.EngineUnsupported(
-                url=url, reason=exc) from exc
-        LOG.info('Docker Engine at %s speaks API %s', url, version)
-        self._host_cpus = info.get('NCPU')
-        self._arch = info.get('Architecture')
-        for warning in engine_checks.warnings(info, CONF.docker):
-            LOG.warning(warning)
-        self._read_storage(info)
-        self._check_engine_is_ours()
-        self._remove_orphan_sandboxes()
-
-    def _read_storage(self, info: dict) -> disk.StorageFacts:
-        self._storage = host.storage_facts(
-            info, local=CONF.docker.host_url.startswith('unix://'))
-        warning = disk.warning(self._storage)
-        if warning:
-            LOG.warning(warning)
-        return self._storage
-
-    def _storage_opt(self, flavor) -> dict | None:
-        """The workload's disk bound: the flavor's root disk, or for a
-        flavor without one the bound its images get."""
-        if self._storage is None:
-            with docker_exception.engine_boundary():
-                self._read_storage(self._client.info())
-        return disk.storage_opt(self._storage, flavor.root_gb or
-                                CONF.docker.max_image_size_gb)
-
-    def _check_engine_is_ours(self) -> None:
-        """Refuse an engine that holds another compute host's containers
-        unless [docker] shared_engine says it is meant to be shared."""
-        with docker_exception.engine_boundary():
-            listed = self._client.list_containers(
-                all=True, filters=labels.instance_label_filter())
-        owners = {labels.owner(c) for c in listed}
-        if None in owners:
-            LOG.warning('The engine holds containers of Nova instances '
-                        'without a compute host label (made by an older '
-                        'nova-docker): this service does not manage them')
-        others = sorted(o for o in owners - {self._host, None})
-        if others and not CONF.docker.shared_engine:
-            raise docker_exception.EngineOfAnotherHost(
-                url=CONF.docker.host_url, hosts=', '.join(others),
-                host=self._host)
+        self._host.init_host(host)
 
     def register_event_listener(self, callback):
         super().register_event_listener(callback)
         # Nova registers its listener after init_host; follow the engine's
         # events only when someone listens.
-        if callback is not None and self._events is None:
-            self._events = events.EventWatcher(
-                self._client, self.emit_event,
-                CONF.docker.lifecycle_event_delay,
-                read_timeout=CONF.docker.event_stream_timeout,
-                host=self._host)
-            self._events.start()
+        if callback is not None:
+            self._host.follow_events(self.emit_event)
 
     def cleanup_host(self, host):
-        if self._events is not None:
-            self._events.stop()
-            self._events = None
+        self._host.stop_events()
 
     def get_available_nodes(self, refresh=False):
-        return [self._host]
+        return [self._host.name]
 
     def get_available_resource(self, nodename):
-        with docker_exception.engine_boundary():
-            info = self._client.info()
-        self._host_cpus = info.get('NCPU')
-        return host.available_resource(info, nodename)
+        return self._host.available_resource(nodename)
 
     def update_provider_tree(self, provider_tree, nodename, allocations=None):
-        resources = self.get_available_resource(nodename)
+        resources_ = self.get_available_resource(nodename)
         ratios = self._get_allocation_ratios(
             provider_tree.data(nodename).inventory)
         reserved = {
@@ -226,7 +126,7 @@ class DockerDriver(driver.ComputeDriver):
             orc.DISK_GB: self._get_reserved_host_disk_gb_from_config(),
         }
         provider_tree.update_inventory(
-            nodename, host.inventory(resources, ratios, reserved))
+            nodename, resources.inventory(resources_, ratios, reserved))
 
     def get_host_ip_addr(self):
         return CONF.my_ip
@@ -236,28 +136,13 @@ class DockerDriver(driver.ComputeDriver):
         return out
 
     def get_host_cpu_stats(self):
-        return host.cpu_stats()
+        return resources.cpu_stats()
 
     # -- listing ----------------------------------------------------------
 
-    def _our_containers(self, instance_uuid=None) -> list[dict]:
-        with docker_exception.engine_boundary():
-            listed = self._client.list_containers(
-                all=True,
-                filters=labels.instance_label_filter(instance_uuid,
-                                                        host=self._host))
-        # A sandbox carries the instance label too, empty.
-        return [c for c in listed if labels.instance_of(c)]
-
     def list_instances(self):
         return [c['Labels'].get(labels.LABEL_INSTANCE_NAME, '')
-                for c in self._our_containers()]
-
-    def _this_hosts_containers(self) -> list[dict]:
-        """Workloads and sandboxes of this host, in one call."""
-        with docker_exception.engine_boundary():
-            return self._client.list_containers(
-                all=True, filters=labels.host_label_filter(self._host))
+                for c in self._host.workloads()]
 
     def list_instance_uuids(self):
         """Every instance with a container here, a sandbox alone too (its
@@ -265,68 +150,14 @@ class DockerDriver(driver.ComputeDriver):
         while still on the hypervisor ([DEFAULT]
         running_deleted_instance_action) and of evacuated ones then
         destroys it."""
-        uuids = (labels.instance_of(c) or labels.sandbox_of(c)
-                 for c in self._this_hosts_containers())
-        return list(dict.fromkeys(uuid for uuid in uuids if uuid))
-
-    def _remove_orphan_sandboxes(self) -> None:
-        """Remove this host's sandboxes that have had no workload for
-        longer than the grace: the remains of a spawn that nova-compute
-        died in between the two creates, invisible to nova otherwise.
-
-        At start only: nova calls init_host before the service takes any
-        request, so no spawn of this process is between its creates. The
-        grace keeps a sandbox whose workload is being made by another
-        process of the same host name (a second service started by
-        mistake, or tests sharing an engine). nova puts the interrupted
-        build in ERROR itself; a younger orphan stays listed
-        (list_instance_uuids) and goes with the instance's destroy.
-        """
-        for uuid, sandbox_id in self._orphan_sandboxes():
-            LOG.warning('Removing the sandbox %s: its instance %s has had '
-                        'no workload for over %d s (nova-compute stopped '
-                        'while creating it)', sandbox_id[:12], uuid,
-                        self._orphan_grace)
-            try:
-                with docker_exception.engine_boundary(uuid):
-                    self._client.remove_container(sandbox_id, force=True)
-            except exception.InstanceNotFound:
-                pass  # gone meanwhile
-            except errors.Conflict as exc:
-                # Being removed already, or held: not worth a failed start.
-                LOG.warning('Could not remove the sandbox of %s: %s', uuid,
-                            _reason(exc))
-
-    def _orphan_sandboxes(self) -> list[tuple[str, str]]:
-        """(instance uuid, sandbox id) of this host's sandboxes with no
-        workload, older than the grace."""
-        # Every container carries both labels, the one not meant empty.
-        sandboxes = {labels.sandbox_of(c): c
-                     for c in self._this_hosts_containers()
-                     if labels.sandbox_of(c)}
-        with docker_exception.engine_boundary():
-            # Any host's workload: a sandbox is never taken from one.
-            workloads = {labels.instance_of(c)
-                         for c in self._client.list_containers(
-                             all=True,
-                             filters=labels.instance_label_filter())}
-        now = time.time()
-        # 'Created' of a listing: whole seconds since the epoch.
-        return [(uuid, sandboxes[uuid]['Id'])
-                for uuid in sorted(set(sandboxes) - workloads)
-                if now - sandboxes[uuid].get('Created', now) >=
-                self._orphan_grace]
+        return self._host.list_instance_uuids()
 
     def instance_exists(self, instance):
-        return bool(self._our_containers(instance.uuid))
+        return bool(self._host.workloads(instance.uuid))
 
     def get_info(self, instance, use_cache=True):
-        state = self._inspect(instance)['State']
         return hardware.InstanceInfo(
-            state=power.from_container_state(state, instance))
-
-    def _inspect(self, instance) -> dict:
-        return self._call(instance, self._client.inspect_container)
+            state=self._host.get_guest(instance).get_power_state())
 
     # -- lifecycle --------------------------------------------------------
 
@@ -339,10 +170,11 @@ class DockerDriver(driver.ComputeDriver):
         image_ref = self._images.ensure_local(
             context, image_meta, root_gb=instance.flavor.root_gb,
             trusted_certs=instance.trusted_certs)
+        guest = self._host.get_guest(instance)
         try:
-            self._create(instance, image_meta, image_ref, plan)
+            self._create(guest, image_meta, image_ref, plan)
             if power_on:
-                self._start(instance, network_info,
+                self._start(guest, network_info,
                             events=self._neutron_events(network_info))
         except Exception as exc:
             with excutils.save_and_reraise_exception():
@@ -364,73 +196,56 @@ class DockerDriver(driver.ComputeDriver):
             raise docker_exception.PortsNeedLocalEngine(
                 url=CONF.docker.host_url)
 
-    def _create(self, instance, image_meta, image_ref: str,
+    def _create(self, guest, image_meta, image_ref: str,
                 plan: network_plan.NetworkPlan) -> None:
         """The sandbox, then the workload that joins its namespace; both
         bodies first, so a refused image makes neither."""
-        sandbox = labels.sandbox_name(instance)
+        instance = guest.instance
         sandbox_body = container.sandbox_body(
-            instance, self._sandbox_image(), plan.dns_servers, plan.hosts,
-            host=self._host, node=self._host)
-        body = self._workload_body(instance, image_meta, image_ref, sandbox)
-        self._create_container(instance, sandbox, sandbox_body)
-        self._create_container(instance, labels.container_name(
-            instance), body)
+            instance, self._host.sandbox_image(), plan.dns_servers,
+            plan.hosts, host=self._host.name, node=self._host.name)
+        body = self._workload_body(instance, image_meta, image_ref,
+                                   guest.sandbox)
+        guest.create(sandbox_body, body)
 
     def _workload_body(self, instance, image_meta, image_ref: str,
                        sandbox: str) -> dict:
-        try:
-            with docker_exception.engine_boundary():
-                config = self._client.inspect_image(image_ref).get('Config')
-        except errors.DockerError as exc:
-            raise exception.InstanceDeployFailure(
-                reason='the engine could not show the image %s: %s'
-                       % (image_ref, _reason(exc))) from exc
+        config = self._image_config(image_ref)
         try:
             return container.create_body(
                 instance, image_meta, image_ref, CONF.docker.pids_limit,
                 image_id=image_meta.id,
                 hardening=container.Hardening.from_conf(CONF.docker),
-                host_cpus=self._host_cpus, host=self._host, node=self._host,
-                sandbox=sandbox, image_config=config,
-                storage_opt=self._storage_opt(instance.flavor))
+                host_cpus=self._host.facts.cpus, host=self._host.name,
+                node=self._host.name, sandbox=sandbox, image_config=config,
+                storage_opt=self._host.storage_opt(
+                    instance.flavor.root_gb or CONF.docker.max_image_size_gb))
         except exception.ImageUnacceptable:
             with excutils.save_and_reraise_exception():
                 self._forget_image(image_ref)
 
-    def _forget_image(self, image_ref: str) -> None:
-        """Remove a loaded image no instance may boot; one that a
-        container still uses (booted before it was refused) stays."""
+    # TEMPORARY until the image owner lands (h-image merge).
+    def _image_config(self, image_ref):
+        from nova_docker.docker import errors
         try:
             with docker_exception.engine_boundary():
-                self._client.remove_image(image_ref)
-        except (errors.NotFound, errors.Conflict):
-            pass
-        except Exception as exc:  # the refusal is the news
-            LOG.warning('Could not remove the refused image %s: %s',
-                        image_ref, exc)
-
-    def _create_container(self, instance, name: str, body: dict) -> None:
-        try:
-            with docker_exception.engine_boundary():
-                self._client.create_container(body, name=name)
+                return self._host.client.inspect_image(image_ref).get(
+                    'Config')
         except errors.DockerError as exc:
             raise exception.InstanceDeployFailure(
-                reason='the engine refused the container %s: %s'
-                       % (name, _reason(exc))) from exc
-        LOG.info('Created container %s', name, instance=instance)
+                reason='the engine could not show the image %s: %s'
+                       % (image_ref, docker_exception.reason(exc))) from exc
 
-    def _sandbox_image(self) -> str:
-        if CONF.docker.sandbox_image:
-            return CONF.docker.sandbox_image
-        with docker_exception.engine_boundary():
-            if self._arch is None:
-                self._arch = self._client.info().get('Architecture')
-            try:
-                return sandbox_image.ensure_image(self._client, self._arch)
-            except ValueError as exc:
-                raise docker_exception.InvalidEngineConfig(
-                    reason=exc) from exc
+    def _forget_image(self, image_ref):
+        from nova_docker.docker import errors
+        try:
+            with docker_exception.engine_boundary():
+                self._host.client.remove_image(image_ref)
+        except (errors.NotFound, errors.Conflict):
+            pass
+        except Exception as exc:
+            LOG.warning('Could not remove the refused image %s: %s',
+                        image_ref, exc)
 
     @staticmethod
     def _neutron_events(network_info) -> list[tuple[str, str]]:
@@ -448,15 +263,16 @@ class DockerDriver(driver.ComputeDriver):
         if CONF.vif_plugging_is_fatal:
             raise exception.VirtualInterfaceCreateException()
 
-    def _start(self, instance, network_info, events=()) -> None:
-        """The one way an instance starts: its sandbox runs with every
-        port wired, then the workload joins it, so the workload never
-        runs without its network."""
-        if self._joins_sandbox(instance):
-            plan = self._plan(instance, network_info)
+    def _start(self, guest, network_info, events=()) -> None:
+        """Start the instance through its guest's one start, wiring its
+        ports (and waiting for Neutron to see them) once the sandbox
+        runs."""
+        instance = guest.instance
+        plan = self._plan(instance, network_info)
+
+        def wire(netns: str) -> None:
             try:
                 with self._waiting_for(instance, events):
-                    netns = self._sandbox_running(instance)
                     self._ports.ensure_wired(instance, plan, netns)
             except exception.InstanceEventTimeout:
                 if CONF.vif_plugging_is_fatal:
@@ -466,7 +282,8 @@ class DockerDriver(driver.ComputeDriver):
                             '%ss; starting anyway ([DEFAULT] '
                             'vif_plugging_is_fatal = false)',
                             CONF.vif_plugging_timeout, instance=instance)
-        self._start_workload(instance)
+
+        guest.start(wire)
 
     def _waiting_for(self, instance, events):
         if not events:
@@ -474,31 +291,6 @@ class DockerDriver(driver.ComputeDriver):
         return self.virtapi.wait_for_instance_event(
             instance, events, timeout=CONF.vif_plugging_timeout,
             error_callback=self._neutron_failed_callback)
-
-    def _joins_sandbox(self, instance) -> bool:
-        # Containers made before sandboxes existed have a namespace of
-        # their own and no ports: they start as they are.
-        mode = self._inspect(instance)['HostConfig'].get('NetworkMode', '')
-        return mode.startswith('container:')
-
-    def _sandbox_running(self, instance) -> str:
-        """Start the sandbox if it is not running; the path of its
-        network namespace."""
-        name = labels.sandbox_name(instance)
-        with docker_exception.engine_boundary(instance.uuid):
-            state = self._client.inspect_container(name)['State']
-            if not state.get('Running'):
-                self._client.start_container(name)
-                state = self._client.inspect_container(name)['State']
-        return privileged.namespace_path(state['Pid'])
-
-    def _start_workload(self, instance) -> None:
-        try:
-            self._call(instance, self._client.start_container)
-        except errors.DockerError as exc:
-            raise exception.InstanceDeployFailure(
-                reason='the container did not start: %s' % _reason(exc)
-            ) from exc
 
     def _remove_after_failed_spawn(self, instance, network_info,
                                    reason) -> None:
@@ -514,19 +306,6 @@ class DockerDriver(driver.ComputeDriver):
                         '(destroy will try again): %s', exc,
                         instance=instance)
 
-    def _remove(self, instance) -> None:
-        """Remove the workload and its sandbox; gone (or going) is fine."""
-        for name in (labels.container_name(instance),
-                     labels.sandbox_name(instance)):
-            try:
-                with docker_exception.engine_boundary(instance.uuid):
-                    self._client.remove_container(name, force=True)
-            except exception.InstanceNotFound:
-                pass
-            except errors.Conflict as exc:
-                if 'already in progress' not in (exc.explanation or ''):
-                    raise
-
     def destroy(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, destroy_secrets=True):
         self.cleanup(context, instance, network_info, block_device_info,
@@ -538,7 +317,7 @@ class DockerDriver(driver.ComputeDriver):
                 destroy_secrets=True):
         """The containers go first (their end of every veth with them),
         then the ports' switch side."""
-        self._remove(instance)
+        self._host.get_guest(instance).remove()
         LOG.info('Removed containers', instance=instance)
         if destroy_vifs:
             # As libvirt's clean-up: a port that cannot be unplugged (its
@@ -553,20 +332,9 @@ class DockerDriver(driver.ComputeDriver):
         plan = self._plan(instance, network_info)
         if not plan.ports:
             return
-        netns = self._running_sandbox_netns(instance)
+        netns = self._host.get_guest(instance).sandbox_netns()
         if netns:
             self._ports.ensure_wired(instance, plan, netns)
-
-    def _running_sandbox_netns(self, instance) -> str | None:
-        try:
-            with docker_exception.engine_boundary(instance.uuid):
-                state = self._client.inspect_container(
-                    labels.sandbox_name(instance))['State']
-        except exception.InstanceNotFound:
-            return None
-        if not state.get('Running'):
-            return None
-        return privileged.namespace_path(state['Pid'])
 
     def unplug_vifs(self, instance, network_info):
         self._unplug(instance, network_info)
@@ -581,7 +349,7 @@ class DockerDriver(driver.ComputeDriver):
         """Wire ``vif`` as the next ``eth<N>`` of a running instance; a
         stopped one gets it with the others when it starts."""
         self._check_ports([vif])
-        netns = self._running_sandbox_netns(instance)
+        netns = self._host.get_guest(instance).sandbox_netns()
         first = _next_index(privileged.ports_inside(netns)) if netns else 0
         plan = _built_plan([vif], container.hostname(instance), first)
         if netns:
@@ -595,45 +363,26 @@ class DockerDriver(driver.ComputeDriver):
 
     # -- power ------------------------------------------------------------
 
-    def _call(self, instance, method, *args, **kwargs):
-        """Call the engine for ``instance``'s container, in Nova's terms:
-        a missing container is InstanceNotFound, a missing engine
-        EngineUnavailable (a HypervisorUnavailable)."""
-        with docker_exception.engine_boundary(instance.uuid):
-            return method(labels.container_name(instance),
-                          *args, **kwargs)
-
-    def _thaw(self, instance) -> None:
-        # A frozen container cannot handle SIGTERM; thaw it before a stop.
-        if self._inspect(instance)['State'].get('Paused'):
-            self._call(instance, self._client.unpause_container)
-
     def reboot(self, context, instance, network_info, reboot_type,
                block_device_info=None, bad_volumes_callback=None,
                accel_info=None, share_info=None):
         """Restart the workload; the sandbox, and so every port, stays."""
+        guest = self._host.get_guest(instance)
         try:
-            self._thaw(instance)
+            guest.thaw()
         except exception.InstanceNotFound:
             self._recreate(context, instance, network_info)
             return
         if reboot_type == 'SOFT':
-            self._call(instance, self._client.stop_container,
-                       timeout=CONF.shutdown_timeout)
+            guest.stop(timeout=CONF.shutdown_timeout)
         else:
-            self._kill(instance)
-        self._start(instance, network_info)
+            guest.kill()
+        self._start(guest, network_info)
         LOG.info('Rebooted (%s)', reboot_type, instance=instance)
 
     def poll_rebooting_instances(self, timeout, instances):
         """Nothing to poll: reboot returns once the container runs again
         (as libvirt's does)."""
-
-    def _kill(self, instance) -> None:
-        try:
-            self._call(instance, self._client.kill_container)
-        except errors.Conflict:
-            pass  # not running: nothing to kill
 
     def power_off(self, instance, timeout=0, retry_interval=0):
         """SIGTERM, then SIGKILL after ``timeout`` seconds (0: at once).
@@ -643,25 +392,16 @@ class DockerDriver(driver.ComputeDriver):
         stopped server answers on none of its addresses, as a stopped VM
         would; its ports are wired again when it starts.
         """
-        self._thaw(instance)
-        self._call(instance, self._client.stop_container, timeout=timeout)
-        self._stop_sandbox(instance)
-
-    def _stop_sandbox(self, instance) -> None:
-        # A stop, not a kill: it returns once the pause program is gone
-        # (the kernel tears the namespace and its veths down a moment
-        # later). Its stop signal is SIGKILL: no timeout is waited out.
-        try:
-            with docker_exception.engine_boundary(instance.uuid):
-                self._client.stop_container(
-                    labels.sandbox_name(instance), timeout=0)
-        except exception.InstanceNotFound:
-            pass  # none: a container made before sandboxes
+        guest = self._host.get_guest(instance)
+        # A frozen container cannot handle SIGTERM.
+        guest.thaw()
+        guest.stop(timeout=timeout)
+        guest.stop_sandbox()
 
     def power_on(self, context, instance, network_info,
                  block_device_info=None, accel_info=None, share_info=None):
         try:
-            self._start(instance, network_info)
+            self._start(self._host.get_guest(instance), network_info)
         except exception.InstanceNotFound:
             self._recreate(context, instance, network_info)
 
@@ -673,7 +413,7 @@ class DockerDriver(driver.ComputeDriver):
         LOG.warning('Its container is gone: creating it again from the '
                     'instance and its image %s', instance.image_ref,
                     instance=instance)
-        self._remove(instance)
+        self._host.get_guest(instance).remove()
         self.spawn(context, instance, instance.image_meta, [], None, {},
                    network_info)
 
@@ -682,19 +422,19 @@ class DockerDriver(driver.ComputeDriver):
         """Start the instance again after the host (or dockerd) came back
         ([DEFAULT] resume_guests_state_on_host_boot): the engine restarts
         nothing by itself, Nova decides."""
-        if not self._inspect(instance)['State'].get('Running'):
-            self._start(instance, network_info)
+        guest = self._host.get_guest(instance)
+        if not guest.is_running():
+            self._start(guest, network_info)
             LOG.info('Started again after the host came back',
                      instance=instance)
 
     def pause(self, instance):
-        self._call(instance, self._client.pause_container)
+        self._host.get_guest(instance).pause()
 
     def unpause(self, instance):
         # A container that is not frozen has nothing to undo (libvirt's
-        # resume of a running domain is a no-op too); the engine would
-        # answer 500 "is not paused".
-        self._thaw(instance)
+        # resume of a running domain is a no-op too).
+        self._host.get_guest(instance).thaw()
 
     def suspend(self, context, instance):
         """Freeze every process of the container (cgroup freezer).
@@ -704,15 +444,13 @@ class DockerDriver(driver.ComputeDriver):
         Nova holds the instance suspended, so the periodic power-state sync
         leaves it alone.
         """
-        if self._inspect(instance)['State'].get('Paused'):
-            return
-        self._call(instance, self._client.pause_container)
+        guest = self._host.get_guest(instance)
+        if not guest.is_paused():
+            guest.pause()
 
     def resume(self, context, instance, network_info, block_device_info=None,
                share_info=None):
-        if not self._inspect(instance)['State'].get('Paused'):
-            return
-        self._call(instance, self._client.unpause_container)
+        self._host.get_guest(instance).thaw()
 
     # -- console ----------------------------------------------------------
 
@@ -728,9 +466,7 @@ class DockerDriver(driver.ComputeDriver):
         ascii/replace for the API, so no byte is lost or refused on the
         way (a utf-8 decode could give characters latin-1 cannot encode).
         """
-        output = self._call(instance, self._client.container_logs,
-                            tail=CONSOLE_LOG_MAX_BYTES,
-                            max_bytes=CONSOLE_LOG_MAX_BYTES)
+        output = self._host.get_guest(instance).logs(CONSOLE_LOG_MAX_BYTES)
         return output.decode('latin-1')
 
     # -- images -----------------------------------------------------------

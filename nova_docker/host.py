@@ -1,179 +1,258 @@
-"""What this host offers to placement, read from the engine and the OS."""
+"""The engine of this compute host, as libvirt's ``Host`` is its
+hypervisor connection: the client, what the engine is and has, the
+listing of this host's instances, the event follower, and a
+:class:`~nova_docker.guest.Guest` per instance."""
 
 import dataclasses
-import os
-import re
+import time
 
-from nova.objects import fields
-from oslo_serialization import jsonutils
-from oslo_utils import units
-from oslo_utils import versionutils
-import os_resource_classes as orc
+from nova import conf as nova_conf
+from nova import exception
+from oslo_log import log as logging
 
+from nova_docker import conf as docker_conf
 from nova_docker import disk
+from nova_docker import docker
+from nova_docker.docker import errors
+from nova_docker import engine_checks
+from nova_docker import events
+from nova_docker import exception as docker_exception
+from nova_docker import guest
+from nova_docker import labels
+from nova_docker import resources
+from nova_docker import sandbox_image
 
-# 'Version' of Debian's engine reads '20.10.24+dfsg1': keep the numbers.
-_VERSION_RE = re.compile(r'^(\d+(?:\.\d+)*)')
+CONF = nova_conf.CONF
+docker_conf.register_opts(CONF)
+LOG = logging.getLogger(__name__)
 
-
-def hypervisor_version(engine_version: str) -> int:
-    """Nova wants an int: '20.10.24+dfsg1' -> 20010024."""
-    match = _VERSION_RE.match(engine_version or '')
-    if not match:
-        return 0
-    return versionutils.convert_version_to_int(match.group(1))
-
-
-def architecture(info: dict) -> str:
-    return fields.Architecture.canonicalize(info.get('Architecture') or
-                                            os.uname().machine)
-
-
-def _disk_gb(path: str) -> tuple[int, int, int]:
-    """(total, used, free) GB of the filesystem holding ``path``."""
-    try:
-        st = os.statvfs(path)
-    except OSError:
-        # A remote engine's root dir is not ours to stat; the local root
-        # is the best guess nova-compute can make.
-        st = os.statvfs('/')
-    total = st.f_blocks * st.f_frsize
-    free = st.f_bavail * st.f_frsize
-    return total // units.Gi, (total - free) // units.Gi, free // units.Gi
+# Seconds a sandbox may be without its workload before a start of
+# nova-compute takes it for the remains of a spawn it died in: a spawn
+# makes the workload well under a second after its sandbox.
+ORPHAN_SANDBOX_GRACE = 60
 
 
-def _mount_options(path: str, mountinfo: str) -> str | None:
-    """The options (per mount and of its super block) of the mount that
-    holds ``path``, from a /proc/<pid>/mountinfo text; None if none."""
-    best, options = '', None
-    for line in mountinfo.splitlines():
-        fields_, _sep, rest = line.partition(' - ')
-        parts, tail = fields_.split(), rest.split()
-        if len(parts) < 6 or len(tail) < 3:
-            continue
-        point = parts[4].encode().decode('unicode_escape')
-        inside = path == point or path.startswith(point.rstrip('/') + '/')
-        # The deepest mount point wins; a later line mounts over an
-        # earlier one on the same point.
-        if inside and len(point) >= len(best):
-            best, options = point, parts[5] + ',' + tail[2]
-    return options
+def client_from_conf() -> 'docker.DockerClient':
+    opts = CONF.docker
+    tls = None
+    if opts.host_url.startswith('tcp://') and opts.tls_enabled:
+        try:
+            tls = docker.TLSConfig(ca_file=opts.ca_file,
+                                   cert_file=opts.cert_file,
+                                   key_file=opts.key_file,
+                                   insecure=opts.api_insecure)
+        except ValueError as exc:
+            raise docker_exception.InvalidEngineConfig(reason=exc) from exc
+    return docker.DockerClient(opts.host_url, tls=tls,
+                               connect_timeout=opts.connect_timeout,
+                               read_timeout=opts.read_timeout,
+                               image_timeout=opts.image_timeout)
 
 
-def storage_facts(info: dict, local: bool,
-                  mountinfo_path: str = '/proc/self/mountinfo'
-                  ) -> disk.StorageFacts:
-    """The engine's storage (see nova_docker.disk) from its ``/info``
-    and, for a local engine on xfs, how its data root is mounted: the
-    engine says nothing of project quotas, and overlay2 refuses the size
-    option without them."""
-    facts = disk.facts_from_info(info)
-    if not local or facts.backing_fs != disk.QUOTA_FS:
-        return facts
-    try:
-        with open(mountinfo_path) as f:
-            options = _mount_options(info.get('DockerRootDir') or '/',
-                                     f.read())
-    except OSError:
-        return facts
-    if options is None:
-        return facts
-    return dataclasses.replace(
-        facts, project_quota=disk.has_project_quota(options))
+def _product(version: dict) -> str:
+    """Which engine answers ('Docker Engine', 'Podman Engine'...): the
+    dialect a caller may need to speak, from ``/version``."""
+    for component in version.get('Components') or []:
+        if component.get('Name', '').endswith('Engine'):
+            return component['Name']
+    return 'Docker Engine'
 
 
-def _memory_used_mb(total_mb: int) -> int:
-    try:
-        with open('/proc/meminfo') as meminfo:
-            fields_kb = dict(line.split(':', 1) for line in meminfo)
-        available_kb = int(fields_kb['MemAvailable'].split()[0])
-    except (OSError, KeyError, ValueError):
-        return 0
-    return max(total_mb - available_kb // 1024, 0)
+@dataclasses.dataclass(frozen=True)
+class EngineFacts:
+    """What the engine is and has, read from ``/version`` and ``/info``."""
+
+    api_version: str
+    product: str
+    # The CPU count bounds a container's CPU cap; the architecture picks
+    # the sandbox's pause program; the storage says what a disk bound is.
+    cpus: int | None
+    arch: str | None
+    storage: disk.StorageFacts
 
 
-def _cpu_mhz() -> int:
-    """The first CPU's clock as /proc/cpuinfo says (0 if it does not)."""
-    try:
-        with open('/proc/cpuinfo') as cpuinfo:
-            for line in cpuinfo:
-                key, _sep, value = line.partition(':')
-                if key.strip() == 'cpu MHz':
-                    return int(float(value))
-    except (OSError, ValueError):
-        pass
-    return 0
+class Host:
+    """This compute host's engine.
 
-
-def cpu_stats() -> dict:
-    """``get_host_cpu_stats``: the host's CPU times since boot in
-    nanoseconds, summed over CPUs, and its clock in MHz.
-
-    libvirt's own reading of the first line of /proc/stat
-    (virHostCPUGetStatsLinux), which nova's ``cpu.virt_driver`` compute
-    monitor turns into percentages. It describes the host nova-compute
-    runs on, as the disk figures do for a remote engine.
+    :param client: the engine client; by default one made from the
+        ``[docker]`` options.
+    :param orphan_sandbox_grace: seconds a sandbox without its workload
+        is left alone at start (see :meth:`init_host`).
     """
-    with open('/proc/stat') as stat:
-        ticks = [int(v) for v in stat.readline().split()[1:8]]
-    user, nice, system, idle, iowait, irq, softirq = ticks
-    ns_per_tick = 10 ** 9 // os.sysconf('SC_CLK_TCK')
-    return {'kernel': (system + irq + softirq) * ns_per_tick,
-            'idle': idle * ns_per_tick,
-            'user': (user + nice) * ns_per_tick,
-            'iowait': iowait * ns_per_tick,
-            'frequency': _cpu_mhz()}
 
+    def __init__(self, client=None,
+                 orphan_sandbox_grace: float = ORPHAN_SANDBOX_GRACE):
+        self.client = client or client_from_conf()
+        self._orphan_grace = orphan_sandbox_grace
+        # The compute host, which is also its only node.
+        self.name = CONF.host
+        self._facts: EngineFacts | None = None
+        self._events: events.EventWatcher | None = None
 
-def available_resource(info: dict, nodename: str) -> dict:
-    """``get_available_resource`` from the engine's ``/info`` (one call:
-    it carries the engine version too)."""
-    memory_mb = int(info.get('MemTotal', 0)) // units.Mi
-    disk_gb, disk_used_gb, disk_free_gb = _disk_gb(
-        info.get('DockerRootDir') or '/')
-    arch = architecture(info)
-    return {
-        'vcpus': int(info.get('NCPU', 0)),
-        'memory_mb': memory_mb,
-        'local_gb': disk_gb,
-        'vcpus_used': 0,
-        'memory_mb_used': _memory_used_mb(memory_mb),
-        'local_gb_used': disk_used_gb,
-        # ComputeNode.disk_available_least (os-hypervisors shows it).
-        # libvirt subtracts what its sparse disks may yet grow to; a
-        # container's layers take room only as they are written: the
-        # free space is all there is to say.
-        'disk_available_least': disk_free_gb,
-        'hypervisor_type': fields.HVType.DOCKER,
-        'hypervisor_version': hypervisor_version(
-            info.get('ServerVersion', '')),
-        'hypervisor_hostname': nodename,
-        'cpu_info': jsonutils.dumps({'arch': arch,
-                                     'model': info.get('KernelVersion', ''),
-                                     'vendor': 'docker',
-                                     'features': []}),
-        'numa_topology': None,
-        'supported_instances': [(arch, fields.HVType.DOCKER,
-                                 fields.VMMode.EXE)],
-    }
+    # -- the engine -----------------------------------------------------
 
+    def init_host(self, name: str) -> None:
+        """Connect, read what the engine is, refuse an engine of another
+        compute host, and remove the remains of spawns this service died
+        in."""
+        self.name = name
+        url = CONF.docker.host_url
+        try:
+            with docker_exception.engine_boundary():
+                self.client.ping()
+                version, info = self.client.version(), self.client.info()
+        except errors.UnsupportedVersion as exc:
+            raise docker_exception.EngineUnsupported(
+                url=url, reason=exc) from exc
+        facts = self._read_facts(version, info)
+        LOG.info('%s at %s speaks API %s', facts.product, url,
+                 facts.api_version)
+        for warning in engine_checks.warnings(info, CONF.docker):
+            LOG.warning(warning)
+        if disk.warning(facts.storage):
+            LOG.warning(disk.warning(facts.storage))
+        self._check_engine_is_ours()
+        self._remove_orphan_sandboxes()
 
-def inventory(resources: dict, ratios: dict, reserved: dict) -> dict:
-    """Placement inventory of VCPU, MEMORY_MB and DISK_GB.
+    @property
+    def facts(self) -> EngineFacts:
+        """Read at start (init_host) and by the first caller before it."""
+        if self._facts is None:
+            with docker_exception.engine_boundary():
+                self._read_facts(self.client.version(), self.client.info())
+        return self._facts
 
-    :param ratios: allocation ratio per resource class.
-    :param reserved: reserved amount per resource class (nova's
-        reserved_host_* options).
-    """
-    totals = {orc.VCPU: resources['vcpus'],
-              orc.MEMORY_MB: resources['memory_mb'],
-              orc.DISK_GB: resources['local_gb']}
-    return {
-        rc: {'total': total,
-             'min_unit': 1,
-             'max_unit': total,
-             'step_size': 1,
-             'allocation_ratio': ratios[rc],
-             'reserved': reserved[rc]}
-        for rc, total in totals.items() if total > 0
-    }
+    def _read_facts(self, version: dict, info: dict) -> EngineFacts:
+        self._facts = EngineFacts(
+            api_version=self.client.api_version, product=_product(version),
+            cpus=info.get('NCPU'), arch=info.get('Architecture'),
+            storage=resources.storage_facts(
+                info, local=CONF.docker.host_url.startswith('unix://')))
+        return self._facts
+
+    def get_guest(self, instance) -> guest.Guest:
+        return guest.Guest(self.client, instance)
+
+    def sandbox_image(self) -> str:
+        """The sandbox's image: the operator's, or the one the driver
+        builds for the engine's architecture."""
+        if CONF.docker.sandbox_image:
+            return CONF.docker.sandbox_image
+        arch = self.facts.arch
+        with docker_exception.engine_boundary():
+            try:
+                return sandbox_image.ensure_image(self.client, arch)
+            except ValueError as exc:
+                raise docker_exception.InvalidEngineConfig(
+                    reason=exc) from exc
+
+    def storage_opt(self, root_gb: int) -> dict | None:
+        """A workload's disk bound of ``root_gb``, as the storage allows."""
+        return disk.storage_opt(self.facts.storage, root_gb)
+
+    def available_resource(self, nodename: str) -> dict:
+        """What placement gets (nova's resource audit), the engine's facts
+        read afresh with it."""
+        with docker_exception.engine_boundary():
+            info = self.client.info()
+        if self._facts is not None:
+            self._facts = dataclasses.replace(
+                self._facts, cpus=info.get('NCPU'),
+                arch=info.get('Architecture'))
+        return resources.available_resource(info, nodename)
+
+    # -- events ---------------------------------------------------------
+
+    def follow_events(self, emit) -> None:
+        """Hand the lifecycle events of this host's instances to ``emit``
+        from a thread of the watcher's own, until :meth:`stop_events`."""
+        if self._events is None:
+            self._events = events.EventWatcher(
+                self.client, emit, CONF.docker.lifecycle_event_delay,
+                read_timeout=CONF.docker.event_stream_timeout,
+                host=self.name)
+            self._events.start()
+
+    def stop_events(self) -> None:
+        if self._events is not None:
+            self._events.stop()
+            self._events = None
+
+    # -- this host's instances ------------------------------------------
+
+    def _list(self, filters: dict) -> list[dict]:
+        with docker_exception.engine_boundary():
+            return self.client.list_containers(all=True, filters=filters)
+
+    def workloads(self, instance_uuid: str | None = None) -> list[dict]:
+        """This host's workloads (or the one of ``instance_uuid``)."""
+        listed = self._list(labels.instance_label_filter(instance_uuid,
+                                                         host=self.name))
+        # A sandbox carries the instance label too, empty.
+        return [c for c in listed if labels.instance_of(c)]
+
+    def list_instance_uuids(self) -> list[str]:
+        """Every instance with a container here, a sandbox alone too."""
+        uuids = (labels.instance_of(c) or labels.sandbox_of(c)
+                 for c in self._list(labels.host_label_filter(self.name)))
+        return list(dict.fromkeys(uuid for uuid in uuids if uuid))
+
+    def _check_engine_is_ours(self) -> None:
+        """Refuse an engine that holds another compute host's containers
+        unless [docker] shared_engine says it is meant to be shared."""
+        owners = {labels.owner(c)
+                  for c in self._list(labels.instance_label_filter())}
+        if None in owners:
+            LOG.warning('The engine holds containers of Nova instances '
+                        'without a compute host label (made by an older '
+                        'nova-docker): this service does not manage them')
+        others = sorted(o for o in owners - {self.name, None})
+        if others and not CONF.docker.shared_engine:
+            raise docker_exception.EngineOfAnotherHost(
+                url=CONF.docker.host_url, hosts=', '.join(others),
+                host=self.name)
+
+    def _remove_orphan_sandboxes(self) -> None:
+        """Remove this host's sandboxes that have had no workload for
+        longer than the grace: the remains of a spawn that nova-compute
+        died in between the two creates, invisible to nova otherwise.
+
+        At start only: nova calls init_host before the service takes any
+        request, so no spawn of this process is between its creates. The
+        grace keeps a sandbox whose workload is being made by another
+        process of the same host name (a second service started by
+        mistake, or tests sharing an engine). nova puts the interrupted
+        build in ERROR itself; a younger orphan stays listed
+        (list_instance_uuids) and goes with the instance's destroy.
+        """
+        for uuid, sandbox_id in self._orphan_sandboxes():
+            LOG.warning('Removing the sandbox %s: its instance %s has had '
+                        'no workload for over %d s (nova-compute stopped '
+                        'while creating it)', sandbox_id[:12], uuid,
+                        self._orphan_grace)
+            try:
+                with docker_exception.engine_boundary(uuid):
+                    self.client.remove_container(sandbox_id, force=True)
+            except exception.InstanceNotFound:
+                pass  # gone meanwhile
+            except errors.Conflict as exc:
+                # Being removed already, or held: not worth a failed start.
+                LOG.warning('Could not remove the sandbox of %s: %s', uuid,
+                            docker_exception.reason(exc))
+
+    def _orphan_sandboxes(self) -> list[tuple[str, str]]:
+        """(instance uuid, sandbox id) of this host's sandboxes with no
+        workload, older than the grace."""
+        # Every container carries both labels, the one not meant empty.
+        sandboxes = {labels.sandbox_of(c): c
+                     for c in self._list(labels.host_label_filter(self.name))
+                     if labels.sandbox_of(c)}
+        # Any host's workload: a sandbox is never taken from one.
+        workloads = {labels.instance_of(c)
+                     for c in self._list(labels.instance_label_filter())}
+        now = time.time()
+        # 'Created' of a listing: whole seconds since the epoch.
+        return [(uuid, sandboxes[uuid]['Id'])
+                for uuid in sorted(set(sandboxes) - workloads)
+                if now - sandboxes[uuid].get('Created', now) >=
+                self._orphan_grace]

@@ -7,6 +7,9 @@ import pytest
 from nova import context as nova_context
 
 from nova_docker import driver as driver_mod
+from nova_docker import host as host_mod
+from nova_docker.image import glance_api
+from nova_docker import images
 from tests.fixtures import engine as engine_fixtures
 from tests.fixtures import glance as glance_fx
 from tests.fixtures import image_api as image_api_fixtures
@@ -81,11 +84,19 @@ def image_api():
 
 
 @pytest.fixture
-def driver(engine, image_api):
-    from nova_docker import images
+def engine_client(engine):
+    """The product's client of the engine, as the drivers of a test get
+    it: a test may wrap its calls to make the engine fail at a point."""
+    client = host_mod.client_from_conf()
+    yield client
+    client.close()
 
-    drv = driver_mod.DockerDriver(virtapi=None)
-    drv._images = images.ImageLoader(drv._client, image_api=image_api)
+
+@pytest.fixture
+def driver(engine_client, image_api):
+    drv = driver_mod.DockerDriver(virtapi=None,
+                                  host=host_mod.Host(engine_client),
+                                  image_api=image_api)
     drv.init_host('test-node')
     return drv
 
@@ -136,16 +147,31 @@ def ctx():
 
 
 @pytest.fixture
-def gdriver(engine, glance, local_images):
+def gdriver(engine_client, glance_image_api, local_images):
     """A DockerDriver as nova-compute builds it, reading from Glance.
 
     It depends on ``local_images`` so that the images are removed after
     the containers of ``instances`` (set up later, torn down earlier): a
     running container would keep a removed image as a dangling one.
     """
-    drv = driver_mod.DockerDriver(virtapi=None)
+    drv = driver_mod.DockerDriver(virtapi=None,
+                                  host=host_mod.Host(engine_client),
+                                  image_api=glance_image_api)
     drv.init_host('test-node')
     return drv
+
+
+@pytest.fixture
+def glance_image_api(glance):
+    """The image API the driver reads Glance with by default."""
+    return glance_api.ImageAPI()
+
+
+@pytest.fixture
+def loader(engine_client, glance_image_api):
+    """The image loader of ``gdriver``'s kind, on the same client and
+    image API: what a test of loading calls directly."""
+    return images.ImageLoader(engine_client, image_api=glance_image_api)
 
 
 @pytest.fixture

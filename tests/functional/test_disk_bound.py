@@ -7,7 +7,7 @@ can't be shown here."""
 import pytest
 
 from nova_docker import driver as driver_mod
-from nova_docker import images
+from tests.fixtures import drivers
 from tests.fixtures import btrfs as btrfs_fixtures
 from tests.fixtures import images as image_fixtures
 from tests.fixtures import private_engine as private_fixtures
@@ -32,11 +32,7 @@ def btrfs_engine(btrfs_loop, private_engine):
 @pytest.fixture
 def driver_on(image_api):
     def make(engine):
-        driver_mod.CONF.set_override('host_url', engine.url, 'docker')
-        drv = driver_mod.DockerDriver(virtapi=None)
-        drv._images = images.ImageLoader(drv._client, image_api=image_api)
-        drv.init_host('disk-node')
-        return drv
+        return drivers.started_driver(engine.url, 'disk-node', image_api)
 
     yield make
     driver_mod.CONF.clear_override('host_url', 'docker')

@@ -79,14 +79,14 @@ def test_spawn_runs_a_container_shaped_by_the_flavor(
 
 
 def test_listing_uses_one_label_filtered_call(
-        driver, instances, busybox_image, monkeypatch):
+        driver, instances, busybox_image, monkeypatch, engine_client):
     mine = [instances() for _ in range(3)]
     for inst in mine:
         spawn(driver, inst, busybox_image)
     calls = []
     for name in ('list_containers', 'inspect_container'):
-        real = getattr(driver._client, name)
-        monkeypatch.setattr(driver._client, name,
+        real = getattr(engine_client, name)
+        monkeypatch.setattr(engine_client, name,
                             lambda *a, _r=real, _n=name, **k:
                             calls.append(_n) or _r(*a, **k))
 
@@ -199,7 +199,7 @@ def test_console_output_has_stdout_and_stderr(
 
 
 def test_console_output_keeps_every_byte_through_novas_decoding(
-        driver, instances, busybox_image, monkeypatch):
+        driver, instances, busybox_image, monkeypatch, engine_client):
     # The euro sign has no latin-1 code: decoded as utf-8, nova's manager could
     # not encode it back. (Bytes that are no utf-8 never reach the
     # driver: the json-file log driver stores them as U+FFFD.)
@@ -209,8 +209,8 @@ def test_console_output_keeps_every_byte_through_novas_decoding(
           "/bin/sh -c 'printf \"caf\\303\\251 \\342\\202\\254\\n\"; "
           "sleep 1000'")
     asked = []
-    real = driver._client.container_logs
-    monkeypatch.setattr(driver._client, 'container_logs',
+    real = engine_client.container_logs
+    monkeypatch.setattr(engine_client, 'container_logs',
                         lambda *a, **k: asked.append(k) or real(*a, **k))
     for _ in range(50):
         out = driver.get_console_output(None, inst)

@@ -139,13 +139,16 @@ def test_live_restore_keeps_running_and_resync_finds_new_starts(
 def test_driver_calls_fail_fast_while_the_engine_is_down(private_engine,
                                                          how):
     from nova_docker import driver as driver_mod
+    from nova_docker import host as host_mod
 
     engine = private_engine()
     driver_mod.CONF.set_override('host_url', engine.url, 'docker')
     try:
-        drv = driver_mod.DockerDriver(virtapi=None)
+        client = host_mod.client_from_conf()
+        drv = driver_mod.DockerDriver(virtapi=None,
+                                      host=host_mod.Host(client))
         drv.init_host('test-node')
-        instance = run_instance(drv._client, load_busybox(engine))
+        instance = run_instance(client, load_busybox(engine))
         assert drv.list_instances() == [instance.name]
 
         getattr(engine, how)()

@@ -29,6 +29,7 @@ from nova import exception
 
 from nova_docker import container
 from nova_docker import driver as driver_mod
+from nova_docker import host as host_mod
 from nova_docker import images
 from nova_docker import sandbox_image
 from nova_docker.image import snapshot as snapshot_mod
@@ -134,15 +135,18 @@ def image_api():
 @pytest.fixture
 def make_driver(image_api):
     """make_driver(engine) -> a DockerDriver built from ``[docker]
-    host_url`` pointing at ``engine``, reading images from ``image_api``.
+    host_url`` pointing at ``engine``, reading images from ``image_api``;
+    with ``with_client``, (driver, its engine client) for a test that
+    makes the engine fail at one of its calls.
     """
-    def make(engine):
+    def make(engine, with_client=False):
         driver_mod.CONF.set_override('host_url', engine.url, 'docker')
-        drv = driver_mod.DockerDriver(virtapi=None)
-        drv._images = images.ImageLoader(drv._client, image_api=image_api)
-        drv._snapshots = images.Snapshotter(drv._client, image_api=image_api)
+        client = host_mod.client_from_conf()
+        drv = driver_mod.DockerDriver(virtapi=None,
+                                      host=host_mod.Host(client),
+                                      image_api=image_api)
         drv.init_host(NODE)
-        return drv
+        return (drv, client) if with_client else drv
 
     yield make
     driver_mod.CONF.clear_override('host_url', 'docker')
@@ -304,12 +308,12 @@ def test_engine_down_before_the_image_is_looked_up(
 def test_engine_dies_between_create_and_start(
         private_engine, make_driver, image_api, monkeypatch):
     engine = private_engine()
-    drv = make_driver(engine)
+    drv, client = make_driver(engine, with_client=True)
     meta = idle_meta(image_api)
     drv.cache_image(None, meta.id)
     kept = image_ids(engine)
     inst = new_instance()
-    before_call(monkeypatch, drv._client, 'start_container', engine.kill)
+    before_call(monkeypatch, client, 'start_container', engine.kill)
 
     began = time.monotonic()
     with pytest.raises(exception.HypervisorUnavailable, match=engine.url):
@@ -331,12 +335,12 @@ def test_engine_dies_between_create_and_start(
 def test_engine_dies_during_destroy(private_engine, make_driver, image_api,
                                     monkeypatch, how):
     engine = private_engine()
-    drv = make_driver(engine)
+    drv, client = make_driver(engine, with_client=True)
     meta = idle_meta(image_api)
     inst = new_instance()
     boot(drv, inst, meta)
     kept = image_ids(engine)
-    before_call(monkeypatch, drv._client, 'remove_container',
+    before_call(monkeypatch, client, 'remove_container',
                 getattr(engine, how))
 
     began = time.monotonic()
@@ -396,12 +400,12 @@ def test_engine_dies_during_the_upload_of_a_snapshot(
 def test_engine_down_at_the_commit_of_a_snapshot(
         private_engine, make_driver, image_api, monkeypatch):
     engine = private_engine()
-    drv = make_driver(engine)
+    drv, client = make_driver(engine, with_client=True)
     meta = idle_meta(image_api)
     inst = new_instance()
     boot(drv, inst, meta)
     kept = image_ids(engine)
-    before_call(monkeypatch, drv._client, 'commit_container', engine.kill)
+    before_call(monkeypatch, client, 'commit_container', engine.kill)
 
     began = time.monotonic()
     with pytest.raises(exception.HypervisorUnavailable, match=engine.url):
@@ -437,10 +441,10 @@ def test_engine_dies_during_cache_image(private_engine, make_driver,
                                         image_api, download_dir,
                                         monkeypatch, how):
     engine = private_engine()
-    drv = make_driver(engine)
+    drv, client = make_driver(engine, with_client=True)
     meta = idle_meta(image_api, big=True)
     loading = threading.Event()
-    slow_load(monkeypatch, drv._client, loading)
+    slow_load(monkeypatch, client, loading)
 
     exc, _took = fail_during(lambda: drv.cache_image(None, meta.id),
                              loading, getattr(engine, how))
@@ -503,7 +507,7 @@ def create_unstarted(engine, meta, image_ref):
 def test_a_new_driver_finds_and_removes_every_container_of_the_old_one(
         private_engine, make_driver, image_api, monkeypatch):
     engine = private_engine()
-    old = make_driver(engine)
+    old, client = make_driver(engine, with_client=True)
     meta = idle_meta(image_api)
     running = new_instance()
     boot(old, running, meta)
@@ -513,7 +517,7 @@ def test_a_new_driver_finds_and_removes_every_container_of_the_old_one(
     raw_created = create_unstarted(engine, meta, images.local_ref(meta.id))
     # Spawn died after the create: the engine went away before the start.
     half = new_instance()
-    before_call(monkeypatch, old._client, 'start_container', engine.kill)
+    before_call(monkeypatch, client, 'start_container', engine.kill)
     with pytest.raises(exception.HypervisorUnavailable):
         boot(old, half, meta)
     monkeypatch.undo()

@@ -17,7 +17,6 @@ from nova_docker import driver as driver_mod
 from nova_docker.image import names
 from tests.functional.test_images import boot
 from tests.functional.test_images import engine_has
-from tests.functional.test_images import image_meta
 from tests.functional.test_images import local_ref
 from tests.functional.test_images import save_tar
 from tests.unit import nova_objects
@@ -39,7 +38,7 @@ def short_min_age():
 def load(drv, ctx, glance, local_images, tar=None):
     image = glance.create_image('cached', tar or save_tar())
     local_images.append(local_ref(image['id']))
-    drv._images.ensure_local(ctx, image_meta(image['id']))
+    drv.cache_image(ctx, image['id'])
     return image['id']
 
 

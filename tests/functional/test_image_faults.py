@@ -13,6 +13,7 @@ from oslo_concurrency import lockutils
 from nova_docker import driver as driver_mod
 from nova_docker import exception as docker_exception
 from nova_docker.image import names
+from nova_docker import images
 from tests.fixtures import images as image_fx
 from tests.fixtures import image_api as image_api_fixtures
 from tests.functional.conftest import LocalImageAPI
@@ -45,15 +46,15 @@ def engine_has(engine, ref):
 
 
 def test_a_silent_glance_fails_the_load_and_frees_the_lock(
-        driver, engine, short_image_timeout):
+        engine_client, engine, short_image_timeout):
     api = StallingImageAPI()
     meta = api.add(image_fx.docker_save_tar(None, ['/bin/sh']))
-    driver._images._image_api = api
+    loader = images.ImageLoader(engine_client, image_api=api)
     start = time.monotonic()
     try:
         with pytest.raises(docker_exception.ImageDownloadStalled,
                            match='image_timeout'):
-            driver._images.ensure_local(None, meta)
+            loader.ensure_local(None, meta)
         assert time.monotonic() - start < 30
         # The next boot of the image is not stuck behind the lock.
         with lockutils.lock(names.lock_name(meta.id), delay=0.01):
@@ -64,7 +65,7 @@ def test_a_silent_glance_fails_the_load_and_frees_the_lock(
 
 
 @pytest.fixture
-def tiny_spool_dir(tmp_path, driver):
+def tiny_spool_dir(tmp_path):
     directory = tmp_path / 'spool'
     directory.mkdir()
     subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=512k', 'tmpfs',
@@ -77,10 +78,11 @@ def tiny_spool_dir(tmp_path, driver):
 
 
 def test_a_full_spool_directory_is_reported_as_that(
-        driver, engine, image_api, tiny_spool_dir):
+        engine_client, engine, image_api, tiny_spool_dir):
     meta = image_api.add(image_fx.docker_save_tar(None, ['/bin/sh']))
+    loader = images.ImageLoader(engine_client, image_api=image_api)
     with pytest.raises(docker_exception.SpoolFailed,
                        match='image_download_dir.*No space left on device'):
-        driver._images.ensure_local(None, meta)
+        loader.ensure_local(None, meta)
     assert not engine_has(engine, names.local_ref(meta.id))
     assert not list(tiny_spool_dir.iterdir())

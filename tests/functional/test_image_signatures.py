@@ -71,11 +71,11 @@ def test_wrong_signature_fails_the_boot_and_leaves_nothing(
 
 def test_unsigned_image_is_refused_before_the_engine_sees_a_byte(
         gdriver, glance, ctx, engine, instances, local_images,
-        verify_signatures, monkeypatch):
+        verify_signatures, monkeypatch, engine_client):
     tar = save_tar()
     image = glance.create_image('unsigned', tar)
-    loads = CountingCalls(monkeypatch, gdriver._client, 'load_image')
-    imports = CountingCalls(monkeypatch, gdriver._client, 'import_image')
+    loads = CountingCalls(monkeypatch, engine_client, 'load_image')
+    imports = CountingCalls(monkeypatch, engine_client, 'import_image')
     with pytest.raises(cursive_exception.SignatureVerificationError,
                        match='Missing property'):
         boot(gdriver, ctx, instances(), image['id'])
@@ -84,9 +84,9 @@ def test_unsigned_image_is_refused_before_the_engine_sees_a_byte(
 
 
 def test_verification_off_loads_a_badly_signed_image_as_before(
-        gdriver, glance, ctx, engine, local_images, signer):
+        gdriver, glance, ctx, engine, local_images, signer, loader):
     tar = save_tar()
     image = signed_image(glance, local_images, tar,
                          signer.properties(b'other data'))
-    gdriver._images.ensure_local(ctx, base.image_meta(image['id']))
+    loader.ensure_local(ctx, base.image_meta(image['id']))
     assert engine_has(engine, local_ref(image['id']))

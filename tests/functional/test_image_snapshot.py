@@ -54,16 +54,16 @@ def spawn_writer(drv, ctx, engine, glance, instances, local_images):
 
 
 @pytest.fixture
-def commits(gdriver, monkeypatch):
+def commits(gdriver, monkeypatch, engine_client):
     """Ids of the images the driver commits."""
     made = []
-    real = gdriver._client.commit_container
+    real = engine_client.commit_container
 
     def commit(*args, **kwargs):
         made.append(real(*args, **kwargs))
         return made[-1]
 
-    monkeypatch.setattr(gdriver._client, 'commit_container', commit)
+    monkeypatch.setattr(engine_client, 'commit_container', commit)
     return made
 
 
@@ -138,14 +138,14 @@ class BreakingSave:
     ``exc``, or ends with ``tail`` (what the engine writes when a save
     fails after it started streaming)."""
 
-    def __init__(self, monkeypatch, drv, after=1, exc=None, tail=None):
-        real = drv._client.save_image
+    def __init__(self, monkeypatch, client, after=1, exc=None, tail=None):
+        real = client.save_image
 
         def save(names, **kwargs):
             stream = real(names, **kwargs)
             return _Broken(stream, after, exc, tail)
 
-        monkeypatch.setattr(drv._client, 'save_image', save)
+        monkeypatch.setattr(client, 'save_image', save)
 
 
 class _Broken:
@@ -179,11 +179,11 @@ class _Broken:
 ], ids=['engine-gone', 'error-in-stream'])
 def test_save_failing_midway_leaves_no_glance_image_and_no_commit(
         gdriver, glance, ctx, engine, instances, local_images,
-        commits, monkeypatch, exc, tail, match):
+        commits, monkeypatch, exc, tail, match, engine_client):
     inst = spawn_writer(gdriver, ctx, engine, glance, instances,
                         local_images)
     snap = new_snapshot_image(glance)
-    BreakingSave(monkeypatch, gdriver, exc=exc, tail=tail)
+    BreakingSave(monkeypatch, engine_client, exc=exc, tail=tail)
     with pytest.raises((docker_exception.SnapshotFailed,
                         exception.HypervisorUnavailable), match=match):
         gdriver.snapshot(ctx, inst, snap['id'], TaskStates())

@@ -17,6 +17,7 @@ from nova import exception
 
 from nova_docker import driver as driver_mod
 from nova_docker import exception as docker_exception
+from nova_docker.image import glance_api
 from tests.fixtures import glance as glance_fx
 from tests.fixtures import images as image_fx
 from tests.unit import nova_objects
@@ -131,11 +132,11 @@ def test_rootfs_image_is_imported_with_os_command_line(
 
 
 def test_gzip_rootfs_is_imported(gdriver, glance, ctx, engine,
-                                 local_images):
+                                 local_images, loader):
     image = glance.create_image('rootfs-gz', gzip.compress(unique_rootfs()),
                                 os_command_line='/bin/true')
     local_images.append(local_ref(image['id']))
-    ref = gdriver._images.ensure_local(ctx, image_meta(image['id']))
+    ref = loader.ensure_local(ctx, image_meta(image['id']))
     assert engine.inspect_image(ref)['Config']['Cmd'] == ['/bin/true']
 
 
@@ -176,12 +177,12 @@ def test_two_projects_same_named_images_never_meet(
 
 def test_concurrent_boots_of_one_image_load_it_once(
         gdriver, glance, ctx, engine, instances, local_images,
-        monkeypatch):
+        monkeypatch, engine_client, glance_image_api):
     tar = save_tar(['/bin/sh'])
     image = glance.create_image('shared', tar)
     local_images.append(local_ref(image['id']))
-    loads = CountingCalls(monkeypatch, gdriver._client, 'load_image')
-    downloads = CountingCalls(monkeypatch, gdriver._images._image_api,
+    loads = CountingCalls(monkeypatch, engine_client, 'load_image')
+    downloads = CountingCalls(monkeypatch, glance_image_api,
                               'download')
     insts = [instances() for _ in range(6)]
     failures = []
@@ -206,28 +207,29 @@ def test_concurrent_boots_of_one_image_load_it_once(
 
 
 def test_cached_image_is_not_downloaded_again_but_marked_used(
-        gdriver, glance, ctx, engine, local_images, monkeypatch):
+        gdriver, glance, ctx, engine, local_images, monkeypatch, loader,
+        glance_image_api):
     image = glance.create_image('cached', save_tar())
     ref = local_ref(image['id'])
     local_images.append(ref)
-    gdriver._images.ensure_local(ctx, image_meta(image['id']))
+    loader.ensure_local(ctx, image_meta(image['id']))
     first = engine.inspect_image(ref)['Metadata']['LastTagTime']
-    downloads = CountingCalls(monkeypatch, gdriver._images._image_api,
+    downloads = CountingCalls(monkeypatch, glance_image_api,
                               'download')
 
-    assert gdriver._images.ensure_local(ctx, image_meta(image['id'])) == ref
+    assert loader.ensure_local(ctx, image_meta(image['id'])) == ref
     assert downloads.count == 0
     assert engine.inspect_image(ref)['Metadata']['LastTagTime'] > first
 
 
 def test_download_through_a_temp_file_leaves_no_file(
-        gdriver, glance, ctx, engine, local_images, tmp_path):
+        gdriver, glance, ctx, engine, local_images, tmp_path, loader):
     driver_mod.CONF.set_override('image_download_dir', str(tmp_path),
                                  'docker')
     try:
         good = glance.create_image('spooled', save_tar(['/bin/true']))
         local_images.append(local_ref(good['id']))
-        gdriver._images.ensure_local(ctx, image_meta(good['id']))
+        loader.ensure_local(ctx, image_meta(good['id']))
         assert engine_has(engine, local_ref(good['id']))
 
         bad_tar = save_tar()
@@ -235,7 +237,7 @@ def test_download_through_a_temp_file_leaves_no_file(
         tamper(glance, bad['id'])
         with pytest.raises(exception.ImageUnacceptable,
                            match='checksum mismatch'):
-            gdriver._images.ensure_local(ctx, image_meta(bad['id']))
+            loader.ensure_local(ctx, image_meta(bad['id']))
         assert_nothing_left(engine, bad['id'], bad_tar)
     finally:
         driver_mod.CONF.clear_override('image_download_dir', 'docker')
@@ -264,9 +266,9 @@ def test_unloadable_data_fails_the_boot_and_leaves_nothing(
 
 
 def test_rootfs_without_os_command_line_is_refused(
-        gdriver, glance, ctx, engine, instances, monkeypatch):
+        gdriver, glance, ctx, engine, instances, monkeypatch, engine_client):
     image = glance.create_image('rootfs-no-cmd', unique_rootfs())
-    imports = CountingCalls(monkeypatch, gdriver._client, 'import_image')
+    imports = CountingCalls(monkeypatch, engine_client, 'import_image')
     with pytest.raises(exception.ImageUnacceptable,
                        match='set the image property os_command_line'):
         boot(gdriver, ctx, instances(), image['id'])
@@ -308,10 +310,11 @@ def images_with_layer(engine, diff_id):
 
 
 def test_md5_checksum_is_used_without_multihash(
-        gdriver, glance, ctx, engine, local_images, monkeypatch):
+        gdriver, glance, ctx, engine, local_images, monkeypatch,
+        glance_image_api, loader):
     tar = save_tar()
     image = glance.create_image('md5-only', tar)
-    api = gdriver._images._image_api
+    api = glance_image_api
     real_get = api.get
 
     def get_without_multihash(context, image_id, **kwargs):
@@ -324,7 +327,7 @@ def test_md5_checksum_is_used_without_multihash(
     tamper(glance, image['id'])
     with pytest.raises(exception.ImageUnacceptable,
                        match='checksum mismatch: Glance records md5'):
-        gdriver._images.ensure_local(ctx, image_meta(image['id']))
+        loader.ensure_local(ctx, image_meta(image['id']))
     assert_nothing_left(engine, image['id'], tar)
 
 
@@ -358,9 +361,9 @@ class _AfterFirstWrite:
         self._data.truncate(size)
 
 
-def _after_first_chunk(monkeypatch, drv, action):
-    """Make the driver's download run ``action`` once it got a chunk."""
-    api = drv._images._image_api
+def _after_first_chunk(monkeypatch, api, action):
+    """Make downloads of image API ``api`` run ``action`` once they got a
+    chunk."""
     real = api.download
 
     def download(context, image_id, data, **kwargs):
@@ -376,12 +379,13 @@ def test_glance_dying_mid_download_fails_and_leaves_nothing(
     server.setUp()
     try:
         glance_fx.point_nova_at(server)
-        drv = driver_mod.DockerDriver(virtapi=None)
+        api = glance_api.ImageAPI()
+        drv = driver_mod.DockerDriver(virtapi=None, image_api=api)
         # 40 MB: far more than socket buffers hold when glance dies.
         big = save_tar(rootfs=image_fx.busybox_rootfs_tar(
             {'data.bin': image_fx.random_bytes(40 * 1024 * 1024, seed=3)}))
         image = server.create_image('big', big)
-        _after_first_chunk(monkeypatch, drv, lambda _id: server._stop())
+        _after_first_chunk(monkeypatch, api, lambda _id: server._stop())
         with pytest.raises(docker_exception.ImageDownloadFailed,
                            match='%s from Glance stopped after' % image['id']):
             boot(drv, ctx, instances(), image['id'])
@@ -392,21 +396,23 @@ def test_glance_dying_mid_download_fails_and_leaves_nothing(
 
 
 def test_image_deleted_mid_download_fails_and_leaves_nothing(
-        gdriver, glance, ctx, engine, instances, monkeypatch):
+        gdriver, glance, ctx, engine, instances, monkeypatch,
+        glance_image_api):
     tar = save_tar()
     image = glance.create_image('deleted-midway', tar)
-    _after_first_chunk(monkeypatch, gdriver, glance.delete_image)
+    _after_first_chunk(monkeypatch, glance_image_api, glance.delete_image)
     with pytest.raises(exception.ImageNotFound, match=image['id']):
         boot(gdriver, ctx, instances(), image['id'])
     assert_nothing_left(engine, image['id'], tar)
 
 
-def test_archive_of_two_images_is_refused(gdriver, glance, ctx, engine):
+def test_archive_of_two_images_is_refused(gdriver, glance, ctx, engine,
+                                          loader):
     one, two = save_tar(['/bin/true']), save_tar(['/bin/false'])
     both = _two_image_archive(one, two)
     image = glance.create_image('two-in-one', both)
     with pytest.raises(exception.ImageUnacceptable, match='holds 2 images'):
-        gdriver._images.ensure_local(ctx, image_meta(image['id']))
+        loader.ensure_local(ctx, image_meta(image['id']))
     assert_nothing_left(engine, image['id'], one)
     assert not engine_has(engine, digest_of(two))
 

@@ -23,6 +23,7 @@ from pyroute2 import IPRoute
 
 from nova_docker import conf as docker_conf
 from nova_docker import exception as docker_exception
+from nova_docker.network import wiring
 from tests.fixtures import ovs as ovs_fixtures
 from tests.fixtures import host_net
 from tests.fixtures import netns as netns_fixtures
@@ -675,6 +676,6 @@ def test_a_namespace_that_cannot_be_entered_is_a_wiring_failure(
     inst = nova_objects.instance()
     plan = network_plan.build([port], 'vm')
     with pytest.raises(docker_exception.PortWiringFailed) as caught:
-        net.driver._ports.ensure_wired(inst, plan, '/proc/0/ns/net')
+        wiring.PortWiring().ensure_wired(inst, plan, '/proc/0/ns/net')
     assert port['id'] in str(caught.value)
     assert '/proc/0/ns/net' in str(caught.value)

@@ -10,9 +10,10 @@ import pytest
 
 from nova_docker import container
 from nova_docker import driver as driver_mod
-from nova_docker import images
+from nova_docker import host as host_mod
 from nova_docker import labels
 from nova_docker import sandbox_image
+from tests.fixtures import drivers
 from tests.fixtures import images as image_fixtures
 from tests.fixtures import private_engine as private_fixtures
 from tests.unit import nova_objects
@@ -33,12 +34,8 @@ def driver_for(image_api):
     driver_mod.CONF.set_override('shared_engine', True, 'docker')
 
     def make(engine, host, grace=GRACE):
-        driver_mod.CONF.set_override('host_url', engine.url, 'docker')
-        drv = driver_mod.DockerDriver(virtapi=None,
+        return drivers.started_driver(engine.url, host, image_api,
                                       orphan_sandbox_grace=grace)
-        drv._images = images.ImageLoader(drv._client, image_api=image_api)
-        drv.init_host(host)
-        return drv
 
     yield make
     driver_mod.CONF.clear_override('host_url', 'docker')
@@ -52,7 +49,7 @@ def make_orphan_sandbox(engine, host):
     api = engine.api()
     try:
         arch = api.get('/info').json()['Architecture']
-        client = driver_mod.client_from_conf()
+        client = host_mod.client_from_conf()
         image = sandbox_image.ensure_image(client, arch)
         client.close()
         body = container.sandbox_body(inst, image, host=host, node=host)
@@ -85,7 +82,7 @@ def test_a_restart_removes_this_hosts_sandboxes_without_workload(
     of_another_host = make_orphan_sandbox(engine, 'compute-b')
 
     # A sandbox younger than the grace may be a boot in progress.
-    driver_for(engine, 'compute-a', grace=driver_mod.ORPHAN_SANDBOX_GRACE)
+    driver_for(engine, 'compute-a', grace=host_mod.ORPHAN_SANDBOX_GRACE)
     assert labels.sandbox_name(orphan) in names_on(engine)
 
     time.sleep(GRACE + 1)

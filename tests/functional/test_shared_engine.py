@@ -7,7 +7,7 @@ import pytest
 
 from nova_docker import driver as driver_mod
 from nova_docker import exception as docker_exception
-from nova_docker import images
+from tests.fixtures import drivers
 from tests.functional import test_faults as faults
 
 # The fixtures of test_faults, used here under the same names.
@@ -20,11 +20,7 @@ def driver_for(image_api):
     """driver_for(engine, host) -> a started DockerDriver of compute
     ``host`` on ``engine``."""
     def make(engine, host):
-        driver_mod.CONF.set_override('host_url', engine.url, 'docker')
-        drv = driver_mod.DockerDriver(virtapi=None)
-        drv._images = images.ImageLoader(drv._client, image_api=image_api)
-        drv.init_host(host)
-        return drv
+        return drivers.started_driver(engine.url, host, image_api)
 
     yield make
     driver_mod.CONF.clear_override('host_url', 'docker')

@@ -12,6 +12,7 @@ import pytest
 
 from benchmarks import soak as soak_mod
 from nova_docker import driver as driver_mod
+from nova_docker import host as host_mod
 
 CYCLES = 200
 
@@ -23,9 +24,10 @@ def soak(engine, tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, 'tempdir', str(tmp_path))
     driver_mod.CONF.set_override('image_download_dir', str(tmp_path),
                                  'docker')
-    drv = driver_mod.DockerDriver(virtapi=None)
+    client = host_mod.client_from_conf()
+    drv = driver_mod.DockerDriver(virtapi=None, host=host_mod.Host(client))
     drv.init_host('soak-node')
-    run = soak_mod.Soak(drv, str(tmp_path))
+    run = soak_mod.Soak(drv, client, str(tmp_path))
     yield run
     run.close()
     driver_mod.CONF.clear_override('image_download_dir', 'docker')

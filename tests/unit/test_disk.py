@@ -4,7 +4,7 @@ and where the engine can't bound it, what the operator must do."""
 import pytest
 
 from nova_docker import disk
-from nova_docker import host
+from nova_docker import resources
 
 
 def info(driver, **status):
@@ -90,7 +90,7 @@ def test_host_reads_the_data_roots_mount(tmp_path, root, quota):
     path = tmp_path / 'mountinfo'
     path.write_text(MOUNTINFO)
     engine_info = dict(OVERLAY2_XFS, DockerRootDir=root)
-    facts = host.storage_facts(engine_info, local=True,
+    facts = resources.storage_facts(engine_info, local=True,
                                mountinfo_path=str(path))
     assert facts.project_quota is quota
 
@@ -99,7 +99,7 @@ def test_host_does_not_guess_for_a_remote_engine(tmp_path):
     path = tmp_path / 'mountinfo'
     path.write_text(MOUNTINFO)
     engine_info = dict(OVERLAY2_XFS, DockerRootDir='/var/lib/docker')
-    facts = host.storage_facts(engine_info, local=False,
+    facts = resources.storage_facts(engine_info, local=False,
                                mountinfo_path=str(path))
     assert facts.project_quota is None
     assert disk.storage_opt(facts, 1) is None

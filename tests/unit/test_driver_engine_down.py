@@ -6,6 +6,7 @@ from nova import exception
 
 from nova_docker import driver as driver_mod
 from nova_docker.docker import DockerClient
+from nova_docker import host
 from tests.unit import nova_objects
 
 CALLS = {
@@ -18,19 +19,22 @@ CALLS = {
 
 
 @pytest.fixture
-def drv(fake_engine):
+def client(fake_engine):
     driver_mod.CONF.set_override('host_url', fake_engine.url, 'docker')
-    client = DockerClient(fake_engine.url, connect_timeout=2,
-                          read_timeout=1)
-    yield driver_mod.DockerDriver(virtapi=None, client=client)
+    yield DockerClient(fake_engine.url, connect_timeout=2, read_timeout=1)
     driver_mod.CONF.clear_override('host_url', 'docker')
 
 
+@pytest.fixture
+def drv(client):
+    return driver_mod.DockerDriver(virtapi=None, host=host.Host(client))
+
+
 @pytest.mark.parametrize('call', sorted(CALLS))
-def test_engine_gone(fake_engine, drv, call):
+def test_engine_gone(fake_engine, client, drv, call):
     drv.init_host('node-1')
     fake_engine.stop()
-    drv._client.close()  # its connections went with the engine
+    client.close()  # its connections went with the engine
     with pytest.raises(exception.HypervisorUnavailable,
                        match=fake_engine.url):
         CALLS[call](drv, nova_objects.instance())

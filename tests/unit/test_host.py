@@ -1,47 +1,145 @@
-import os
+"""The Host: start-up checks of the [docker] options and the engine, and
+the listing of this host's instances."""
 
-import os_resource_classes as orc
+import json
 
-from nova_docker import host
+import pytest
 
-
-def test_hypervisor_version_from_debian_engine_version():
-    assert host.hypervisor_version('20.10.24+dfsg1') == 20010024
-    assert host.hypervisor_version('') == 0
-
-
-def test_available_resource_from_engine_info():
-    info = {'NCPU': 4, 'MemTotal': 8 * 1024 ** 3, 'Architecture': 'x86_64',
-            'DockerRootDir': '/nonexistent-root-dir',
-            'ServerVersion': '20.10.24+dfsg1'}
-    res = host.available_resource(info, 'node1')
-    assert res['vcpus'] == 4
-    assert res['memory_mb'] == 8192
-    assert res['local_gb'] > 0
-    assert 0 <= res['disk_available_least'] <= res['local_gb']
-    assert res['local_gb_used'] + res['disk_available_least'] <= \
-        res['local_gb']
-    assert res['hypervisor_type'] == 'docker'
-    assert res['hypervisor_version'] == 20010024
-    assert res['hypervisor_hostname'] == 'node1'
-    assert res['supported_instances'] == [('x86_64', 'docker', 'exe')]
+from nova_docker import exception as docker_exception
+from nova_docker import host as host_mod
+from tests.unit import fake_engine
 
 
-def test_inventory_honours_ratios_and_reserved():
-    res = {'vcpus': 4, 'memory_mb': 8192, 'local_gb': 100}
-    ratios = {orc.VCPU: 16.0, orc.MEMORY_MB: 1.5, orc.DISK_GB: 1.0}
-    reserved = {orc.VCPU: 1, orc.MEMORY_MB: 512, orc.DISK_GB: 10}
-    inv = host.inventory(res, ratios, reserved)
-    assert inv[orc.VCPU]['total'] == 4
-    assert inv[orc.VCPU]['allocation_ratio'] == 16.0
-    assert inv[orc.MEMORY_MB]['reserved'] == 512
-    assert inv[orc.DISK_GB]['max_unit'] == 100
+def test_unreachable_engine_names_host_url(tmp_path):
+    url = 'unix://%s/nothing.sock' % tmp_path
+    host_mod.CONF.set_override('host_url', url, 'docker')
+    try:
+        host = host_mod.Host()
+        with pytest.raises(docker_exception.EngineUnavailable,
+                           match=url):
+            host.init_host('test-node')
+    finally:
+        host_mod.CONF.clear_override('host_url', 'docker')
 
 
-def test_cpu_stats_are_nanoseconds_since_boot_and_a_clock():
-    stats = host.cpu_stats()
-    assert set(stats) == {'kernel', 'idle', 'user', 'iowait', 'frequency'}
-    assert stats['idle'] > 0
-    assert stats['frequency'] >= 0
-    # /proc/stat counts ticks of 1/SC_CLK_TCK s: whole ticks in ns.
-    assert stats['idle'] % (10 ** 9 // os.sysconf('SC_CLK_TCK')) == 0
+def test_missing_tls_file_is_a_config_error_naming_it(tmp_path):
+    host_mod.CONF.set_override('host_url', 'tcp://127.0.0.1:1', 'docker')
+    host_mod.CONF.set_override('ca_file', str(tmp_path / 'ca.pem'),
+                                 'docker')
+    try:
+        with pytest.raises(docker_exception.InvalidEngineConfig,
+                           match='ca.pem'):
+            host_mod.Host()
+    finally:
+        host_mod.CONF.clear_override('host_url', 'docker')
+        host_mod.CONF.clear_override('ca_file', 'docker')
+
+
+@pytest.fixture
+def engine_at(fake_engine):
+    host_mod.CONF.set_override('host_url', fake_engine.url, 'docker')
+    yield fake_engine
+    host_mod.CONF.clear_override('host_url', 'docker')
+
+
+def test_engine_too_old_is_refused_with_the_versions(engine_at):
+    engine_at.route('GET', r'^/version$', json={
+        'Version': '17.03.0', 'ApiVersion': '1.26', 'MinAPIVersion': '1.12'})
+    host = host_mod.Host()
+    with pytest.raises(docker_exception.EngineUnsupported) as exc_info:
+        host.init_host('test-node')
+    message = str(exc_info.value)
+    assert engine_at.url in message
+    assert '1.26' in message and '1.41' in message
+
+
+def test_init_host_negotiates_with_the_engine(engine_at):
+    engine_at.route('GET', r'^/_ping$', body=b'OK')
+    host = host_mod.Host()
+    host.init_host('node-7')
+    assert host.facts.api_version == '1.41'
+    assert host.name == 'node-7'
+
+
+def test_engine_gone_after_start_is_hypervisor_unavailable(engine_at):
+    from nova import exception
+
+    from tests.unit import nova_objects
+
+    engine_at.route('GET', r'^/_ping$', body=b'OK')
+    host = host_mod.Host()
+    host.init_host('node-7')
+    engine_at.stop()
+    # As when dockerd goes away: its connections go with it.
+    host.client.close()
+    with pytest.raises(exception.HypervisorUnavailable,
+                       match=engine_at.url):
+        host.get_guest(nova_objects.instance()).get_power_state()
+
+
+def test_init_host_warns_of_the_engines_weak_spots(engine_at, caplog):
+    engine_at.route('GET', r'^/info$', json={
+        'NCPU': 4, 'SecurityOptions': [], 'LiveRestoreEnabled': False})
+    host = host_mod.Host()
+    host.init_host('node-7')
+    assert len(engine_at.requests_to('GET', '/info')) == 1
+    warnings = [r.getMessage() for r in caplog.records
+                if r.levelname == 'WARNING']
+    assert any('seccomp' in w for w in warnings)
+    assert any('live-restore' in w for w in warnings)
+    # The CPU count bounds CPU caps from now on.
+    assert host.facts.cpus == 4
+
+
+def test_init_host_warns_where_the_storage_cannot_bound_disks(
+        engine_at, caplog):
+    info = dict(fake_engine.DEFAULT_INFO, Driver='overlay2',
+                DriverStatus=[['Backing Filesystem', 'extfs']])
+    engine_at.route('GET', r'^/info$', json=info)
+    host = host_mod.Host()
+    host.init_host('node-7')
+    [warning] = [r.getMessage() for r in caplog.records
+                 if r.levelname == 'WARNING']
+    assert 'overlay2 over extfs' in warning
+    assert 'prjquota' in warning and 'btrfs' in warning
+
+
+def test_init_host_is_quiet_about_a_well_set_up_engine(engine_at, caplog):
+    host = host_mod.Host()
+    host.init_host('node-7')
+    assert not [r for r in caplog.records if r.levelname == 'WARNING']
+
+
+def listed(uuid, host):
+    labels = {'org.openstack.nova.instance-uuid': uuid}
+    if host:
+        labels['org.openstack.nova.host'] = host
+    return {'Id': uuid, 'Labels': labels, 'State': 'running'}
+
+
+def test_an_engine_with_another_hosts_containers_is_refused(engine_at):
+    engine_at.route('GET', r'^/_ping$', body=b'OK')
+    engine_at.route('GET', '/containers/json', json=[
+        listed('u-1', 'node-7'), listed('u-2', 'compute-b')])
+    host = host_mod.Host()
+    with pytest.raises(docker_exception.EngineOfAnotherHost,
+                       match='compute-b.*shared_engine'):
+        host.init_host('node-7')
+
+
+def test_a_shared_engine_is_listed_by_host(engine_at):
+    engine_at.route('GET', r'^/_ping$', body=b'OK')
+    engine_at.route('GET', '/containers/json', json=[
+        listed('u-2', 'compute-b'), listed('u-3', None)])
+    host_mod.CONF.set_override('shared_engine', True, 'docker')
+    try:
+        host = host_mod.Host()
+        host.init_host('node-7')
+        host.list_instance_uuids()
+    finally:
+        host_mod.CONF.clear_override('shared_engine', 'docker')
+    listings = [json.loads(r.query['filters'][0])['label'] for r in
+                engine_at.requests_to('GET', '/containers/json')]
+    # Its workloads and sandboxes (a sandbox alone too: its workload was
+    # never made), in one call.
+    assert listings[-1] == ['org.openstack.nova.host=node-7']

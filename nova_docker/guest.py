@@ -1,0 +1,159 @@
+"""One instance's containers: its workload and the sandbox it joins.
+
+As libvirt's ``Guest`` is one domain's verbs, a :class:`Guest` is what
+the driver may do to one instance on the engine; every call goes through
+the one boundary where engine errors become Nova's (a missing workload
+is InstanceNotFound, a missing engine EngineUnavailable), applied here
+once rather than at each call of the driver.
+"""
+
+from collections.abc import Callable
+
+from nova import exception
+from oslo_log import log as logging
+
+from nova_docker import container
+from nova_docker.docker import errors
+from nova_docker import exception as docker_exception
+from nova_docker import labels
+from nova_docker.network import privileged
+from nova_docker import power
+
+LOG = logging.getLogger(__name__)
+
+def _deploy_failure(what: str) -> Callable[[errors.DockerError],
+                                          Exception]:
+    def api_error(exc: errors.DockerError) -> Exception:
+        return exception.InstanceDeployFailure(
+            reason='%s: %s' % (what, docker_exception.reason(exc)))
+    return api_error
+
+
+class Guest:
+    """An instance's workload (``nova-<uuid>``) and its sandbox
+    (``nova-<uuid>-sandbox``), the container holding its network
+    namespace, host name and name resolution across workload restarts.
+    """
+
+    def __init__(self, client, instance):
+        self._client = client
+        self.instance = instance
+        self.name = labels.container_name(instance)
+        self.sandbox = labels.sandbox_name(instance)
+
+    def _engine(self, api_error=None):
+        return docker_exception.engine_boundary(self.instance.uuid,
+                                                api_error)
+
+    # -- state ----------------------------------------------------------
+
+    def inspect(self) -> dict:
+        with self._engine():
+            return self._client.inspect_container(self.name)
+
+    def get_power_state(self) -> int:
+        return power.from_container_state(self.inspect()['State'],
+                                          self.instance)
+
+    def is_running(self) -> bool:
+        return bool(self.inspect()['State'].get('Running'))
+
+    def is_paused(self) -> bool:
+        return bool(self.inspect()['State'].get('Paused'))
+
+    def sandbox_netns(self) -> str | None:
+        """The path of the running sandbox's network namespace; None if
+        it is stopped or there is none (a workload made before
+        sandboxes)."""
+        try:
+            with self._engine():
+                state = self._client.inspect_container(self.sandbox)['State']
+        except exception.InstanceNotFound:
+            return None
+        if not state.get('Running'):
+            return None
+        return privileged.namespace_path(state['Pid'])
+
+    # -- making and removing ------------------------------------------
+
+    def create(self, sandbox_body: dict, body: dict) -> None:
+        """The sandbox, then the workload that joins it."""
+        for name, each in ((self.sandbox, sandbox_body), (self.name, body)):
+            with self._engine(_deploy_failure(
+                    'the engine refused the container %s' % name)):
+                self._client.create_container(each, name=name)
+            LOG.info('Created container %s', name, instance=self.instance)
+
+    def remove(self) -> None:
+        """Remove the workload and its sandbox; gone (or going) is fine."""
+        for name in (self.name, self.sandbox):
+            try:
+                with self._engine():
+                    self._client.remove_container(name, force=True)
+            except exception.InstanceNotFound:
+                pass
+            except errors.Conflict as exc:
+                if 'already in progress' not in (exc.explanation or ''):
+                    raise
+
+    # -- power ----------------------------------------------------------
+
+    def start(self, wire: Callable[[str], None]) -> None:
+        """The one way an instance starts: its sandbox runs and
+        ``wire(netns)`` wires its ports into the sandbox's namespace,
+        then the workload joins it, so the workload never runs without
+        its network."""
+        if container.joins_a_sandbox(self.inspect()):
+            wire(self._sandbox_running())
+        with self._engine(_deploy_failure('the container did not start')):
+            self._client.start_container(self.name)
+
+    def _sandbox_running(self) -> str:
+        with self._engine():
+            state = self._client.inspect_container(self.sandbox)['State']
+            if not state.get('Running'):
+                self._client.start_container(self.sandbox)
+                state = self._client.inspect_container(
+                    self.sandbox)['State']
+        return privileged.namespace_path(state['Pid'])
+
+    def stop(self, timeout: int) -> None:
+        """SIGTERM (or the image's stop signal) to the workload, SIGKILL
+        after ``timeout`` seconds; the engine waits and escalates."""
+        with self._engine():
+            self._client.stop_container(self.name, timeout=timeout)
+
+    def kill(self) -> None:
+        try:
+            with self._engine():
+                self._client.kill_container(self.name)
+        except errors.Conflict:
+            pass  # not running: nothing to kill
+
+    def stop_sandbox(self) -> None:
+        """Stop the sandbox (its stop signal is SIGKILL, so no timeout is
+        waited out): the kernel tears its namespace and veths down."""
+        try:
+            with self._engine():
+                self._client.stop_container(self.sandbox, timeout=0)
+        except exception.InstanceNotFound:
+            pass  # none: a container made before sandboxes
+
+    def pause(self) -> None:
+        with self._engine():
+            self._client.pause_container(self.name)
+
+    def thaw(self) -> None:
+        """Unfreeze a paused workload; one that is not frozen is left as
+        it is (the engine would answer 500 "is not paused")."""
+        if self.is_paused():
+            with self._engine():
+                self._client.unpause_container(self.name)
+
+    # -- output ---------------------------------------------------------
+
+    def logs(self, max_bytes: int) -> bytes:
+        """At most the last ``max_bytes`` of the workload's output."""
+        with self._engine():
+            return self._client.container_logs(self.name, tail=max_bytes,
+                                               max_bytes=max_bytes)
