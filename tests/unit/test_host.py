@@ -143,3 +143,22 @@ def test_a_shared_engine_is_listed_by_host(engine_at):
     # Its workloads and sandboxes (a sandbox alone too: its workload was
     # never made), in one call.
     assert listings[-1] == ['org.openstack.nova.host=node-7']
+
+
+def test_the_facts_say_which_engine_answers(engine_at):
+    version = dict(fake_engine.DEFAULT_VERSION, Components=[
+        {'Name': 'Podman Engine', 'Version': '5.4.2'}])
+    engine_at.route('GET', r'^/version$', json=version)
+    host = host_mod.Host()
+    host.init_host('node-7')
+    assert host.facts.product == 'Podman Engine'
+    assert len(engine_at.requests_to('GET', '/version')) == 1
+
+
+def test_each_resource_audit_reads_the_cpus_afresh(engine_at):
+    host = host_mod.Host()
+    host.init_host('node-7')
+    engine_at.route('GET', r'^/info$', json=dict(fake_engine.DEFAULT_INFO,
+                                                 NCPU=12))
+    assert host.available_resource('node-7')['vcpus'] == 12
+    assert host.facts.cpus == 12
