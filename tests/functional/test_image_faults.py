@@ -15,7 +15,7 @@ from nova_docker import exception as docker_exception
 from nova_docker.image import names
 from tests.fixtures import images as image_fx
 from tests.fixtures import image_api as image_api_fixtures
-from tests.functional.conftest import LocalImageAPI
+from tests.fixtures.image_api import LocalImageAPI
 
 
 class StallingImageAPI(LocalImageAPI):
