@@ -39,10 +39,6 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 . "$REPO/tools/cloud/config.sh"
 . "$REPO/tools/cloud/services.sh"
 
-usage() {
-    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
-}
-
 bootstrap() {
     env HOST_IP=$HOST_IP KEYSTONE_URL=$KEYSTONE_URL \
         COMPUTES="${COMPUTES[*]}" GLANCE_PORT=$GLANCE_PORT \
@@ -120,7 +116,7 @@ cmd_status() {
     fi
     for name in $(managed_names); do
         entry=$(pid_of "$name")
-        if pid_alive "$entry"; then
+        if entry_alive "$entry"; then
             state=running
         else
             state=dead
@@ -224,8 +220,8 @@ main() {
             local keep=0
             [ "${1:-}" = --keep-data ] && keep=1
             cmd_down "$keep" ;;
-        -h|--help|help) usage ;;
-        *) usage >&2; exit 2 ;;
+        -h|--help|help) header_help ;;
+        *) header_help >&2; exit 2 ;;
     esac
 }
 

@@ -21,7 +21,7 @@ keep=0
 for arg in "$@"; do
     case "$arg" in
         -h|--help)
-            sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+            header_help
             echo "usage: tools/demo.sh [--keep] | --in-process [--keep]"
             exit 0 ;;
         --in-process)
@@ -52,9 +52,6 @@ show() {
     echo "\$ $*"
     "$@"
 }
-
-# The admin's view (the demo user does not see which host a server is on).
-admin() { openstack --os-cloud nova-docker-admin "$@"; }
 
 work=$(mktemp -d)
 # A demo that fails half-way leaves the cloud up, to look at.
@@ -96,7 +93,8 @@ done
 
 show openstack server list
 id=$(openstack server show "$NAME" -f value -c id)
-host=$(admin server show "$id" -f value -c OS-EXT-SRV-ATTR:host)
+# The admin's view (the demo user does not see which host a server is on).
+host=$(osc server show "$id" -f value -c OS-EXT-SRV-ATTR:host)
 echo
 echo "# $NAME runs on $host; its Docker Engine:"
 show docker -H "unix://$(engine_socket "$host")" ps

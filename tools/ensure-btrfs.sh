@@ -6,8 +6,8 @@
 # taken otherwise.
 set -euo pipefail
 
-say() { echo "ensure-btrfs: $*"; }
-die() { echo "ensure-btrfs: ERROR: $*" >&2; exit 1; }
+# shellcheck source=tools/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 command -v mkfs.btrfs >/dev/null 2>&1 && command -v btrfs >/dev/null 2>&1 &&
     exit 0

@@ -16,8 +16,8 @@ SOCK=/var/run/docker.sock
 LOG=/var/log/nova-docker-dockerd.log
 WAIT=30
 
-say() { echo "ensure-docker: $*"; }
-die() { echo "ensure-docker: ERROR: $*" >&2; exit 1; }
+# shellcheck source=tools/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 if [ "$(id -u)" -ne 0 ]; then
     die "must run as root (it installs packages and starts dockerd)"
@@ -37,19 +37,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
         >/dev/null
 fi
 
-ping_engine() {
-    [ "$(curl -sf --max-time 5 --unix-socket "$SOCK" http://d/_ping \
-        2>/dev/null)" = OK ]
-}
-
-# A process killed with the session may linger as a zombie until it is
-# reaped, and a pid may be reused: only a live process of that name counts.
+# A pid may be reused: only a live process of that name counts.
 alive() {
-    local pid=$1 name=$2 state
-    [ -n "$pid" ] || return 1
-    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ] || return 1
-    state=$(awk '/^State:/ {print $2}' "/proc/$pid/status" 2>/dev/null)
-    [ -n "$state" ] && [ "$state" != Z ]
+    local pid=$1 name=$2
+    pid_alive "$pid" &&
+        [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ]
 }
 
 DOCKERD_PID=/var/run/docker.pid
@@ -65,12 +57,12 @@ clear_stale_pid() {
     rm -f "$file"
 }
 
-if ping_engine; then
+if engine_answers "$SOCK"; then
     exit 0
 fi
 
 fail() {
-    echo "ensure-docker: ERROR: $*; last lines of $LOG:" >&2
+    err "$*; last lines of $LOG:"
     tail -n 30 "$LOG" >&2 2>/dev/null || true
     exit 1
 }
@@ -79,11 +71,11 @@ fail() {
 wait_for_engine() {
     local started=$1
     for _ in $(seq $((WAIT * 5))); do
-        if ping_engine; then
+        if engine_answers "$SOCK"; then
             say "engine answers on $SOCK"
             return 0
         fi
-        if [ -n "$started" ] && ! kill -0 "$started" 2>/dev/null; then
+        if [ -n "$started" ] && ! pid_alive "$started"; then
             return 1
         fi
         sleep 0.2

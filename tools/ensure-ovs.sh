@@ -19,8 +19,8 @@ OVS_CTL=/usr/share/openvswitch/scripts/ovs-ctl
 LOG=/var/log/openvswitch
 WAIT=30
 
-say() { echo "ensure-ovs: $*"; }
-die() { echo "ensure-ovs: ERROR: $*" >&2; exit 1; }
+# shellcheck source=tools/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 if [ "$(id -u)" -ne 0 ]; then
     die "must run as root (it installs packages and starts Open vSwitch)"
@@ -55,7 +55,7 @@ if answers; then
 fi
 
 fail() {
-    echo "ensure-ovs: ERROR: $*; last lines of $LOG/*.log:" >&2
+    err "$*; last lines of $LOG/*.log:"
     tail -n 15 "$LOG"/ovsdb-server.log "$LOG"/ovs-vswitchd.log >&2 \
         2>/dev/null || true
     exit 1

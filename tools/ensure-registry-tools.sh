@@ -6,8 +6,8 @@
 # per action taken otherwise.
 set -euo pipefail
 
-say() { echo "ensure-registry-tools: $*"; }
-die() { echo "ensure-registry-tools: ERROR: $*" >&2; exit 1; }
+# shellcheck source=tools/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 missing=()
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)

@@ -42,7 +42,6 @@ if [ ! -x "$TEMPEST_VENV/bin/tempest" ]; then
 fi
 
 export OS_CLIENT_CONFIG_FILE=$STATE/clouds.yaml
-osc() { "$VENV/bin/openstack" --os-cloud nova-docker-admin "$@"; }
 
 # The instances' console is their stdout: no VNC or serial console, no
 # SSH server inside (validation off), no config drive or metadata.

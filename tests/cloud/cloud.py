@@ -12,6 +12,8 @@ import socket
 import subprocess
 import time
 
+import pytest
+
 from tests.fixtures import engine as engine_fixtures
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -28,6 +30,9 @@ HELLO = 'hello from busybox'
 INSTANCE_LABEL = engine_fixtures.INSTANCE_LABEL
 SANDBOX_LABEL = 'org.openstack.nova.sandbox-of'
 TENANT_PREFIX = '10.78.0.'
+# A cloud already up is used and left up: for iterating on one test.
+REUSE = (os.environ.get('NOVA_DOCKER_CLOUD_REUSE') == '1' and
+         not os.environ.get('CI'))
 
 
 class CloudError(Exception):
@@ -45,6 +50,29 @@ def cloud_sh(*args, check=True, timeout=900):
         raise CloudError('tools/cloud.sh %s exited %s:\n%s' % (
             ' '.join(args), proc.returncode, proc.stdout[-4000:]))
     return proc
+
+
+def require_root():
+    if os.geteuid() == 0:
+        return
+    msg = ('the cloud tier needs root (tools/cloud.sh installs packages and '
+           'runs dockerd)')
+    if os.environ.get('CI'):
+        pytest.fail(msg)
+    pytest.skip(msg)
+
+
+def host_network():
+    """What the host's network holds that the cloud could leave behind."""
+    links = subprocess.run(['ip', '-o', 'link', 'show'], capture_output=True,
+                           text=True, check=True).stdout
+    names = {line.split(': ')[1].split('@')[0] for line in links.splitlines()}
+    netns = set(subprocess.run(['ip', 'netns', 'list'], capture_output=True,
+                               text=True, check=True).stdout.split())
+    bridges = set(subprocess.run(['ovs-vsctl', '--timeout=10', 'list-br'],
+                                 capture_output=True, text=True,
+                                 check=True).stdout.split())
+    return {'links': names, 'netns': netns, 'bridges': bridges}
 
 
 def engine_socket(host):

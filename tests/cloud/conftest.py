@@ -16,32 +16,6 @@ import pytest
 
 from tests.cloud import cloud as cloud_mod
 
-REUSE = (os.environ.get('NOVA_DOCKER_CLOUD_REUSE') == '1' and
-         not os.environ.get('CI'))
-
-
-def _require_root():
-    if os.geteuid() == 0:
-        return
-    msg = ('the cloud tier needs root (tools/cloud.sh installs packages and '
-           'runs dockerd)')
-    if os.environ.get('CI'):
-        pytest.fail(msg)
-    pytest.skip(msg)
-
-
-def host_network():
-    """What the host's network holds that the cloud could leave behind."""
-    links = subprocess.run(['ip', '-o', 'link', 'show'], capture_output=True,
-                           text=True, check=True).stdout
-    names = {line.split(': ')[1].split('@')[0] for line in links.splitlines()}
-    netns = set(subprocess.run(['ip', 'netns', 'list'], capture_output=True,
-                               text=True, check=True).stdout.split())
-    bridges = set(subprocess.run(['ovs-vsctl', '--timeout=10', 'list-br'],
-                                 capture_output=True, text=True,
-                                 check=True).stdout.split())
-    return {'links': names, 'netns': netns, 'bridges': bridges}
-
 
 class Session:
     """What the session recorded before ``up``, for the final check."""
@@ -57,16 +31,16 @@ _SESSION = Session()
 
 @pytest.fixture(scope='session')
 def cloud_session():
-    _require_root()
-    if not REUSE:
+    cloud_mod.require_root()
+    if not cloud_mod.REUSE:
         # The baseline: taken before this session's cloud exists (a cloud
         # left by an earlier run is taken down first).
         cloud_mod.cloud_sh('down')
-        _SESSION.before = host_network()
+        _SESSION.before = cloud_mod.host_network()
         cloud_mod.cloud_sh('up')
     _SESSION.cloud = cloud_mod.Cloud()
     yield _SESSION
-    if not REUSE and not _SESSION.down:
+    if not cloud_mod.REUSE and not _SESSION.down:
         cloud_mod.cloud_sh('down', check=False)
 
 

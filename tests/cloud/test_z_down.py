@@ -9,7 +9,6 @@ import tempfile
 import pytest
 
 from tests.cloud import cloud as cloud_mod
-from tests.cloud import conftest
 from tests.fixtures import private_engine
 
 
@@ -23,7 +22,7 @@ def cloud_processes(spare=()):
                 or cmd.startswith(cloud_mod.VENV))]
 
 
-@pytest.mark.skipif(conftest.REUSE, reason='NOVA_DOCKER_CLOUD_REUSE=1 '
+@pytest.mark.skipif(cloud_mod.REUSE, reason='NOVA_DOCKER_CLOUD_REUSE=1 '
                     'keeps the cloud up')
 def test_down_leaves_nothing(cloud, cloud_session, busybox_image):
     # A server left running, with a port on the private network: down
@@ -35,14 +34,14 @@ def test_down_leaves_nothing(cloud, cloud_session, busybox_image):
     assert cloud.workload(host, server_id)['State'] == 'running'
     assert cloud_processes()
     ports = set()
-    for bridge in conftest.host_network()['bridges']:
+    for bridge in cloud_mod.host_network()['bridges']:
         if bridge.startswith(cloud_mod.BRIDGE_PREFIX):
             ports |= set(subprocess.run(
                 ['ovs-vsctl', '--timeout=10', 'list-ports', bridge],
                 capture_output=True, text=True, check=True).stdout.split())
     taps = {p for p in ports if p.startswith('tap')}
     assert len(taps) == 1, ports
-    assert taps <= conftest.host_network()['links']
+    assert taps <= cloud_mod.host_network()['links']
 
     # Processes of other users of the machine that merely name the
     # state directory: someone reading a log, and one with the path in
@@ -75,7 +74,7 @@ def test_down_leaves_nothing(cloud, cloud_session, busybox_image):
                              for h in cloud_mod.COMPUTES]) == []
     # Other programs may make links and bridges meanwhile (the host is
     # shared outside CI): what counts is what carries the cloud's names.
-    after = conftest.host_network()
+    after = cloud_mod.host_network()
     before = cloud_session.before
     assert {b for b in after['bridges']
             if b.startswith(cloud_mod.BRIDGE_PREFIX)} == set()
@@ -88,7 +87,7 @@ def test_down_leaves_nothing(cloud, cloud_session, busybox_image):
 
 
 def test_down_and_up_refuse_a_directory_up_did_not_make():
-    conftest._require_root()
+    cloud_mod.require_root()
     with tempfile.TemporaryDirectory() as state:
         kept = os.path.join(state, 'etc', 'somebody-elses.conf')
         os.makedirs(os.path.dirname(kept))

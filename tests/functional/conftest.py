@@ -1,6 +1,5 @@
 """Fixtures for tests against the real Docker Engine."""
 
-import hashlib
 import uuid
 
 import pytest
@@ -45,42 +44,9 @@ def busybox_image(engine):
     engine.remove_image(ref)
 
 
-class LocalImageAPI:
-    """Stands in for nova's Glance API where a test is about the engine,
-    not Glance: ``download`` hands the bytes over in glanceclient's chunks,
-    the ways nova's image API does."""
-
-    def __init__(self):
-        self.data = {}
-        self.formats = {}
-
-    def add(self, data: bytes, container_format='docker', **props):
-        meta = nova_objects.image_meta(container_format=container_format,
-                                       **props)
-        self.data[meta.id] = data
-        self.formats[meta.id] = container_format
-        return meta
-
-    def get(self, context, image_id):
-        """What nova's image API says of an image: the loader reads the
-        hash to verify the download against."""
-        data = self.data[image_id]
-        return {'id': image_id, 'status': 'active', 'size': len(data),
-                'container_format': self.formats[image_id],
-                'os_hash_algo': 'sha256',
-                'os_hash_value': hashlib.sha256(data).hexdigest(),
-                'properties': {}}
-
-    def download(self, context, image_id, data=None, dst_path=None,
-                 trusted_certs=None):
-        return image_api_fixtures.deliver(
-            image_api_fixtures.chunks_of(self.data[image_id]), data,
-            dst_path)
-
-
 @pytest.fixture
 def image_api():
-    return LocalImageAPI()
+    return image_api_fixtures.LocalImageAPI()
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ without live-restore, and how a new driver (a restarted nova-compute)
 finds every container of the old one again, half-created ones too.
 """
 
-import functools
 import threading
 import time
 
@@ -31,91 +30,21 @@ from nova_docker import container
 from nova_docker import driver as driver_mod
 from nova_docker import host as host_mod
 from nova_docker import images
-from nova_docker import sandbox_image
 from nova_docker.image import snapshot as snapshot_mod
 from nova_docker import labels
-from tests.fixtures import images as image_fixtures
+from tests.fixtures import engine_faults as fault_fixtures
+from tests.fixtures.engine_faults import boot
+from tests.fixtures.engine_faults import idle_meta
+from tests.fixtures.engine_faults import new_instance
+from tests.fixtures.engine_faults import what_is_left
 from tests.fixtures import private_engine as private_fixtures
-from tests.fixtures import image_api as image_api_fixtures
-from tests.functional.conftest import LocalImageAPI
-from tests.unit import nova_objects
 
 # Seconds from the fault to the driver's exception: generous, it only
 # has to tell "failed" from "hangs".
 FAULT_BOUND = 30
-# Ends at once on SIGTERM (a shell as PID 1 ignores it).
-IDLE = "/bin/sh -c 'trap \"exit 0\" TERM; while :; do sleep 1; done'"
-# Large enough that no socket buffer holds it whole when the engine dies.
-BIG_LAYER = 16 * 1024 * 1024
-CHUNK = 64 * 1024
 # One chunk per this many seconds: the whole download would take ~2.5 s,
 # so the engine is killed well inside it.
 SLOW = 0.01
-
-
-# -- the image service stand-in ------------------------------------------
-
-class SlowImageAPI(LocalImageAPI):
-    """nova's image API as far as the driver uses it, slow when asked:
-    ``download`` and ``update`` (the snapshot's upload) take one chunk per
-    ``delay`` seconds (see :func:`slowly`) and set ``midway`` once some of
-    the data went by, so the test can kill the engine while the data
-    streams."""
-
-    def __init__(self):
-        super().__init__()
-        # Slow only while a fault is being staged: set-up and the boot
-        # after the fault need no waiting.
-        self.delay = 0.0
-        self.midway = threading.Event()
-        self.deleted = []
-        self.uploaded = {}
-
-    def download(self, context, image_id, data=None, dst_path=None,
-                 trusted_certs=None):
-        return image_api_fixtures.deliver(self._slow_chunks(image_id), data,
-                                          dst_path)
-
-    def _slow_chunks(self, image_id):
-        chunks = image_api_fixtures.chunks_of(self.data[image_id])
-        for number, chunk in enumerate(chunks):
-            if number == 8:
-                self.midway.set()
-            time.sleep(self.delay)
-            yield chunk
-
-    def get(self, context, image_id):
-        if image_id not in self.data:
-            # The image nova's API made for a snapshot, not uploaded yet.
-            return {'id': image_id, 'status': 'queued', 'properties': {}}
-        return super().get(context, image_id)
-
-    def update(self, context, image_id, metadata, data=None,
-               purge_props=False):
-        """The snapshot's upload: reads ``data`` as glanceclient would."""
-        received = 0
-        while True:
-            chunk = data.read(CHUNK)
-            if not chunk:
-                break
-            received += len(chunk)
-            if received >= 8 * CHUNK:
-                self.midway.set()
-            time.sleep(self.delay)
-        self.uploaded[image_id] = received
-        return {'id': image_id, 'status': 'active'}
-
-    def delete(self, context, image_id):
-        self.deleted.append(image_id)
-
-
-@functools.cache
-def busybox_tar(big=False):
-    """A docker save tar of an idle busybox; ``big`` adds a layer of
-    random data large enough to be cut off mid-stream."""
-    files = {'data.bin': image_fixtures.random_bytes(BIG_LAYER, seed=5)}
-    rootfs = image_fixtures.busybox_rootfs_tar(files if big else None)
-    return image_fixtures.docker_save_tar(None, ['/bin/sh'], rootfs=rootfs)
 
 
 # -- fixtures -------------------------------------------------------------
@@ -125,11 +54,8 @@ NODE = 'fault-node'
 
 # A dockerd of the test's own (see tests/fixtures/private_engine.py).
 private_engine = private_fixtures.private_engine
-
-
-@pytest.fixture
-def image_api():
-    return SlowImageAPI()
+# A SlowImageAPI (see tests/fixtures/image_api.py).
+image_api = fault_fixtures.image_api
 
 
 @pytest.fixture
@@ -162,21 +88,6 @@ def download_dir(tmp_path):
 
 
 # -- helpers --------------------------------------------------------------
-
-def new_instance():
-    return nova_objects.instance()
-
-
-def idle_meta(image_api, big=False):
-    """A Glance image (in the stand-in) of an idle busybox."""
-    meta = image_api.add(busybox_tar(big))
-    meta.properties.os_command_line = IDLE
-    return meta
-
-
-def boot(drv, inst, meta):
-    drv.spawn(None, inst, meta, [], None, {})
-
 
 def slowly(image_api, call):
     """``call`` with the image service slow (SLOW s a chunk); it is fast
@@ -230,22 +141,6 @@ def before_call(monkeypatch, client, method, fault):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(client, method, wrapped)
-
-
-def what_is_left(engine, keep_images=()):
-    """(container names, images not in ``keep_images``) on the engine;
-    the sandbox image the driver makes once per engine is no leftover."""
-    api = engine.api()
-    try:
-        names = [n.lstrip('/') for c in api.containers()
-                 for n in c.get('Names') or []]
-        left = [(i['Id'], i.get('RepoTags')) for i in api.images()
-                if i['Id'] not in keep_images and not any(
-                    t.startswith(sandbox_image.SANDBOX_REPO + ':')
-                    for t in i.get('RepoTags') or [])]
-    finally:
-        api.close()
-    return names, left
 
 
 def image_ids(engine):

@@ -16,14 +16,14 @@ from nova import exception
 
 from nova_docker.archive import tarstream
 from nova_docker import labels
+from tests.fixtures.glance_boot import boot
+from tests.fixtures.glance_boot import engine_has
+from tests.fixtures.glance_boot import local_ref
 from tests.fixtures import images as image_fx
+from tests.fixtures.images import digest_of
+from tests.fixtures.images import save_tar
+from tests.fixtures.images import unique_labels
 from tests.fixtures import ports
-from tests.functional.test_images import boot
-from tests.functional.test_images import digest_of
-from tests.functional.test_images import engine_has
-from tests.functional.test_images import local_ref
-from tests.functional.test_images import save_tar
-from tests.functional.test_images import unique_labels
 from tests.unit import nova_objects
 
 

@@ -15,10 +15,10 @@ import pytest
 
 from nova_docker import driver as driver_mod
 from nova_docker.image import names
-from tests.functional.test_images import boot
-from tests.functional.test_images import engine_has
-from tests.functional.test_images import local_ref
-from tests.functional.test_images import save_tar
+from tests.fixtures.glance_boot import boot
+from tests.fixtures.glance_boot import engine_has
+from tests.fixtures.glance_boot import local_ref
+from tests.fixtures.images import save_tar
 from tests.unit import nova_objects
 
 MIN_AGE = 2

@@ -16,7 +16,7 @@ from nova_docker.image import names
 from nova_docker import images
 from tests.fixtures import images as image_fx
 from tests.fixtures import image_api as image_api_fixtures
-from tests.functional.conftest import LocalImageAPI
+from tests.fixtures.image_api import LocalImageAPI
 
 
 class StallingImageAPI(LocalImageAPI):

@@ -11,15 +11,15 @@ import pytest
 from cursive import exception as cursive_exception
 
 from nova_docker import driver as driver_mod
+from tests.fixtures import glance_boot as base
+from tests.fixtures.glance_boot import assert_nothing_left
+from tests.fixtures.glance_boot import boot
+from tests.fixtures.glance_boot import engine_has
+from tests.fixtures.glance_boot import local_ref
+from tests.fixtures.glance_boot import wait_output
+from tests.fixtures.images import save_tar
 from tests.fixtures import signing
-from tests.functional import test_images as base
-from tests.functional.test_images import assert_nothing_left
-from tests.functional.test_images import boot
-from tests.functional.test_images import CountingCalls
-from tests.functional.test_images import engine_has
-from tests.functional.test_images import local_ref
-from tests.functional.test_images import save_tar
-from tests.functional.test_images import wait_output
+from tests.fixtures.spies import CountingCalls
 
 
 @pytest.fixture

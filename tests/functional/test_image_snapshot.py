@@ -17,11 +17,11 @@ from nova_docker.docker import errors as docker_errors
 from nova_docker import exception as docker_exception
 from nova_docker import labels
 from tests.fixtures import glance as glance_fx
-from tests.functional.test_images import boot
-from tests.functional.test_images import engine_has
-from tests.functional.test_images import local_ref
-from tests.functional.test_images import save_tar
-from tests.functional.test_images import wait_output
+from tests.fixtures.glance_boot import boot
+from tests.fixtures.glance_boot import engine_has
+from tests.fixtures.glance_boot import local_ref
+from tests.fixtures.glance_boot import wait_output
+from tests.fixtures.images import save_tar
 
 WRITER = ("/bin/sh -c 'echo snapshot-data > /root/state; "
           "dd if=/dev/urandom of=/root/blob bs=1024 count=512 2>/dev/null;"

@@ -19,54 +19,22 @@ from nova_docker import driver as driver_mod
 from nova_docker import exception as docker_exception
 from nova_docker.image import glance_api
 from tests.fixtures import glance as glance_fx
+from tests.fixtures.glance_boot import assert_nothing_left
+from tests.fixtures.glance_boot import boot
+from tests.fixtures.glance_boot import engine_has
+from tests.fixtures.glance_boot import image_meta
+from tests.fixtures.glance_boot import local_ref
+from tests.fixtures.glance_boot import wait_output
 from tests.fixtures import images as image_fx
-from tests.unit import nova_objects
-
-
-def unique_labels():
-    return {'org.openstack.nova-docker.test': uuid.uuid4().hex}
-
-
-def save_tar(cmd=('/bin/sh',), repo_tag=None, rootfs=None, gz=False):
-    return image_fx.docker_save_tar(repo_tag, list(cmd), rootfs=rootfs,
-                                    gzip=gz, labels=unique_labels())
+from tests.fixtures.images import digest_of
+from tests.fixtures.images import save_tar
+from tests.fixtures.spies import CountingCalls
 
 
 def unique_rootfs(extra=None):
     files = {'etc/motd': uuid.uuid4().hex.encode()}
     files.update(extra or {})
     return image_fx.busybox_rootfs_tar(files)
-
-
-def local_ref(image_id):
-    return 'glance/%s:latest' % image_id
-
-
-def digest_of(tar):
-    return 'sha256:' + image_fx.saved_image_id(tar)
-
-
-def image_meta(image_id, **props):
-    return nova_objects.image_meta(image_id=image_id, **props)
-
-
-def boot(drv, ctx, inst, image_id, **props):
-    drv.spawn(ctx, inst, image_meta(image_id, **props), [], None, {})
-
-
-def wait_output(engine, inst):
-    engine.post('/containers/nova-%s/wait' % inst.uuid)
-    return engine.logs('nova-' + inst.uuid)[0]
-
-
-def engine_has(engine, ref):
-    return engine.get('/images/%s/json' % ref).status_code == 200
-
-
-def assert_nothing_left(engine, image_id, tar=None):
-    assert not engine_has(engine, local_ref(image_id))
-    if tar is not None:
-        assert not engine_has(engine, digest_of(tar))
 
 
 def tamper(glance_server, image_id, offset_fraction=0.5):
@@ -77,22 +45,6 @@ def tamper(glance_server, image_id, offset_fraction=0.5):
         data[int(len(data) * offset_fraction)] ^= 0xff
         f.seek(0)
         f.write(data)
-
-
-class CountingCalls:
-    """Wraps a method, counting calls (thread-safe)."""
-
-    def __init__(self, monkeypatch, obj, name):
-        self.count = 0
-        self._lock = threading.Lock()
-        real = getattr(obj, name)
-
-        def counted(*args, **kwargs):
-            with self._lock:
-                self.count += 1
-            return real(*args, **kwargs)
-
-        monkeypatch.setattr(obj, name, counted)
 
 
 # -- loading -------------------------------------------------------------

@@ -8,10 +8,11 @@ import pytest
 from nova_docker import driver as driver_mod
 from nova_docker import exception as docker_exception
 from tests.fixtures import drivers
-from tests.functional import test_faults as faults
+from tests.fixtures import engine_faults as faults
+from tests.fixtures import private_engine as private_fixtures
 
-# The fixtures of test_faults, used here under the same names.
-private_engine = faults.private_engine  # tests/fixtures/private_engine.py
+# The private-engine fixtures, used here under the names test_faults uses.
+private_engine = private_fixtures.private_engine
 image_api = faults.image_api
 
 

@@ -1,4 +1,5 @@
-# Sourced by tools/cloud.sh: where the cloud lives and how its processes
+# Sourced by tools/cloud.sh (after tools/progress.sh, which brings
+# tools/lib.sh): where the cloud lives and how its processes
 # are started, found and stopped.
 #
 # Every process the cloud runs is started by start_process: in a session
@@ -87,24 +88,12 @@ refuse_state() {
         "older tools/cloud.sh"
 }
 
-# The start time of a process (clock ticks since boot): with its pid, it
-# names one process for good, as a pid alone does not once pids wrap.
-start_time() {
-    # The command may hold spaces and parentheses: split after the last ')'.
-    sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $20}'
-}
-
-# pid_alive "PID STARTTIME": that process lives and is not a zombie.
-pid_alive() {
-    local pid=${1%% *} started=${1#* } state
-    [ -n "$pid" ] && [ -d "/proc/$pid" ] || return 1
-    state=$(awk '/^State:/ {print $2}' "/proc/$pid/status" 2>/dev/null)
-    [ -n "$state" ] && [ "$state" != Z ] || return 1
-    [ "$(start_time "$pid")" = "$started" ]
-}
+# entry_alive "PID STARTTIME" (a pid file's line): that process lives
+# (tools/lib.sh's pid_alive).
+entry_alive() { pid_alive "${1%% *}" "${1#* }"; }
 
 pid_of() { cat "$RUN/$1.pid" 2>/dev/null || true; }
-running() { pid_alive "$(pid_of "$1")"; }
+running() { entry_alive "$(pid_of "$1")"; }
 
 # start_process NAME [VAR=value ...] -- COMMAND...
 # Starts COMMAND unless NAME already runs; returns at once.
@@ -120,7 +109,7 @@ start_process() {
     # setsid: a process group of its own, so `down` stops it with all the
     # children it forks (gunicorn workers, privsep helpers, ...), and a ^C
     # of the caller does not reach it. The command line names $STATE or
-    # $VENV, which pid_alive checks.
+    # $VENV.
     env "${envs[@]}" setsid "$@" >>"$LOG/$name.log" 2>&1 </dev/null &
     pid=$!
     echo "$pid $(start_time "$pid")" >"$RUN/$name.pid"
@@ -170,7 +159,7 @@ tree_of() {
 kill_entries() {
     local entry
     while read -r entry; do
-        [ -n "$entry" ] && pid_alive "$entry" &&
+        [ -n "$entry" ] && entry_alive "$entry" &&
             kill -KILL "${entry%% *}" 2>/dev/null || true
     done
 }
@@ -210,7 +199,7 @@ stop_processes() {
         done
         # A descendant in a session of its own (dockerd's containerd).
         while read -r entry; do
-            [ -n "$entry" ] && pid_alive "$entry" &&
+            [ -n "$entry" ] && entry_alive "$entry" &&
                 kill -TERM "${entry%% *}" 2>/dev/null || true
         done <<<"$members"
         for _ in $(seq 100); do
@@ -232,7 +221,7 @@ stop_processes() {
 any_alive_lines() {
     local entry
     while read -r entry; do
-        [ -n "$entry" ] && pid_alive "$entry" && return 0
+        [ -n "$entry" ] && entry_alive "$entry" && return 0
     done <<<"$1"
     return 1
 }

@@ -396,10 +396,8 @@ start_engine() {
         --config-file "$dir/daemon.json"
 }
 
-engine_ping() {
-    [ "$(curl -sf --max-time 3 --unix-socket "$(engine_socket "$1")" \
-        http://d/_ping 2>/dev/null)" = OK ]
-}
+# engine_ping HOST: that compute host's engine answers.
+engine_ping() { engine_answers "$(engine_socket "$1")" 3; }
 
 start_engines() {
     local host
@@ -431,11 +429,4 @@ start_registry() {
     (umask 077 && mkdir -p "$STATE/registry/uploads")
     start_process nova-docker-registry -- "$VENV/bin/nova-docker-registry" \
         --config-file "$ETC/nova-docker-registry.conf"
-}
-
-# -- the openstack CLI --------------------------------------------------------
-
-osc() {
-    OS_CLIENT_CONFIG_FILE="$STATE/clouds.yaml" "$VENV/bin/openstack" \
-        --os-cloud "${CLOUD:-nova-docker-admin}" "$@"
 }

@@ -9,13 +9,12 @@ import pytest
 from tests.fixtures import engine as engine_fixtures
 from tests.fixtures import registry as registry_fx
 
-USERS = registry_fx.USERS
-
 
 @pytest.fixture(scope='module')
 def registry(glance_server):
     engine_fixtures.require_engine()
-    server = registry_fx.RegistryServer(glance_server.url, USERS)
+    server = registry_fx.RegistryServer(glance_server.url,
+                                        registry_fx.USERS)
     server.setUp()
     yield server
     server.cleanUp()
@@ -24,7 +23,7 @@ def registry(glance_server):
 def _cli(registry, user):
     cli = registry_fx.DockerCLI()
     cli.setUp()
-    cli.login(registry.address, user, USERS[user][0])
+    cli.login(registry.address, user, registry_fx.USERS[user][0])
     return cli
 
 

@@ -22,7 +22,7 @@ from tests.fixtures import registry as registry_fx
 from tests.fixtures.registry_client import Client
 from tests.fixtures.registry_client import digest_of
 from tests.fixtures.registry_client import error_of
-from tests.functional.registry.conftest import USERS
+from tests.fixtures.registry import USERS
 
 MiB = 1024 * 1024
 

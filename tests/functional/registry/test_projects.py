@@ -4,7 +4,7 @@ visibility say; a push over a tag keeps the image it replaces."""
 import requests
 
 from tests.fixtures import registry as registry_fx
-from tests.functional.registry.conftest import USERS
+from tests.fixtures.registry import USERS
 
 REPLACED_BY = 'nova_docker_replaced_by'
 

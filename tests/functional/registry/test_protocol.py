@@ -38,7 +38,7 @@ from tests.fixtures.registry_client import (
     layer,
     location_of,
 )
-from tests.functional.registry.conftest import USERS
+from tests.fixtures.registry import USERS
 
 
 @pytest.fixture(scope='module')

@@ -9,7 +9,7 @@ import requests
 
 from tests.fixtures import images as image_fx
 from tests.fixtures import registry as registry_fx
-from tests.functional.registry.conftest import USERS
+from tests.fixtures.registry import USERS
 
 BLOB = 'nova_docker_blob'
 

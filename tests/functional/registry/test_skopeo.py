@@ -10,7 +10,7 @@ import tarfile
 import pytest
 
 from tests.fixtures import images as image_fx
-from tests.functional.registry.conftest import USERS
+from tests.fixtures.registry import USERS
 
 
 def _skopeo(*args):
