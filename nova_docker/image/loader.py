@@ -16,7 +16,6 @@ Whatever a failed load left on the engine is removed again.
 """
 
 import json
-import re
 import shlex
 
 from nova import exception
@@ -27,6 +26,7 @@ from oslo_utils import units
 from nova_docker import conf as docker_conf
 from nova_docker import exception as docker_exception
 from nova_docker.docker import errors as docker_errors
+from nova_docker.docker.load_reply import LoadResult
 from nova_docker.image import glance_api
 from nova_docker.image import names
 from nova_docker.image import source
@@ -35,37 +35,6 @@ from nova_docker.image.digest import HashCheck
 
 CONF = docker_conf.CONF
 LOG = logging.getLogger(__name__)
-
-LOADED_ID = 'Loaded image ID: '
-LOADED_TAG = 'Loaded image: '
-_RENAMED = re.compile(r'The image (?P<tag>\S+) already exists, renaming the '
-                      r'old one with ID (?P<id>\S+) to empty string')
-
-
-def loaded_ids(lines: list[dict]) -> list[str]:
-    """The image ids ``POST /images/load`` reports (untagged loads)."""
-    ids = []
-    for line in lines:
-        stream = (line.get('stream') or '').strip()
-        if stream.startswith(LOADED_ID):
-            ids.append(stream[len(LOADED_ID):])
-    return ids
-
-
-def applied_names(lines: list[dict]) -> tuple[list[str], dict[str, str]]:
-    """The tags a load applied, and ``{tag: id of the image it was taken
-    from}`` for those that already existed (the engine's reply says both).
-    """
-    tags, renamed = [], {}
-    for line in lines:
-        stream = (line.get('stream') or '').strip()
-        if stream.startswith(LOADED_TAG):
-            tags.append(stream[len(LOADED_TAG):])
-        match = _RENAMED.match(stream)
-        if match:
-            renamed[match.group('tag')] = match.group('id')
-    return tags, renamed
-
 
 def size_limit_gb(root_gb: int | None) -> int:
     """How large, in GB, an image may unpack to for a flavor's root disk."""
@@ -265,26 +234,27 @@ class ImageLoader:
         if kind is None:
             raise docker_exception.unloadable(
                 image_id, 'the tar archive holds no named file')
-        lines = self._client.load_image(pieces)
-        self._tag_loaded(image_id, lines, pieces.tar)
+        loaded = self._client.load_image(pieces)
+        self._tag_loaded(image_id, loaded, pieces.tar)
 
-    def _tag_loaded(self, image_id: str, lines: list[dict],
+    def _tag_loaded(self, image_id: str, loaded: LoadResult,
                     tar: tarstream.TarStream) -> None:
-        self._check_no_names_applied(image_id, lines)
-        ids = loaded_ids(lines) or tarstream.config_digests(
+        self._check_no_names_applied(image_id, loaded)
+        ids = list(loaded.image_ids) or tarstream.config_digests(
             tar.manifest or [])
         if len(ids) != 1:
+            last = [loaded.last] if loaded.last is not None else []
             raise docker_exception.unloadable(
                 image_id, 'the engine did not say which image it loaded '
-                          '(%s)' % lines[-1:])
+                          '(%s)' % last)
         self._client.tag_image(ids[0], names.local_repo(image_id),
                                names.LOCAL_TAG)
 
     def _check_no_names_applied(self, image_id: str,
-                                lines: list[dict]) -> None:
+                                loaded: LoadResult) -> None:
         """The archive went in without names; if the engine applied one
         anyway, another image may have lost it: give it back, refuse."""
-        tags, renamed = applied_names(lines)
+        tags, renamed = list(loaded.names), loaded.renamed
         if not tags and not renamed:
             return
         LOG.error('Loading Glance image %s applied the names %s (taken '

@@ -9,6 +9,7 @@ import pytest
 from nova import exception
 
 from nova_docker.docker import errors as docker_errors
+from nova_docker.docker.load_reply import LoadResult
 from nova_docker import exception as docker_exception
 from nova_docker.image import loader
 from nova_docker.image import names
@@ -39,31 +40,12 @@ def test_missing_or_bad_command_line_is_refused(props, reason):
         loader.command_line({'id': 'i', 'properties': props})
 
 
-def test_names_a_load_applied_are_read_from_its_reply():
-    lines = [
-        {'stream': 'The image victim:x already exists, renaming the old one '
-                   'with ID sha256:91228d to empty string\n'},
-        {'stream': 'Loaded image: victim:x\n'},
-        {'stream': 'Loaded image: new:y\n'},
-        {'stream': 'Loaded image ID: sha256:abc\n'},
-    ]
-    assert loader.applied_names(lines) == (
-        ['victim:x', 'new:y'], {'victim:x': 'sha256:91228d'})
-    assert loader.applied_names(lines[3:]) == ([], {})
-
-
 def test_size_limit_is_the_flavor_disk_else_the_option():
     assert loader.size_limit_gb(3) == 3
     assert loader.size_limit_gb(0) == loader.CONF.docker.max_image_size_gb
     assert isinstance(loader.too_large('i', 3),
                       exception.FlavorDiskSmallerThanImage)
     assert 'max_image_size_gb' in str(loader.too_large('i', 0))
-
-
-def test_loaded_ids_from_engine_lines():
-    lines = [{'stream': 'Loaded image ID: sha256:abc\n'},
-             {'stream': 'Loaded image: x:y\n'}, {'status': 'x'}]
-    assert loader.loaded_ids(lines) == ['sha256:abc']
 
 
 def manifest_stream(manifest):
@@ -126,8 +108,7 @@ class FakeClient:
         if self.load_error:
             raise self.load_error
         assert data.endswith(tarstream.END_OF_ARCHIVE)
-        return [{'stream': 'Loaded image ID: sha256:%s\n'
-                           % ('a' * 64)}]
+        return LoadResult(image_ids=('sha256:' + 'a' * 64,))
 
     def import_image(self, body, repo, tag, changes=None):
         self.calls.append(('import', changes))
