@@ -15,11 +15,12 @@ and no file unless ``[docker] image_download_dir`` asks for one:
 Whatever a failed load left on the engine is removed again.
 """
 
+import contextlib
+import functools
 import json
 import shlex
 
 from nova import exception
-from oslo_concurrency import lockutils
 from oslo_log import log as logging
 from oslo_utils import units
 
@@ -28,6 +29,7 @@ from nova_docker import exception as docker_exception
 from nova_docker.docker import errors as docker_errors
 from nova_docker.docker.load_reply import LoadResult
 from nova_docker.image import glance_api
+from nova_docker.image.local import LocalImages
 from nova_docker.image import names
 from nova_docker.image import source
 from nova_docker.archive import tarstream
@@ -74,16 +76,45 @@ def command_line(image: dict) -> list[str]:
     return argv
 
 
-def touch(client, image_id: str) -> bool:
-    """True if the engine holds Glance image ``image_id``; tagging it again
-    records the time it was last used (the image cache ages images by
-    that)."""
+def refused_load(image_id: str, exc: docker_errors.DockerError
+                 ) -> exception.NovaException:
+    """What the engine's refusal of a load means (the engine boundary's
+    ``api_error`` for a load)."""
+    if isinstance(exc, docker_errors.StreamError):
+        # The engine read the data and refused it, or ran out of room.
+        if docker_exception.NO_SPACE in (exc.explanation or '').lower():
+            return docker_exception.engine_failed(image_id, exc.explanation)
+        return docker_exception.unloadable(
+            image_id, 'the engine said: %s' % exc.explanation)
+    return docker_exception.engine_failed(image_id,
+                                          docker_exception.reason(exc))
+
+
+# Failures of the data itself, not of the engine.
+DATA_ERRORS = (tarstream.TarFormatError, source.SourceStalled)
+
+
+def data_error(image_id: str, exc: Exception, root_gb: int
+               ) -> exception.NovaException:
+    """What a failure of the data (one of DATA_ERRORS) means."""
+    if isinstance(exc, tarstream.ArchiveTooLarge):
+        return too_large(image_id, root_gb)
+    if isinstance(exc, source.SourceStalled):
+        return docker_exception.ImageDownloadStalled(image_id=image_id,
+                                                     seconds=exc.seconds)
+    return docker_exception.unloadable(image_id, exc)
+
+
+@contextlib.contextmanager
+def load_errors(image_id: str, root_gb: int):
+    """A load's failures in nova's terms: the engine's through the one
+    engine boundary, the data's by :func:`data_error`."""
     try:
-        client.tag_image(names.local_ref(image_id),
-                         names.local_repo(image_id), names.LOCAL_TAG)
-    except docker_errors.NotFound:
-        return False
-    return True
+        with docker_exception.engine_boundary(
+                api_error=functools.partial(refused_load, image_id)):
+            yield
+    except DATA_ERRORS as exc:
+        raise data_error(image_id, exc, root_gb) from exc
 
 
 def check_manifest(image_id: str, tar: tarstream.TarStream) -> None:
@@ -107,6 +138,7 @@ class ImageLoader:
 
     def __init__(self, client, image_api=None):
         self._client = client
+        self._local = LocalImages(client)
         # Its downloads are hashed once, by HashCheck (see glance_api).
         self._image_api = image_api or glance_api.ImageAPI()
 
@@ -151,14 +183,14 @@ class ImageLoader:
         if self._cached(image_id, root_gb):
             return False
         # Concurrent boots of one image wait for a single load.
-        with lockutils.lock(names.lock_name(image_id)):
+        with self._local.lock(image_id):
             if self._cached(image_id, root_gb):
                 return False
             self._load(context, image_id, root_gb, trusted_certs)
         return True
 
     def _cached(self, image_id: str, root_gb: int) -> bool:
-        if not touch(self._client, image_id):
+        if not self._local.touch(image_id):
             return False
         if root_gb:
             # Loaded for a bigger flavor (or under a larger option) before.
@@ -184,13 +216,11 @@ class ImageLoader:
                                                             image_id)],
             max_size=size_limit_gb(root_gb) * units.Gi)
         try:
-            self._send(image, pieces)
-        except Exception as exc:
+            with load_errors(image_id, root_gb):
+                self._send(image, pieces)
+        except Exception:
             self._remove_partial(image_id, pieces.tar)
-            translated = self._translate(image_id, exc, root_gb)
-            if translated is exc:
-                raise
-            raise translated from exc
+            raise
         finally:
             pieces.close()
         LOG.info('Loaded Glance image %s as %s', image_id,
@@ -247,8 +277,7 @@ class ImageLoader:
             raise docker_exception.unloadable(
                 image_id, 'the engine did not say which image it loaded '
                           '(%s)' % last)
-        self._client.tag_image(ids[0], names.local_repo(image_id),
-                               names.LOCAL_TAG)
+        self._local.tag(ids[0], image_id)
 
     def _check_no_names_applied(self, image_id: str,
                                 loaded: LoadResult) -> None:
@@ -261,7 +290,7 @@ class ImageLoader:
                   'from %s); putting them back', image_id, tags, renamed)
         for tag in tags:
             if tag not in renamed:
-                self._remove(tag, image_id)
+                self._remove_left(tag, image_id)
         for tag, previous in renamed.items():
             repo, _sep, name = tag.rpartition(':')
             self._client.tag_image(previous, repo, name)
@@ -273,37 +302,11 @@ class ImageLoader:
 
     # -- failures ---------------------------------------------------------
 
-    def _translate(self, image_id: str, exc: Exception,
-                   root_gb: int) -> Exception:
-        if isinstance(exc, exception.NovaException):
-            return exc
-        engine_down = docker_exception.translate(exc)
-        if engine_down is not None:
-            return engine_down
-        if isinstance(exc, tarstream.ArchiveTooLarge):
-            return too_large(image_id, root_gb)
-        if isinstance(exc, source.SourceStalled):
-            return docker_exception.ImageDownloadStalled(image_id=image_id,
-                                               seconds=exc.seconds)
-        if isinstance(exc, tarstream.TarFormatError):
-            return docker_exception.unloadable(image_id, exc)
-        if isinstance(exc, docker_errors.StreamError):
-            # The engine read the data and refused it, or ran out of room.
-            if docker_exception.NO_SPACE in (exc.explanation or '').lower():
-                return docker_exception.engine_failed(image_id,
-                                                      exc.explanation)
-            return docker_exception.unloadable(
-                image_id, 'the engine said: %s' % exc.explanation)
-        if isinstance(exc, docker_errors.DockerError):
-            return docker_exception.engine_failed(image_id,
-                                        exc.explanation or str(exc))
-        return exc
-
     def _remove_partial(self, image_id: str, tar: tarstream.TarStream
                         ) -> None:
         """Remove what a failed load may have left: our tag, and the
         untagged image(s) the archive describes."""
-        self._remove(names.local_ref(image_id), image_id)
+        self._remove_left(names.local_ref(image_id), image_id)
         for digest in tarstream.config_digests(tar.manifest or []):
             try:
                 info = self._client.inspect_image(digest)
@@ -313,16 +316,8 @@ class ImageLoader:
             # data under another Glance id): not ours to remove.
             if not [t for t in info.get('RepoTags') or []
                     if t != '<none>:<none>']:
-                self._remove(digest, image_id)
+                self._remove_left(digest, image_id)
 
-    def _remove(self, ref: str, image_id: str) -> None:
-        try:
-            self._client.remove_image(ref)
-        except docker_errors.NotFound:
-            return
-        except docker_errors.DockerError as exc:
-            LOG.warning('Could not remove %s left by the failed load of '
-                        'image %s: %s', ref, image_id, exc)
-            return
-        LOG.info('Removed %s left by the failed load of image %s', ref,
-                 image_id)
+    def _remove_left(self, ref: str, image_id: str) -> None:
+        self._local.remove(ref, 'left by the failed load of image %s'
+                           % image_id)

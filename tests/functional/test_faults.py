@@ -31,7 +31,7 @@ from nova_docker import container
 from nova_docker import driver as driver_mod
 from nova_docker import images
 from nova_docker import sandbox_image
-from nova_docker.image import snapshot as snapshot_mod
+from nova_docker.image import names as image_names
 from nova_docker import labels
 from tests.fixtures import images as image_fixtures
 from tests.fixtures import private_engine as private_fixtures
@@ -385,7 +385,7 @@ def test_engine_dies_during_the_upload_of_a_snapshot(
     # removes.
     _names, left = what_is_left(engine, kept)
     assert [tags for _id, tags in left] == [
-        [snapshot_mod.commit_ref(snap_id)]]
+        [image_names.commit_ref(snap_id)]]
     drv.manage_image_cache(None, [])
     # The instance's container stays (stopped: no live-restore).
     drv.destroy(None, inst, None)
