@@ -1,6 +1,5 @@
 """Glance's hash, checked once as the data passes."""
 
-
 import pytest
 from nova import exception
 
@@ -9,7 +8,6 @@ from tests.fixtures.byte_streams import glance_image
 
 
 # -- hash check -----------------------------------------------------------
-
 
 def test_multihash_is_preferred_and_verified():
     data = b'data' * 1000
