@@ -42,10 +42,7 @@ def cached_image(client, run_label):
     as this run's image."""
     tar = image_fixtures.docker_save_tar(None, ['/bin/sh'],
                                          labels={TEST_LABEL: run_label})
-    lines = client.load_image(tar)
-    loaded = [line['stream'].split('Loaded image ID: ')[1].strip()
-              for line in lines if 'Loaded image ID: ' in
-              (line.get('stream') or '')]
+    loaded = client.load_image(tar).image_ids
     meta = nova_objects.image_meta()
     client.tag_image(loaded[0], 'glance/' + meta.id, 'latest')
     return meta

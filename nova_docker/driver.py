@@ -93,6 +93,7 @@ class DockerDriver(driver.ComputeDriver):
         self._images = images.ImageLoader(client, image_api=image_api)
         self._snapshots = images.Snapshotter(client, image_api=image_api)
         self._image_cache = images.ImageCache(client)
+        self._local_images = images.LocalImages(client)
         self._ports = wiring.PortWiring()
 
     # -- host -------------------------------------------------------------
@@ -210,7 +211,7 @@ class DockerDriver(driver.ComputeDriver):
 
     def _workload_body(self, instance, image_meta, image_ref: str,
                        sandbox: str) -> dict:
-        config = self._image_config(image_ref)
+        config = self._local_images.config(image_meta.id)
         try:
             return container.create_body(
                 instance, image_meta, image_ref, CONF.docker.pids_limit,
@@ -222,30 +223,8 @@ class DockerDriver(driver.ComputeDriver):
                     instance.flavor.root_gb or CONF.docker.max_image_size_gb))
         except exception.ImageUnacceptable:
             with excutils.save_and_reraise_exception():
-                self._forget_image(image_ref)
-
-    # TEMPORARY until the image owner lands (h-image merge).
-    def _image_config(self, image_ref):
-        from nova_docker.docker import errors
-        try:
-            with docker_exception.engine_boundary():
-                return self._host.client.inspect_image(image_ref).get(
-                    'Config')
-        except errors.DockerError as exc:
-            raise exception.InstanceDeployFailure(
-                reason='the engine could not show the image %s: %s'
-                       % (image_ref, docker_exception.reason(exc))) from exc
-
-    def _forget_image(self, image_ref):
-        from nova_docker.docker import errors
-        try:
-            with docker_exception.engine_boundary():
-                self._host.client.remove_image(image_ref)
-        except (errors.NotFound, errors.Conflict):
-            pass
-        except Exception as exc:
-            LOG.warning('Could not remove the refused image %s: %s',
-                        image_ref, exc)
+                self._local_images.forget_refused(image_meta.id,
+                                                  instance=instance)
 
     @staticmethod
     def _neutron_events(network_info) -> list[tuple[str, str]]:

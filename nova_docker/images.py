@@ -2,12 +2,14 @@
 
 A Glance image lives on the engine as ``glance/<image id>:latest`` only
 (see :mod:`nova_docker.image.names`); :class:`ImageLoader` puts it there,
-:class:`Snapshotter` makes Glance images of containers and
-:class:`ImageCache` removes cached images no instance uses.
+:class:`Snapshotter` makes Glance images of containers,
+:class:`ImageCache` removes cached images no instance uses, and
+:class:`LocalImages` owns those copies (lock, last use, quiet removal).
 """
 
 from nova_docker.image.cache import ImageCache
 from nova_docker.image.loader import ImageLoader
+from nova_docker.image.local import LocalImages
 from nova_docker.image.names import check_acceptable
 from nova_docker.image.names import LOCAL_REPO_PREFIX
 from nova_docker.image.names import LOCAL_TAG
@@ -16,4 +18,5 @@ from nova_docker.image.names import local_repo
 from nova_docker.image.snapshot import Snapshotter
 
 __all__ = ['ImageCache', 'ImageLoader', 'LOCAL_REPO_PREFIX', 'LOCAL_TAG',
-           'Snapshotter', 'check_acceptable', 'local_ref', 'local_repo']
+           'LocalImages', 'Snapshotter', 'check_acceptable', 'local_ref',
+           'local_repo']

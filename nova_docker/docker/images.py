@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 from nova_docker.docker import streams
 from nova_docker.docker.connection import flag
+from nova_docker.docker.load_reply import LoadResult
 
 # Bytes, an open file, or any iterable of bytes (e.g. a Glance download),
 # which is sent with chunked transfer and never held in memory whole.
@@ -58,16 +59,17 @@ class ImagesMixin:
                                 **kwargs)
         return list(streams.json_lines(response))
 
-    def load_image(self, data: Body) -> list[dict]:
+    def load_image(self, data: Body) -> LoadResult:
         """``POST /images/load`` of a ``docker save`` tar (gzip works too).
 
-        Returns the engine's JSON lines; the last one names what was
-        loaded. StreamError if the engine rejects the tar (it says so in
-        an HTTP 200 reply). An exception raised by an iterable ``data``
-        propagates as it is; the engine then sees a truncated upload.
+        Returns what was loaded and which names were applied or taken
+        from other images (read from the engine's reply). StreamError if
+        the engine rejects the tar (it says so in an HTTP 200 reply). An
+        exception raised by an iterable ``data`` propagates as it is; the
+        engine then sees a truncated upload.
         """
-        return self._json_lines('POST', '/images/load', data=_body(data),
-                                headers=TAR)
+        return LoadResult.from_lines(self._json_lines(
+            'POST', '/images/load', data=_body(data), headers=TAR))
 
     def save_image(self, names: str | list[str],
                    chunk_size: int | None = SAVE_CHUNK_SIZE

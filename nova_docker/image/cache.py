@@ -3,7 +3,7 @@
 Which images: those tagged ``glance/<image id>:latest`` (the loader's
 names), and nothing else on the engine; plus the committed images that
 failed snapshots could not remove (see
-:func:`nova_docker.image.snapshot.remove_leftover_commits`).
+:meth:`nova_docker.image.local.LocalImages.remove_leftover_commits`).
 
 In use: an image that any container on the engine runs (in any state),
 or that an instance Nova passes in ``all_instances`` was booted from
@@ -29,14 +29,12 @@ image keeps it.
 import datetime
 
 from nova import conf as nova_conf
-from oslo_concurrency import lockutils
 from oslo_log import log as logging
 from oslo_utils import timeutils
 
 from nova_docker.docker import errors as docker_errors
-from nova_docker.image import loader
 from nova_docker.image import names
-from nova_docker.image import snapshot
+from nova_docker.image.local import LocalImages
 
 CONF = nova_conf.CONF
 LOG = logging.getLogger(__name__)
@@ -78,10 +76,11 @@ class ImageCache:
 
     def __init__(self, client):
         self._client = client
+        self._local = LocalImages(client)
 
     def manage(self, context, all_instances) -> None:
         listed = self._client.list_images()
-        snapshot.remove_leftover_commits(self._client, listed)
+        self._local.remove_leftover_commits(listed)
         cached = cached_images(listed)
         if not cached:
             return
@@ -95,13 +94,13 @@ class ImageCache:
 
     def _mark_in_use(self, image_id: str) -> None:
         LOG.debug('Cached image %s is in use', image_id)
-        loader.touch(self._client, image_id)
+        self._local.touch(image_id)
 
     def _expire(self, image_id: str) -> None:
         max_age = CONF.image_cache.remove_unused_original_minimum_age_seconds
         # The same lock as a load: no load or removal of this image runs
         # at the same time, and a boot that just used it has re-tagged it.
-        with lockutils.lock(names.lock_name(image_id)):
+        with self._local.lock(image_id):
             ref = names.local_ref(image_id)
             try:
                 info = self._client.inspect_image(ref)
@@ -119,20 +118,8 @@ class ImageCache:
                          '[image_cache] remove_unused_base_images is '
                          'false, so it stays', ref, age)
                 return
-            self._remove(ref, age)
+            self._local.remove(ref, 'cached image, unused for %d s' % age)
 
     def _used_by_a_container(self, engine_id: str) -> bool:
         containers = self._client.list_containers(all=True)
         return any(c.get('ImageID') == engine_id for c in containers)
-
-    def _remove(self, ref: str, age: float) -> None:
-        try:
-            self._client.remove_image(ref)
-        except docker_errors.NotFound:
-            return
-        except docker_errors.DockerError as exc:
-            # In use after all (Conflict), or the engine is busy: the
-            # next pass tries again.
-            LOG.info('Cached image %s stays: %s', ref, exc)
-            return
-        LOG.info('Removed cached image %s, unused for %d s', ref, age)

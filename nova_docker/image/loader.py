@@ -15,19 +15,21 @@ and no file unless ``[docker] image_download_dir`` asks for one:
 Whatever a failed load left on the engine is removed again.
 """
 
+import contextlib
+import functools
 import json
-import re
 import shlex
 
 from nova import exception
-from oslo_concurrency import lockutils
 from oslo_log import log as logging
 from oslo_utils import units
 
 from nova_docker import conf as docker_conf
 from nova_docker import exception as docker_exception
 from nova_docker.docker import errors as docker_errors
+from nova_docker.docker.load_reply import LoadResult
 from nova_docker.image import glance_api
+from nova_docker.image.local import LocalImages
 from nova_docker.image import names
 from nova_docker.image import source
 from nova_docker.archive import tarstream
@@ -35,37 +37,6 @@ from nova_docker.image.digest import HashCheck
 
 CONF = docker_conf.CONF
 LOG = logging.getLogger(__name__)
-
-LOADED_ID = 'Loaded image ID: '
-LOADED_TAG = 'Loaded image: '
-_RENAMED = re.compile(r'The image (?P<tag>\S+) already exists, renaming the '
-                      r'old one with ID (?P<id>\S+) to empty string')
-
-
-def loaded_ids(lines: list[dict]) -> list[str]:
-    """The image ids ``POST /images/load`` reports (untagged loads)."""
-    ids = []
-    for line in lines:
-        stream = (line.get('stream') or '').strip()
-        if stream.startswith(LOADED_ID):
-            ids.append(stream[len(LOADED_ID):])
-    return ids
-
-
-def applied_names(lines: list[dict]) -> tuple[list[str], dict[str, str]]:
-    """The tags a load applied, and ``{tag: id of the image it was taken
-    from}`` for those that already existed (the engine's reply says both).
-    """
-    tags, renamed = [], {}
-    for line in lines:
-        stream = (line.get('stream') or '').strip()
-        if stream.startswith(LOADED_TAG):
-            tags.append(stream[len(LOADED_TAG):])
-        match = _RENAMED.match(stream)
-        if match:
-            renamed[match.group('tag')] = match.group('id')
-    return tags, renamed
-
 
 def size_limit_gb(root_gb: int | None) -> int:
     """How large, in GB, an image may unpack to for a flavor's root disk."""
@@ -105,16 +76,45 @@ def command_line(image: dict) -> list[str]:
     return argv
 
 
-def touch(client, image_id: str) -> bool:
-    """True if the engine holds Glance image ``image_id``; tagging it again
-    records the time it was last used (the image cache ages images by
-    that)."""
+def refused_load(image_id: str, exc: docker_errors.DockerError
+                 ) -> exception.NovaException:
+    """What the engine's refusal of a load means (the engine boundary's
+    ``api_error`` for a load)."""
+    if isinstance(exc, docker_errors.StreamError):
+        # The engine read the data and refused it, or ran out of room.
+        if docker_exception.NO_SPACE in (exc.explanation or '').lower():
+            return docker_exception.engine_failed(image_id, exc.explanation)
+        return docker_exception.unloadable(
+            image_id, 'the engine said: %s' % exc.explanation)
+    return docker_exception.engine_failed(image_id,
+                                          docker_exception.reason(exc))
+
+
+# Failures of the data itself, not of the engine.
+DATA_ERRORS = (tarstream.TarFormatError, source.SourceStalled)
+
+
+def data_error(image_id: str, exc: Exception, root_gb: int
+               ) -> exception.NovaException:
+    """What a failure of the data (one of DATA_ERRORS) means."""
+    if isinstance(exc, tarstream.ArchiveTooLarge):
+        return too_large(image_id, root_gb)
+    if isinstance(exc, source.SourceStalled):
+        return docker_exception.ImageDownloadStalled(image_id=image_id,
+                                                     seconds=exc.seconds)
+    return docker_exception.unloadable(image_id, exc)
+
+
+@contextlib.contextmanager
+def load_errors(image_id: str, root_gb: int):
+    """A load's failures in nova's terms: the engine's through the one
+    engine boundary, the data's by :func:`data_error`."""
     try:
-        client.tag_image(names.local_ref(image_id),
-                         names.local_repo(image_id), names.LOCAL_TAG)
-    except docker_errors.NotFound:
-        return False
-    return True
+        with docker_exception.engine_boundary(
+                api_error=functools.partial(refused_load, image_id)):
+            yield
+    except DATA_ERRORS as exc:
+        raise data_error(image_id, exc, root_gb) from exc
 
 
 def check_manifest(image_id: str, tar: tarstream.TarStream) -> None:
@@ -138,6 +138,7 @@ class ImageLoader:
 
     def __init__(self, client, image_api=None):
         self._client = client
+        self._local = LocalImages(client)
         # Its downloads are hashed once, by HashCheck (see glance_api).
         self._image_api = image_api or glance_api.ImageAPI()
 
@@ -182,14 +183,14 @@ class ImageLoader:
         if self._cached(image_id, root_gb):
             return False
         # Concurrent boots of one image wait for a single load.
-        with lockutils.lock(names.lock_name(image_id)):
+        with self._local.lock(image_id):
             if self._cached(image_id, root_gb):
                 return False
             self._load(context, image_id, root_gb, trusted_certs)
         return True
 
     def _cached(self, image_id: str, root_gb: int) -> bool:
-        if not touch(self._client, image_id):
+        if not self._local.touch(image_id):
             return False
         if root_gb:
             # Loaded for a bigger flavor (or under a larger option) before.
@@ -215,13 +216,11 @@ class ImageLoader:
                                                             image_id)],
             max_size=size_limit_gb(root_gb) * units.Gi)
         try:
-            self._send(image, pieces)
-        except Exception as exc:
+            with load_errors(image_id, root_gb):
+                self._send(image, pieces)
+        except Exception:
             self._remove_partial(image_id, pieces.tar)
-            translated = self._translate(image_id, exc, root_gb)
-            if translated is exc:
-                raise
-            raise translated from exc
+            raise
         finally:
             pieces.close()
         LOG.info('Loaded Glance image %s as %s', image_id,
@@ -265,33 +264,33 @@ class ImageLoader:
         if kind is None:
             raise docker_exception.unloadable(
                 image_id, 'the tar archive holds no named file')
-        lines = self._client.load_image(pieces)
-        self._tag_loaded(image_id, lines, pieces.tar)
+        loaded = self._client.load_image(pieces)
+        self._tag_loaded(image_id, loaded, pieces.tar)
 
-    def _tag_loaded(self, image_id: str, lines: list[dict],
+    def _tag_loaded(self, image_id: str, loaded: LoadResult,
                     tar: tarstream.TarStream) -> None:
-        self._check_no_names_applied(image_id, lines)
-        ids = loaded_ids(lines) or tarstream.config_digests(
+        self._check_no_names_applied(image_id, loaded)
+        ids = list(loaded.image_ids) or tarstream.config_digests(
             tar.manifest or [])
         if len(ids) != 1:
+            last = [loaded.last] if loaded.last is not None else []
             raise docker_exception.unloadable(
                 image_id, 'the engine did not say which image it loaded '
-                          '(%s)' % lines[-1:])
-        self._client.tag_image(ids[0], names.local_repo(image_id),
-                               names.LOCAL_TAG)
+                          '(%s)' % last)
+        self._local.tag(ids[0], image_id)
 
     def _check_no_names_applied(self, image_id: str,
-                                lines: list[dict]) -> None:
+                                loaded: LoadResult) -> None:
         """The archive went in without names; if the engine applied one
         anyway, another image may have lost it: give it back, refuse."""
-        tags, renamed = applied_names(lines)
+        tags, renamed = list(loaded.names), loaded.renamed
         if not tags and not renamed:
             return
         LOG.error('Loading Glance image %s applied the names %s (taken '
                   'from %s); putting them back', image_id, tags, renamed)
         for tag in tags:
             if tag not in renamed:
-                self._remove(tag, image_id)
+                self._remove_left(tag, image_id)
         for tag, previous in renamed.items():
             repo, _sep, name = tag.rpartition(':')
             self._client.tag_image(previous, repo, name)
@@ -303,37 +302,11 @@ class ImageLoader:
 
     # -- failures ---------------------------------------------------------
 
-    def _translate(self, image_id: str, exc: Exception,
-                   root_gb: int) -> Exception:
-        if isinstance(exc, exception.NovaException):
-            return exc
-        engine_down = docker_exception.translate(exc)
-        if engine_down is not None:
-            return engine_down
-        if isinstance(exc, tarstream.ArchiveTooLarge):
-            return too_large(image_id, root_gb)
-        if isinstance(exc, source.SourceStalled):
-            return docker_exception.ImageDownloadStalled(image_id=image_id,
-                                               seconds=exc.seconds)
-        if isinstance(exc, tarstream.TarFormatError):
-            return docker_exception.unloadable(image_id, exc)
-        if isinstance(exc, docker_errors.StreamError):
-            # The engine read the data and refused it, or ran out of room.
-            if docker_exception.NO_SPACE in (exc.explanation or '').lower():
-                return docker_exception.engine_failed(image_id,
-                                                      exc.explanation)
-            return docker_exception.unloadable(
-                image_id, 'the engine said: %s' % exc.explanation)
-        if isinstance(exc, docker_errors.DockerError):
-            return docker_exception.engine_failed(image_id,
-                                        exc.explanation or str(exc))
-        return exc
-
     def _remove_partial(self, image_id: str, tar: tarstream.TarStream
                         ) -> None:
         """Remove what a failed load may have left: our tag, and the
         untagged image(s) the archive describes."""
-        self._remove(names.local_ref(image_id), image_id)
+        self._remove_left(names.local_ref(image_id), image_id)
         for digest in tarstream.config_digests(tar.manifest or []):
             try:
                 info = self._client.inspect_image(digest)
@@ -343,16 +316,8 @@ class ImageLoader:
             # data under another Glance id): not ours to remove.
             if not [t for t in info.get('RepoTags') or []
                     if t != '<none>:<none>']:
-                self._remove(digest, image_id)
+                self._remove_left(digest, image_id)
 
-    def _remove(self, ref: str, image_id: str) -> None:
-        try:
-            self._client.remove_image(ref)
-        except docker_errors.NotFound:
-            return
-        except docker_errors.DockerError as exc:
-            LOG.warning('Could not remove %s left by the failed load of '
-                        'image %s: %s', ref, image_id, exc)
-            return
-        LOG.info('Removed %s left by the failed load of image %s', ref,
-                 image_id)
+    def _remove_left(self, ref: str, image_id: str) -> None:
+        self._local.remove(ref, 'left by the failed load of image %s'
+                           % image_id)

@@ -1,9 +1,11 @@
-"""The engine-local name of a Glance image.
+"""The engine-side names of Glance images (pure; the engine's copies
+themselves are :mod:`nova_docker.image.local`'s).
 
 A Glance image lives on the engine as ``glance/<image id>:latest`` only,
 never under the name a user gave it: two projects' ``app:latest`` never
 meet, and a cached private image is reached only through an image_ref
-Nova has already authorised.
+Nova has already authorised. A snapshot into Glance image ``<id>``
+commits to ``nova-docker-snapshot/<id>:uploading`` while it uploads.
 """
 
 import re
@@ -13,6 +15,8 @@ from nova import exception
 LOCAL_REPO_PREFIX = 'glance/'
 LOCAL_TAG = 'latest'
 DOCKER_CONTAINER_FORMAT = 'docker'
+COMMIT_REPO_PREFIX = 'nova-docker-snapshot/'
+COMMIT_TAG = 'uploading'
 
 _LOCAL_REF = re.compile(r'glance/([0-9a-f-]{36}):latest\Z')
 
@@ -34,6 +38,16 @@ def glance_id(ref: str) -> str | None:
 def lock_name(image_id: str) -> str:
     """The lock that serialises loading and removal of one image."""
     return 'nova-docker-image-' + image_id
+
+
+def commit_repo(image_id: str) -> str:
+    """The repository a snapshot into Glance image ``image_id`` commits
+    to while it uploads."""
+    return COMMIT_REPO_PREFIX + image_id
+
+
+def commit_ref(image_id: str) -> str:
+    return '%s:%s' % (commit_repo(image_id), COMMIT_TAG)
 
 
 def check_acceptable(image_meta) -> None:

@@ -9,13 +9,14 @@ half-uploaded image is ever left behind.
 While it is uploaded, the committed image is tagged
 ``nova-docker-snapshot/<Glance id>:uploading``. If the engine dies before
 the image can be removed, that tag is how the next snapshot or image
-cache pass finds it (:func:`remove_leftover_commits`): the driver keeps
-no record of its own, and an untagged image would be indistinguishable
-from anyone else's.
+cache pass finds it (:class:`nova_docker.image.local.LocalImages` owns
+those tags and their removal): the driver keeps no record of its own,
+and an untagged image would be indistinguishable from anyone else's.
 """
 
+import contextlib
+import functools
 import io
-import threading
 import time
 from collections.abc import Iterable
 
@@ -30,6 +31,7 @@ from oslo_log import log as logging
 from nova_docker import exception as docker_exception
 from nova_docker.docker import errors as docker_errors
 from nova_docker.image import names
+from nova_docker.image.local import LocalImages
 from nova_docker.image import source
 from nova_docker.archive import tarstream
 from nova_docker import labels
@@ -47,14 +49,6 @@ COMMIT_CHANGES = ['LABEL ' + ' '.join('"%s"=""' % label
 # after n times this many seconds.
 DELETE_ATTEMPTS = 4
 DELETE_RETRY_DELAY = 0.5
-
-COMMIT_REPO_PREFIX = 'nova-docker-snapshot/'
-COMMIT_TAG = 'uploading'
-
-# Glance ids of the snapshots this process is uploading now; any other
-# committed image is a leftover (after a restart of nova-compute, all are).
-_uploading: set[str] = set()
-_uploading_lock = threading.Lock()
 
 # Image properties that describe one upload, not how to boot the image.
 _NOT_INHERITED = frozenset((
@@ -116,47 +110,54 @@ def snapshot_metadata(instance, current: dict | None = None) -> dict:
             'properties': properties}
 
 
-def commit_repo(image_id: str) -> str:
-    return COMMIT_REPO_PREFIX + image_id
+def commit_failed(image_id: str, instance, exc: docker_errors.DockerError
+                  ) -> exception.NovaException:
+    """What the engine's refusal to commit the instance's container means
+    (the engine boundary's ``api_error`` for a commit)."""
+    if isinstance(exc, docker_errors.NotFound):
+        # As libvirt says of a missing domain: nova's compute manager
+        # then deletes the image it made for the snapshot.
+        return exception.InstanceNotRunning(instance_id=instance.uuid)
+    return docker_exception.SnapshotFailed(
+        image_id=image_id,
+        reason='the engine could not commit container %s: %s'
+               % (labels.container_name(instance),
+                  docker_exception.reason(exc)))
 
 
-def commit_ref(image_id: str) -> str:
-    return '%s:%s' % (commit_repo(image_id), COMMIT_TAG)
+def save_failed(image_id: str, exc: docker_errors.DockerError
+                ) -> exception.NovaException:
+    """What the engine's failure to save the committed image means."""
+    return docker_exception.SnapshotFailed(
+        image_id=image_id,
+        reason='the engine failed to save the committed image: %s'
+               % docker_exception.reason(exc))
 
 
-def leftover_commits(images: list[dict]) -> list[str]:
-    """Tags of committed images (from ``GET /images/json``) that no
-    snapshot of this process is uploading."""
-    with _uploading_lock:
-        busy = {commit_ref(image_id) for image_id in _uploading}
-    return sorted(tag for image in images
-                  for tag in image.get('RepoTags') or []
-                  if tag.startswith(COMMIT_REPO_PREFIX) and tag not in busy)
+def upload_failed(image_id: str, exc: Exception) -> exception.NovaException:
+    """What any other failure of the upload means: the engine's save
+    stream was no image archive, or Glance failed."""
+    if isinstance(exc, tarstream.TarFormatError):
+        reason = str(exc)
+    else:
+        reason = 'the upload to Glance failed: %s' % (
+            str(exc) or type(exc).__name__)
+    return docker_exception.SnapshotFailed(image_id=image_id, reason=reason)
 
 
-def remove_leftover_commits(client, images: list[dict] | None = None
-                            ) -> None:
-    """Remove committed images that failed snapshots could not remove
-    (the engine was down then); ``images`` is a listing the caller
-    already has."""
-    if images is None:
-        try:
-            images = client.list_images(
-                filters={'reference': [COMMIT_REPO_PREFIX + '*']})
-        except docker_errors.DockerError as exc:
-            LOG.warning('Could not look for images left by failed '
-                        'snapshots: %s', exc)
-            return
-    for ref in leftover_commits(images):
-        try:
-            client.remove_image(ref)
-        except docker_errors.NotFound:
-            continue
-        except docker_errors.DockerError as exc:
-            LOG.warning('Could not remove %s, left by a failed snapshot: '
-                        '%s', ref, exc)
-            continue
-        LOG.info('Removed %s, left by a failed snapshot', ref)
+@contextlib.contextmanager
+def upload_errors(image_id: str):
+    """An upload's failures in nova's terms: the engine's through the one
+    engine boundary, a nova exception as it is, any other by
+    :func:`upload_failed`."""
+    try:
+        with docker_exception.engine_boundary(
+                api_error=functools.partial(save_failed, image_id)):
+            yield
+    except exception.NovaException:
+        raise
+    except Exception as exc:
+        raise upload_failed(image_id, exc) from exc
 
 
 def check_saved(tar: tarstream.TarStream) -> None:
@@ -228,18 +229,14 @@ class Snapshotter:
     def __init__(self, client, image_api=None):
         self._client = client
         self._image_api = image_api or glance.API()
+        self._local = LocalImages(client)
 
     def snapshot(self, context, instance, image_id: str,
                  update_task_state) -> None:
         update_task_state(task_state=task_states.IMAGE_PENDING_UPLOAD)
-        with _uploading_lock:
-            _uploading.add(image_id)
-        try:
+        with self._local.uploading(image_id):
             self._commit_and_upload(context, instance, image_id,
                                     update_task_state)
-        finally:
-            with _uploading_lock:
-                _uploading.discard(image_id)
         LOG.info('Snapshot uploaded to image %s', image_id,
                  instance=instance)
 
@@ -249,85 +246,58 @@ class Snapshotter:
         try:
             # What an earlier snapshot left while the engine was down: the
             # engine is up again, as this commit shows.
-            remove_leftover_commits(self._client)
+            self._local.remove_leftover_commits()
             update_task_state(
                 task_state=task_states.IMAGE_UPLOADING,
                 expected_state=task_states.IMAGE_PENDING_UPLOAD)
             self._upload(context, instance, image_id, committed)
         finally:
-            self._remove_committed(instance, image_id)
+            self._local.remove_commit(image_id, instance=instance)
 
     def _commit(self, instance, image_id: str) -> str:
         name = labels.container_name(instance)
-        try:
+        with docker_exception.engine_boundary(
+                api_error=functools.partial(commit_failed, image_id,
+                                            instance)):
             # pause: a consistent file system for a running container;
             # the engine skips it for a stopped or paused one.
             committed = self._client.commit_container(
-                name, repo=commit_repo(image_id), tag=COMMIT_TAG,
+                name, repo=names.commit_repo(image_id), tag=names.COMMIT_TAG,
                 changes=COMMIT_CHANGES, pause=True)
-        except docker_errors.NotFound:
-            # As libvirt says of a missing domain: nova's compute manager
-            # then deletes the image it made for the snapshot.
-            raise exception.InstanceNotRunning(
-                instance_id=instance.uuid) from None
-        except docker_errors.DockerError as exc:
-            engine_down = docker_exception.translate(exc)
-            if engine_down is not None:
-                raise engine_down from exc
-            raise docker_exception.SnapshotFailed(
-                image_id=image_id,
-                reason='the engine could not commit container %s: %s'
-                       % (name, exc.explanation or exc)) from exc
         LOG.debug('Committed container %s as %s', name, committed,
                   instance=instance)
         return committed
 
     def _upload(self, context, instance, image_id: str,
                 committed: str) -> None:
-        saved = None
         try:
-            metadata = snapshot_metadata(instance, self._image_api.get(
-                context, image_id).get('properties'))
-            # The engine's own chunks: IterReader hands them on as they are.
-            saved = self._client.save_image(committed, chunk_size=None)
+            with upload_errors(image_id):
+                self._stream_to_glance(context, instance, image_id,
+                                       committed)
+        except Exception:
+            self._delete_partial(context, instance, image_id)
+            raise
+
+    def _stream_to_glance(self, context, instance, image_id: str,
+                          committed: str) -> None:
+        metadata = snapshot_metadata(instance, self._image_api.get(
+            context, image_id).get('properties'))
+        # The engine's own chunks: IterReader hands them on as they are.
+        saved = self._client.save_image(committed, chunk_size=None)
+        try:
             pieces = source.TarPieces(saved, final_checks=[check_saved],
                                       rewrite_manifest=False)
             # purge_props: the properties not sent are removed.
             image = self._image_api.update(context, image_id, metadata,
                                            data=IterReader(pieces),
                                            purge_props=True)
-            if image.get('status') != 'active':
-                raise docker_exception.SnapshotFailed(
-                    image_id=image_id,
-                    reason='Glance left the image %s after the upload'
-                           % image.get('status'))
-        except Exception as exc:
-            self._delete_partial(context, instance, image_id)
-            translated = self._translate(image_id, exc)
-            if translated is exc:
-                raise
-            raise translated from exc
         finally:
-            if saved is not None:
-                saved.close()
-
-    @staticmethod
-    def _translate(image_id: str, exc: Exception) -> Exception:
-        if isinstance(exc, exception.NovaException):
-            return exc
-        engine_down = docker_exception.translate(exc)
-        if engine_down is not None:
-            return engine_down
-        if isinstance(exc, docker_errors.DockerError):
-            reason = 'the engine failed to save the committed image: %s' % (
-                exc.explanation or exc)
-        elif isinstance(exc, tarstream.TarFormatError):
-            reason = str(exc)
-        else:
-            reason = 'the upload to Glance failed: %s' % (
-                str(exc) or type(exc).__name__)
-        return docker_exception.SnapshotFailed(image_id=image_id,
-                                               reason=reason)
+            saved.close()
+        if image.get('status') != 'active':
+            raise docker_exception.SnapshotFailed(
+                image_id=image_id,
+                reason='Glance left the image %s after the upload'
+                       % image.get('status'))
 
     def _delete_partial(self, context, instance, image_id: str) -> None:
         # Glance may still be winding up the aborted upload and refuse
@@ -348,14 +318,3 @@ class Snapshotter:
             LOG.info('Deleted image %s after its failed upload', image_id,
                      instance=instance)
             return
-
-    def _remove_committed(self, instance, image_id: str) -> None:
-        committed = commit_ref(image_id)
-        try:
-            self._client.remove_image(committed)
-        except docker_errors.NotFound:
-            pass
-        except docker_errors.DockerError as exc:
-            LOG.warning('Could not remove the committed image %s (the '
-                        'next snapshot or image cache pass will): %s',
-                        committed, exc, instance=instance)

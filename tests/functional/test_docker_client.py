@@ -173,8 +173,7 @@ def test_save_streams_a_tar_that_loads_back(client, image):
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         assert 'manifest.json' in tar.getnames()
     client.remove_image(image)
-    lines = client.load_image(iter(chunks))
-    assert lines[-1] == {'stream': 'Loaded image: %s\n' % image}
+    assert client.load_image(iter(chunks)).names == (image,)
     assert client.inspect_image(image)['RepoTags'] == [image]
 
 

@@ -30,7 +30,7 @@ from nova_docker import container
 from nova_docker import driver as driver_mod
 from nova_docker import host as host_mod
 from nova_docker import images
-from nova_docker.image import snapshot as snapshot_mod
+from nova_docker.image import names as image_names
 from nova_docker import labels
 from tests.fixtures import engine_faults as fault_fixtures
 from tests.fixtures.engine_faults import boot
@@ -284,7 +284,7 @@ def test_engine_dies_during_the_upload_of_a_snapshot(
     # removes.
     _names, left = what_is_left(engine, kept)
     assert [tags for _id, tags in left] == [
-        [snapshot_mod.commit_ref(snap_id)]]
+        [image_names.commit_ref(snap_id)]]
     drv.manage_image_cache(None, [])
     # The instance's container stays (stopped: no live-restore).
     drv.destroy(None, inst, None)

@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from nova_docker.docker import errors
+from nova_docker.docker import LoadResult
 
 LOADED = {'stream': 'Loaded image: busybox:latest\n'}
 TAR_ERROR = {'errorDetail': {'message': 'archive/tar: invalid tar header'},
@@ -29,12 +30,45 @@ def test_load_streams_an_iterator_with_chunked_transfer(fake_engine,
             consumed.append(len(part))
             yield part
 
-    assert client.load_image(body()) == [LOADED]
+    assert client.load_image(body()) == LoadResult(names=('busybox:latest',))
     request = fake_engine.requests[-1]
     assert request.body == b''.join(parts)
     assert request.headers['Transfer-Encoding'] == 'chunked'
     assert request.headers['Content-Type'] == 'application/x-tar'
     assert len(consumed) == 10
+
+
+def test_load_reports_the_id_of_an_image_loaded_without_a_name(
+        fake_engine, client):
+    # What the engine says of an archive whose manifest has no RepoTags.
+    fake_engine.route('POST', '/images/load', chunks=_lines(
+        {'status': 'Loading layer', 'progressDetail': {}},
+        {'stream': 'Loaded image ID: sha256:abc\n'}))
+    loaded = client.load_image(b'tar')
+    assert loaded == LoadResult(image_ids=('sha256:abc',))
+    assert loaded.names == () and loaded.renamed == {}
+
+
+def test_load_reports_the_names_it_applied_and_took_from_others(
+        fake_engine, client):
+    fake_engine.route('POST', '/images/load', chunks=_lines(
+        {'stream': 'The image victim:x already exists, renaming the old one '
+                   'with ID sha256:91228d to empty string\n'},
+        {'stream': 'Loaded image: victim:x\n'},
+        {'stream': 'Loaded image: new:y\n'},
+        {'stream': 'Loaded image ID: sha256:abc\n'}))
+    loaded = client.load_image(b'tar')
+    assert loaded.names == ('victim:x', 'new:y')
+    assert loaded.renamed == {'victim:x': 'sha256:91228d'}
+    assert loaded.image_ids == ('sha256:abc',)
+    assert loaded.last == {'stream': 'Loaded image ID: sha256:abc\n'}
+
+
+def test_load_with_no_word_of_what_it_loaded_is_empty(fake_engine, client):
+    fake_engine.route('POST', '/images/load', chunks=_lines({'status': 'x'}))
+    loaded = client.load_image(b'tar')
+    assert loaded == LoadResult()
+    assert loaded.last == {'status': 'x'}
 
 
 def test_load_a_list_of_chunks_is_streamed_not_form_encoded(fake_engine,

@@ -79,10 +79,10 @@ def test_a_body_may_stall_longer_than_the_connect_timeout(socket_path):
     try:
         client = DockerClient('unix://' + socket_path, connect_timeout=0.5,
                               read_timeout=30, image_timeout=30)
-        lines = client.load_image(body())
+        loaded = client.load_image(body())
     finally:
         server.close()
-    assert lines == [{'stream': 'Loaded image ID: sha256:ab'}]
+    assert loaded.image_ids == ('sha256:ab',)
 
 
 def test_a_body_stalled_past_the_image_timeout_fails(socket_path):

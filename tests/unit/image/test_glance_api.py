@@ -14,6 +14,7 @@ from nova import objects
 from nova.image import glance
 
 from nova_docker import conf as docker_conf
+from nova_docker.docker.load_reply import LoadResult
 from nova_docker.image import digest
 from nova_docker.image import glance_api
 from nova_docker.image import loader
@@ -107,7 +108,7 @@ class RecordingEngine:
         self.bodies.append(received)
         for piece in body:
             received += piece
-        return [{'stream': 'Loaded image ID: sha256:%s\n' % ('a' * 64)}]
+        return LoadResult(image_ids=('sha256:' + 'a' * 64,))
 
     def import_image(self, body, repo, tag, changes=None):
         raise AssertionError('a docker save archive is loaded, not imported')
