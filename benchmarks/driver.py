@@ -19,7 +19,7 @@ from nova_docker import driver as driver_mod
 from nova_docker import host as host_mod
 from nova_docker import labels
 from tests.fixtures import images as image_fixtures
-from tests.unit import nova_objects
+from tests.fixtures import nova_objects
 
 SPAWNS = 20
 LISTED = 200

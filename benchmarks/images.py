@@ -75,12 +75,12 @@ class Driver:
 
 
 def image_meta(image_id, **props):
-    from tests.unit import nova_objects
+    from tests.fixtures import nova_objects
     return nova_objects.image_meta(image_id=image_id, **props)
 
 
 def instance(instance_uuid=None):
-    from tests.unit import nova_objects
+    from tests.fixtures import nova_objects
     return nova_objects.instance(uuid=instance_uuid or str(uuid.uuid4()))
 
 

@@ -27,7 +27,7 @@ from tests.fixtures import ovs as ovs_fixtures
 from tests.fixtures import wiring as wiring_fixtures
 from tests.fixtures.ports import ovs_vif
 from tests.fixtures.ports import subnet
-from tests.unit import nova_objects
+from tests.fixtures import nova_objects
 
 REPEAT = 15
 TARGET_MS = 150

@@ -26,7 +26,7 @@ from nova_docker import driver as driver_mod
 from nova_docker import host as host_mod
 from nova_docker import labels
 from tests.fixtures import images as image_fixtures
-from tests.unit import nova_objects
+from tests.fixtures import nova_objects
 
 CYCLES = 200
 # Cycles before the "before" count: the client's connection pool and

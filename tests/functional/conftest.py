@@ -13,7 +13,7 @@ from tests.fixtures import engine as engine_fixtures
 from tests.fixtures import glance as glance_fx
 from tests.fixtures import image_api as image_api_fixtures
 from tests.fixtures import images as image_fixtures
-from tests.unit import nova_objects
+from tests.fixtures import nova_objects
 
 
 @pytest.fixture(scope='session')

@@ -11,7 +11,7 @@ from tests.fixtures import drivers
 from tests.fixtures import btrfs as btrfs_fixtures
 from tests.fixtures import images as image_fixtures
 from tests.fixtures import private_engine as private_fixtures
-from tests.unit import nova_objects
+from tests.fixtures import nova_objects
 
 btrfs_loop = btrfs_fixtures.btrfs_loop
 private_engine = private_fixtures.private_engine

@@ -14,7 +14,7 @@ from nova.virt import driver as virt_driver
 
 from nova_docker import driver as driver_mod
 from tests.fixtures import images as image_fixtures
-from tests.unit import nova_objects
+from tests.fixtures import nova_objects
 
 # Exits 0 on SIGTERM, so a graceful stop is told apart from a SIGKILL (137).
 GRACEFUL = ("/bin/sh -c 'trap \"exit 0\" TERM; echo started; "

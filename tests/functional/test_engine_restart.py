@@ -17,7 +17,7 @@ from nova_docker.docker import DockerClient
 from nova_docker import labels
 from tests.fixtures.lifecycle import Events
 from tests.fixtures import private_engine as private_fixtures
-from tests.unit import nova_objects
+from tests.fixtures import nova_objects
 
 STARTED = virtevent.EVENT_LIFECYCLE_STARTED
 STOPPED = virtevent.EVENT_LIFECYCLE_STOPPED

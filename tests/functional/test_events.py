@@ -5,7 +5,7 @@ import queue
 from nova.virt import event as virtevent
 
 from tests.fixtures.lifecycle import Events
-from tests.unit import nova_objects
+from tests.fixtures import nova_objects
 
 STARTED = virtevent.EVENT_LIFECYCLE_STARTED
 STOPPED = virtevent.EVENT_LIFECYCLE_STOPPED

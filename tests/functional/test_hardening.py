@@ -9,7 +9,7 @@ import pytest
 from nova.compute import power_state
 
 from nova_docker import driver as driver_mod
-from tests.unit import nova_objects
+from tests.fixtures import nova_objects
 
 # Bits of /proc/<pid>/status CapEff (linux/capability.h).
 CAP_BITS = {'CHOWN': 0, 'NET_BIND_SERVICE': 10, 'NET_RAW': 13,

@@ -24,7 +24,7 @@ from tests.fixtures.images import digest_of
 from tests.fixtures.images import save_tar
 from tests.fixtures.images import unique_labels
 from tests.fixtures import ports
-from tests.unit import nova_objects
+from tests.fixtures import nova_objects
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from tests.fixtures.glance_boot import boot
 from tests.fixtures.glance_boot import engine_has
 from tests.fixtures.glance_boot import local_ref
 from tests.fixtures.images import save_tar
-from tests.unit import nova_objects
+from tests.fixtures import nova_objects
 
 MIN_AGE = 2
 

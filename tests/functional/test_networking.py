@@ -33,7 +33,7 @@ from tests.fixtures.ports import ovs_vif
 from tests.fixtures.ports import subnet
 from tests.fixtures import traffic
 from tests.fixtures import wiring as wiring_fixtures
-from tests.unit import nova_objects
+from tests.fixtures import nova_objects
 
 CONF = docker_conf.CONF
 # A dockerd of the test's own (see tests/fixtures/private_engine.py).

@@ -16,7 +16,7 @@ from nova_docker import sandbox_image
 from tests.fixtures import drivers
 from tests.fixtures import images as image_fixtures
 from tests.fixtures import private_engine as private_fixtures
-from tests.unit import nova_objects
+from tests.fixtures import nova_objects
 
 private_engine = private_fixtures.private_engine
 

@@ -2,12 +2,12 @@
 
 import pytest
 
-from tests.unit.fake_engine import FakeEngine
+from tests.fixtures.fake_engine import FakeEngine
 
 
 @pytest.fixture
 def fake_engine():
-    """A fake Docker Engine on a unix socket; see tests.unit.fake_engine."""
+    """A fake Docker Engine on a unix socket (tests.fixtures.fake_engine)."""
     engine = FakeEngine()
     engine.start()
     yield engine

@@ -3,7 +3,7 @@ from nova import exception
 
 from nova_docker import container
 from nova_docker import labels
-from tests.unit import nova_objects
+from tests.fixtures import nova_objects
 
 
 def body_for(instance=None, image_meta=None, pids_limit=100):

@@ -7,7 +7,7 @@ from nova import exception
 from nova_docker import driver as driver_mod
 from nova_docker.docker import DockerClient
 from nova_docker import host
-from tests.unit import nova_objects
+from tests.fixtures import nova_objects
 
 CALLS = {
     'get_info': lambda drv, inst: drv.get_info(inst),

@@ -11,7 +11,7 @@ from nova_docker import events
 from nova_docker.docker import DockerClient
 from nova_docker import labels
 from tests.fixtures.sockets import full_backlog
-from tests.unit.fake_engine import FakeEngine
+from tests.fixtures.fake_engine import FakeEngine
 
 
 def engine_event(action, uuid='u-1'):

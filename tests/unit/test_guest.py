@@ -8,7 +8,7 @@ from nova import exception
 
 from nova_docker.docker import DockerClient
 from nova_docker import guest as guest_mod
-from tests.unit import nova_objects
+from tests.fixtures import nova_objects
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 
 from nova_docker import exception as docker_exception
 from nova_docker import host as host_mod
-from tests.unit import fake_engine
+from tests.fixtures import fake_engine
 
 
 def test_unreachable_engine_names_host_url(tmp_path):
@@ -64,7 +64,7 @@ def test_init_host_negotiates_with_the_engine(engine_at):
 def test_engine_gone_after_start_is_hypervisor_unavailable(engine_at):
     from nova import exception
 
-    from tests.unit import nova_objects
+    from tests.fixtures import nova_objects
 
     engine_at.route('GET', r'^/_ping$', body=b'OK')
     host = host_mod.Host()

@@ -1,7 +1,7 @@
 """The driver's record: container names and labels."""
 
 from nova_docker import labels
-from tests.unit import nova_objects
+from tests.fixtures import nova_objects
 
 
 def test_names_say_whose_workload_and_sandbox_they_are():

@@ -2,7 +2,7 @@ import pytest
 from nova.compute import power_state
 
 from nova_docker import power
-from tests.unit import nova_objects
+from tests.fixtures import nova_objects
 
 
 @pytest.mark.parametrize('status, expected', [

@@ -9,7 +9,7 @@ from oslo_utils import fixture as utils_fixture
 
 from nova_docker.image import cache
 from nova_docker.image import names
-from tests.unit import nova_objects
+from tests.fixtures import nova_objects
 
 
 # -- cache decisions -------------------------------------------------------

@@ -23,7 +23,7 @@ from nova_docker.archive import tarstream
 from tests.fixtures import image_api
 from tests.fixtures import images as fx
 from tests.fixtures import signing
-from tests.unit import nova_objects
+from tests.fixtures import nova_objects
 
 CONF = docker_conf.CONF
 

@@ -16,7 +16,7 @@ from nova_docker.image import names
 from nova_docker.archive import tarstream
 from tests.fixtures import image_api
 from tests.fixtures import images as fx
-from tests.unit import nova_objects
+from tests.fixtures import nova_objects
 
 
 # -- loader decisions ------------------------------------------------------

@@ -18,7 +18,7 @@ from nova_docker.image import snapshot
 from nova_docker.image.local import LocalImages
 from tests.fixtures import image_api
 from tests.fixtures import images as fx
-from tests.unit import nova_objects
+from tests.fixtures import nova_objects
 
 REFUSAL = {'message': 'driver failed removing layer: device busy'}
 

@@ -11,7 +11,7 @@ from nova import exception
 from nova_docker.docker import errors as docker_errors
 from nova_docker.image import snapshot
 from nova_docker import labels
-from tests.unit import nova_objects
+from tests.fixtures import nova_objects
 
 
 # -- snapshot metadata ------------------------------------------------------
