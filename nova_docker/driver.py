@@ -118,7 +118,7 @@ class DockerDriver(driver.ComputeDriver):
         return self._host.available_resource(nodename)
 
     def update_provider_tree(self, provider_tree, nodename, allocations=None):
-        resources_ = self.get_available_resource(nodename)
+        offered = self.get_available_resource(nodename)
         ratios = self._get_allocation_ratios(
             provider_tree.data(nodename).inventory)
         reserved = {
@@ -127,7 +127,7 @@ class DockerDriver(driver.ComputeDriver):
             orc.DISK_GB: self._get_reserved_host_disk_gb_from_config(),
         }
         provider_tree.update_inventory(
-            nodename, resources.inventory(resources_, ratios, reserved))
+            nodename, resources.inventory(offered, ratios, reserved))
 
     def get_host_ip_addr(self):
         return CONF.my_ip
