@@ -42,28 +42,6 @@ LOG = logging.getLogger(__name__)
 CONSOLE_LOG_MAX_BYTES = 100 * 1024
 
 
-def _next_index(inside: dict[str, str]) -> int:
-    """The number of the next ``eth<N>`` after those in a namespace."""
-    taken = [int(name[len(network_plan.IFNAME_PREFIX):]) for name in inside
-             if name.startswith(network_plan.IFNAME_PREFIX) and
-             name[len(network_plan.IFNAME_PREFIX):].isdigit()]
-    return max(taken) + 1 if taken else 0
-
-
-def _built_plan(network_info, hostname: str,
-                first: int = 0) -> network_plan.NetworkPlan:
-    """network_plan.build, with an address that is not one refused as the
-    tenant's input it is (nova's os-vif conversion parses every address
-    of the ports and raises a bare ValueError)."""
-    try:
-        return network_plan.build(network_info, hostname, first)
-    except ValueError as exc:
-        raise exception.InvalidInput(
-            reason='a port of the instance holds an address that is not '
-                   'one (%s): fix the port or its subnet in Neutron'
-                   % exc) from exc
-
-
 class DockerDriver(driver.ComputeDriver):
     """Nova compute driver backed by a Docker Engine."""
 
@@ -185,7 +163,8 @@ class DockerDriver(driver.ComputeDriver):
         """What the instance's ports become; refused before anything is
         made if one of them cannot be wired here."""
         self._check_ports(network_info)
-        plan = _built_plan(network_info or [], container.hostname(instance))
+        plan = network_plan.build(network_info or [],
+                                  container.hostname(instance))
         # Names and name servers the engine would write verbatim.
         container.check_resolution(plan.dns_servers, plan.hosts)
         return plan
@@ -329,8 +308,9 @@ class DockerDriver(driver.ComputeDriver):
         stopped one gets it with the others when it starts."""
         self._check_ports([vif])
         netns = self._host.get_guest(instance).sandbox_netns()
-        first = _next_index(privileged.ports_inside(netns)) if netns else 0
-        plan = _built_plan([vif], container.hostname(instance), first)
+        first = (network_plan.next_index(privileged.ports_inside(netns))
+                 if netns else 0)
+        plan = network_plan.build([vif], container.hostname(instance), first)
         if netns:
             self._ports.wire(instance, plan.ports[0], netns)
         else:

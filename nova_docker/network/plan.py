@@ -10,6 +10,7 @@ everything here is testable with nova's network model alone.
 import dataclasses
 import ipaddress
 
+from nova import exception as nova_exception
 from nova.network import model
 from nova.network import os_vif_util
 from os_vif import objects as osv_objects
@@ -110,16 +111,34 @@ def build(network_info, hostname: str, first_index: int = 0
     ``eth<first_index>``, ``eth<first_index + 1>``, ...
 
     Only the first port whose subnet has a gateway gets the default route
-    of that IP version, so several ports never compete for it.
+    of that IP version, so several ports never compete for it. An address
+    of a port that is not one is the tenant's input it is: InvalidInput
+    (nova's os-vif conversion parses every address and raises a bare
+    ValueError).
     """
     check_supported(network_info)
     ports = []
     defaults_taken: set[int] = set()
-    for index, vif in enumerate(network_info or [], start=first_index):
-        ports.append(_port(vif, IFNAME_PREFIX + str(index), defaults_taken))
-    return NetworkPlan(ports=tuple(ports),
-                       dns_servers=_dns_servers(network_info or []),
-                       hosts=_hosts(network_info or [], hostname))
+    try:
+        for index, vif in enumerate(network_info or [], start=first_index):
+            ports.append(_port(vif, IFNAME_PREFIX + str(index),
+                               defaults_taken))
+        return NetworkPlan(ports=tuple(ports),
+                           dns_servers=_dns_servers(network_info or []),
+                           hosts=_hosts(network_info or [], hostname))
+    except ValueError as exc:
+        raise nova_exception.InvalidInput(
+            reason='a port of the instance holds an address that is not '
+                   'one (%s): fix the port or its subnet in Neutron'
+                   % exc) from exc
+
+
+def next_index(inside: dict[str, str]) -> int:
+    """The number of the next ``eth<N>`` after those in a namespace."""
+    taken = [int(name[len(IFNAME_PREFIX):]) for name in inside
+             if name.startswith(IFNAME_PREFIX) and
+             name[len(IFNAME_PREFIX):].isdigit()]
+    return max(taken) + 1 if taken else 0
 
 
 def _port(vif, ifname: str, defaults_taken: set[int]) -> PortPlan:

@@ -1,5 +1,6 @@
 """network_info -> wiring plan, with nova's network model and no host."""
 
+from nova import exception as nova_exception
 from nova.network import model
 from os_vif.objects import vif as osv_vif
 import pytest
@@ -134,3 +135,16 @@ def test_the_host_links_of_a_port_are_its_tap_and_the_hybrid_plugs_links():
     hybrid, = plan.build([_dual_stack(hybrid=True)], 'web-1').ports
     assert hybrid.host_links == ('tap11111111-22', 'qbr11111111-22',
                                  'qvb11111111-22', 'qvo11111111-22')
+
+
+def test_an_address_that_is_not_one_is_the_tenants_invalid_input():
+    port = ovs_vif([subnet('10.1.0.0/24', ['10.1.0.300'], '10.1.0.1')])
+    with pytest.raises(nova_exception.InvalidInput,
+                       match='10.1.0.300.*fix the port or its subnet'):
+        plan.build([port], 'vm')
+
+
+def test_the_next_port_is_numbered_after_the_highest_there():
+    assert plan.next_index({}) == 0
+    assert plan.next_index({'lo': '', 'eth0': '', 'eth3': '',
+                            'ethx': ''}) == 4
