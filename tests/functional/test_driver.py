@@ -16,6 +16,9 @@ from nova_docker import driver as driver_mod
 from tests.fixtures import images as image_fixtures
 from tests.unit import nova_objects
 
+# Runs once per engine (tests/fixtures/engines.py).
+pytestmark = pytest.mark.every_engine
+
 # Exits 0 on SIGTERM, so a graceful stop is told apart from a SIGKILL (137).
 GRACEFUL = ("/bin/sh -c 'trap \"exit 0\" TERM; echo started; "
             "while true; do sleep 0.1; done'")
