@@ -401,6 +401,11 @@ def command_override(image_meta) -> list[str] | None:
                    % (props.os_command_line, exc)) from None
 
 
+def _ulimits(ulimits) -> Body:
+    return {'HostConfig': {'Ulimits': [dict(u) for u in ulimits]}} \
+        if ulimits else {}
+
+
 def _merge(*fragments: Body) -> Body:
     body: Body = {}
     for fragment in fragments:
@@ -419,7 +424,7 @@ def create_body(instance, image_meta, image_ref: str, pids_limit: int,
                 node: str | None = None,
                 sandbox: str | None = None,
                 image_config: dict | None = None,
-                storage_opt=None) -> Body:
+                storage_opt=None, ulimits=()) -> Body:
     """The ``POST /containers/create`` body for ``instance``.
 
     :param image_ref: the engine-local image to run (see nova_docker.images).
@@ -433,6 +438,8 @@ def create_body(instance, image_meta, image_ref: str, pids_limit: int,
     :param image_config: the engine-local image's ``Config`` (inspect):
         ImageUnacceptable if the body cannot pin what it would set.
     :param storage_opt: its disk bound (nova_docker.disk), None: none.
+    :param ulimits: ``HostConfig.Ulimits`` the engine needs in every
+        create (nova_docker.host.EngineFacts); empty: none.
     """
     flavor = instance.flavor
     hardening = hardening or Hardening()
@@ -453,11 +460,13 @@ def create_body(instance, image_meta, image_ref: str, pids_limit: int,
         _log(hardening.log_max_size, hardening.log_max_files),
         _network(sandbox),
         {'HostConfig': {'StorageOpt': storage_opt}} if storage_opt else {},
+        _ulimits(ulimits),
     )
 
 
 def sandbox_body(instance, image_ref: str, dns_servers=(), hosts=(), *,
-                 host: str | None = None, node: str | None = None) -> Body:
+                 host: str | None = None, node: str | None = None,
+                 ulimits=()) -> Body:
     """The ``POST /containers/create`` body of ``instance``'s sandbox.
 
     :param image_ref: the engine-local pause image (nova_docker.sandbox_image).
@@ -465,6 +474,7 @@ def sandbox_body(instance, image_ref: str, dns_servers=(), hosts=(), *,
         IP addresses, else InvalidInput.
     :param hosts: (name, address) pairs for its /etc/hosts: RFC 1123
         names and IP addresses, else InvalidInput.
+    :param ulimits: as :func:`create_body`'s.
     """
     servers, lines = _resolution(dns_servers, hosts)
     # Every label of ours, as on the workload: the sandbox image may be
@@ -491,5 +501,5 @@ def sandbox_body(instance, image_ref: str, dns_servers=(), hosts=(), *,
                    'StopSignal': sandbox_image.STOP_SIGNAL,
                    'Healthcheck': {'Test': ['NONE']},
                    'HostConfig': host_config},
-                  _hostname(instance))
+                  _hostname(instance), _ulimits(ulimits))
 

@@ -203,7 +203,8 @@ class DockerDriver(driver.ComputeDriver):
         instance = guest.instance
         sandbox_body = container.sandbox_body(
             instance, self._host.sandbox_image(), plan.dns_servers,
-            plan.hosts, host=self._host.name, node=self._host.name)
+            plan.hosts, host=self._host.name, node=self._host.name,
+            ulimits=self._host.facts.ulimits)
         body = self._workload_body(instance, image_meta, image_ref,
                                    guest.sandbox)
         guest.create(sandbox_body, body)
@@ -219,7 +220,8 @@ class DockerDriver(driver.ComputeDriver):
                 host_cpus=self._host.facts.cpus, host=self._host.name,
                 node=self._host.name, sandbox=sandbox, image_config=config,
                 storage_opt=self._host.storage_opt(
-                    instance.flavor.root_gb or CONF.docker.max_image_size_gb))
+                    instance.flavor.root_gb or CONF.docker.max_image_size_gb),
+                ulimits=self._host.facts.ulimits)
         except exception.ImageUnacceptable:
             with excutils.save_and_reraise_exception():
                 self._forget_image(image_ref)

@@ -49,6 +49,19 @@ def client_from_conf() -> 'docker.DockerClient':
                                image_timeout=opts.image_timeout)
 
 
+PODMAN = 'Podman Engine'
+# Podman gives each container RLIMIT_NOFILE and RLIMIT_NPROC of 1048576
+# unless its create request says otherwise, above the hard limits of a
+# root without CAP_SYS_RESOURCE (as on hosts in containers or VMs with
+# tight limits): there no container starts ("error setting rlimit type
+# 7"). Limits of the common soft defaults, under such hard ones, are
+# asked for explicitly. Docker sets none: containers inherit dockerd's.
+PODMAN_ULIMITS = (
+    {'Name': 'nofile', 'Soft': 1024, 'Hard': 4096},
+    {'Name': 'nproc', 'Soft': 4096, 'Hard': 4096},
+)
+
+
 def _product(version: dict) -> str:
     """Which engine answers ('Docker Engine', 'Podman Engine'...): the
     dialect a caller may need to speak, from ``/version``."""
@@ -69,6 +82,9 @@ class EngineFacts:
     cpus: int | None
     arch: str | None
     storage: disk.StorageFacts
+    # What every create body must carry on this engine (HostConfig
+    # Ulimits), beyond what the flavor says.
+    ulimits: tuple = ()
 
 
 class Host:
@@ -123,8 +139,10 @@ class Host:
         return self._facts
 
     def _read_facts(self, version: dict, info: dict) -> EngineFacts:
+        product = _product(version)
         self._facts = EngineFacts(
-            api_version=self.client.api_version, product=_product(version),
+            api_version=self.client.api_version, product=product,
+            ulimits=PODMAN_ULIMITS if product == PODMAN else (),
             cpus=info.get('NCPU'), arch=info.get('Architecture'),
             storage=resources.storage_facts(
                 info, local=CONF.docker.host_url.startswith('unix://')))

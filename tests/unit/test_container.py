@@ -357,3 +357,15 @@ def test_console_log_is_bounded_json_file():
 def test_no_log_size_leaves_logging_to_the_engine():
     host_config = hardened(container.Hardening(log_max_size=None))
     assert 'LogConfig' not in host_config
+
+
+def test_the_engines_rlimits_go_into_both_bodies_and_none_by_default():
+    inst = nova_objects.instance()
+    limits = ({'Name': 'nofile', 'Soft': 1024, 'Hard': 4096},)
+    workload = container.create_body(inst, nova_objects.image_meta(),
+                                     'img', 0, ulimits=limits)
+    sandbox = container.sandbox_body(inst, 'pause', ulimits=limits)
+    for body in (workload, sandbox):
+        assert body['HostConfig']['Ulimits'] == [dict(limits[0])]
+    assert 'Ulimits' not in body_for()['HostConfig']
+    assert 'Ulimits' not in container.sandbox_body(inst, 'p')['HostConfig']

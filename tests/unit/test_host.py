@@ -162,3 +162,19 @@ def test_each_resource_audit_reads_the_cpus_afresh(engine_at):
                                                  NCPU=12))
     assert host.available_resource('node-7')['vcpus'] == 12
     assert host.facts.cpus == 12
+
+
+def test_podman_is_asked_for_rlimits_in_every_create_docker_is_not(
+        engine_at):
+    # Podman's own rlimits are above what root may raise on such hosts:
+    # no container starts unless the create request carries limits.
+    host = host_mod.Host()
+    host.init_host('node-7')
+    assert host.facts.ulimits == ()
+    version = dict(fake_engine.DEFAULT_VERSION, Components=[
+        {'Name': 'Podman Engine', 'Version': '4.3.1'}])
+    engine_at.route('GET', r'^/version$', json=version)
+    podman = host_mod.Host()
+    podman.init_host('node-7')
+    assert {u['Name'] for u in podman.facts.ulimits} == {'nofile', 'nproc'}
+    assert all(u['Soft'] <= u['Hard'] for u in podman.facts.ulimits)
