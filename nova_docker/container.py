@@ -73,6 +73,9 @@ SANDBOX_PIDS = 64
 JOIN_PREFIX = 'container:'
 
 MIB = 1024 * 1024
+# Docker refuses a memory limit below 6 MB; Podman takes any and the
+# workload dies at once. Refused here, the same on every engine.
+MIN_MEMORY_MB = 6
 # Docker's unit for CpuShares: one CPU is worth 1024.
 SHARES_PER_VCPU = 1024
 # The CFS quota/period bounds the kernel accepts, in microseconds.
@@ -198,6 +201,12 @@ def _hostname(instance) -> Body:
 
 
 def _memory(flavor) -> Body:
+    if flavor.memory_mb < MIN_MEMORY_MB:
+        raise exception.InstanceDeployFailure(
+            reason='the flavor %s has %d MB of memory, below the minimum '
+                   'memory of %d MB a container can run in: use a flavor '
+                   'with more' % (flavor.name, flavor.memory_mb,
+                                  MIN_MEMORY_MB))
     limit = flavor.memory_mb * MIB
     # MemorySwap equal to Memory: no swap beyond the flavor's RAM, as a
     # VM of that flavor would have.

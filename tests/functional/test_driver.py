@@ -13,6 +13,7 @@ from nova import exception
 from nova.virt import driver as virt_driver
 
 from nova_docker import driver as driver_mod
+from nova_docker import resources
 from tests.fixtures import images as image_fixtures
 from tests.unit import nova_objects
 
@@ -254,7 +255,10 @@ def test_resources_and_inventory_come_from_the_engine(driver, engine):
     assert res['memory_mb'] == info['MemTotal'] // (1024 * 1024)
     assert res['local_gb'] > 0
     assert res['hypervisor_type'] == 'docker'
-    assert res['hypervisor_version'] > 20000000
+    # Docker 20.10.24 -> 20010024; Podman 4.3.1 -> 4003001.
+    assert res['hypervisor_version'] == resources.hypervisor_version(
+        info['ServerVersion'])
+    assert res['hypervisor_version'] > 4000000
     assert res['supported_instances'][0][1:] == ('docker', 'exe')
     assert driver.get_available_nodes() == ['test-node']
 

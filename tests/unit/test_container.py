@@ -38,6 +38,16 @@ def test_memory_is_the_flavor_with_no_extra_swap():
     assert host_config['MemorySwap'] == host_config['Memory']
 
 
+def test_memory_below_the_minimum_is_refused_whatever_the_engine():
+    # Docker refuses it itself; Podman would start a workload that dies.
+    inst = nova_objects.instance(nova_objects.flavor(memory_mb=5))
+    with pytest.raises(exception.InstanceDeployFailure,
+                       match='minimum memory of 6 MB'):
+        body_for(inst)
+    assert body_for(nova_objects.instance(nova_objects.flavor(
+        memory_mb=6)))['HostConfig']['Memory'] == 6 * 1024 * 1024
+
+
 def test_cpu_shares_scale_with_vcpus_and_quota_caps():
     flavor = nova_objects.flavor(vcpus=3, extra_specs={
         'quota:cpu_quota': '50000', 'quota:cpu_period': '100000'})
