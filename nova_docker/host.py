@@ -49,6 +49,7 @@ def client_from_conf() -> 'docker.DockerClient':
                                image_timeout=opts.image_timeout)
 
 
+DOCKER = 'Docker Engine'
 PODMAN = 'Podman Engine'
 # Podman gives each container RLIMIT_NOFILE and RLIMIT_NPROC of 1048576
 # unless its create request says otherwise, above the hard limits of a
@@ -66,9 +67,13 @@ def _product(version: dict) -> str:
     """Which engine answers ('Docker Engine', 'Podman Engine'...): the
     dialect a caller may need to speak, from ``/version``."""
     for component in version.get('Components') or []:
-        if component.get('Name', '').endswith('Engine'):
-            return component['Name']
-    return 'Docker Engine'
+        name = component.get('Name', '')
+        # Docker's own component is plain 'Engine' (20.10 to 29).
+        if name == 'Engine':
+            return DOCKER
+        if name.endswith('Engine'):
+            return name
+    return DOCKER
 
 
 @dataclasses.dataclass(frozen=True)

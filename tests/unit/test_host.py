@@ -155,6 +155,18 @@ def test_the_facts_say_which_engine_answers(engine_at):
     assert len(engine_at.requests_to('GET', '/version')) == 1
 
 
+def test_docker_is_named_as_such_though_its_component_is_engine(engine_at):
+    # What Docker 20.10 and 26 answer.
+    version = dict(fake_engine.DEFAULT_VERSION, Components=[
+        {'Name': 'Engine', 'Version': '26.1.5+dfsg1'},
+        {'Name': 'containerd', 'Version': '1.7.24~ds1'},
+        {'Name': 'runc', 'Version': '1.1.5+ds1'}])
+    engine_at.route('GET', r'^/version$', json=version)
+    host = host_mod.Host()
+    host.init_host('node-7')
+    assert host.facts.product == 'Docker Engine'
+
+
 def test_each_resource_audit_reads_the_cpus_afresh(engine_at):
     host = host_mod.Host()
     host.init_host('node-7')
