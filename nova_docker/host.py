@@ -90,6 +90,11 @@ class EngineFacts:
     # What every create body must carry on this engine (HostConfig
     # Ulimits), beyond what the flavor says.
     ulimits: tuple = ()
+    # Whether instances keep running while the engine is stopped or
+    # restarted: Docker's live-restore; always on Podman, whose
+    # containers belong to their conmon, not to the API service (its
+    # /info says LiveRestoreEnabled false all the same).
+    keeps_running: bool = False
 
 
 class Host:
@@ -128,7 +133,8 @@ class Host:
         facts = self._read_facts(version, info)
         LOG.info('%s at %s speaks API %s', facts.product, url,
                  facts.api_version)
-        for warning in engine_checks.warnings(info, CONF.docker):
+        for warning in engine_checks.warnings(
+                info, CONF.docker, keeps_running=facts.keeps_running):
             LOG.warning(warning)
         if disk.warning(facts.storage):
             LOG.warning(disk.warning(facts.storage))
@@ -148,6 +154,8 @@ class Host:
         self._facts = EngineFacts(
             api_version=self.client.api_version, product=product,
             ulimits=PODMAN_ULIMITS if product == PODMAN else (),
+            keeps_running=(product == PODMAN or
+                           bool(info.get('LiveRestoreEnabled'))),
             cpus=info.get('NCPU'), arch=info.get('Architecture'),
             storage=resources.storage_facts(
                 info, local=CONF.docker.host_url.startswith('unix://')))

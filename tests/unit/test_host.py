@@ -190,3 +190,23 @@ def test_podman_is_asked_for_rlimits_in_every_create_docker_is_not(
     podman.init_host('node-7')
     assert {u['Name'] for u in podman.facts.ulimits} == {'nofile', 'nproc'}
     assert all(u['Soft'] <= u['Hard'] for u in podman.facts.ulimits)
+
+
+def test_podman_without_live_restore_keeps_its_instances_running(
+        engine_at, caplog):
+    # Its containers are conmon's: they outlive a stop of the service,
+    # though /info says LiveRestoreEnabled false. Docker's do not.
+    engine_at.route('GET', r'^/info$', json=dict(fake_engine.DEFAULT_INFO,
+                                                 LiveRestoreEnabled=False))
+    docker = host_mod.Host()
+    docker.init_host('node-7')
+    assert docker.facts.keeps_running is False
+    assert 'live-restore' in caplog.text
+    caplog.clear()
+    engine_at.route('GET', r'^/version$', json=dict(
+        fake_engine.DEFAULT_VERSION,
+        Components=[{'Name': 'Podman Engine', 'Version': '4.3.1'}]))
+    podman = host_mod.Host()
+    podman.init_host('node-7')
+    assert podman.facts.keeps_running is True
+    assert 'live-restore' not in caplog.text
