@@ -27,8 +27,8 @@ def pytest_configure(config):
 def pytest_generate_tests(metafunc):
     # A module marked every_engine runs once per engine (see
     # tests/fixtures/engines.py); session scope: each engine starts once.
-    if ('engine' in metafunc.fixturenames and
-            metafunc.definition.get_closest_marker('every_engine')):
+    uses = {'engine', 'private_engine'} & set(metafunc.fixturenames)
+    if uses and metafunc.definition.get_closest_marker('every_engine'):
         metafunc.parametrize('engine_kind', engines_fx.kinds_to_run(),
                              indirect=True, scope='session')
 
