@@ -433,7 +433,8 @@ def create_body(instance, image_meta, image_ref: str, pids_limit: int,
                 node: str | None = None,
                 sandbox: str | None = None,
                 image_config: dict | None = None,
-                storage_opt=None, ulimits=()) -> Body:
+                storage_opt=None, ulimits=(),
+                own_hostname: bool = False) -> Body:
     """The ``POST /containers/create`` body for ``instance``.
 
     :param image_ref: the engine-local image to run (see nova_docker.images).
@@ -449,6 +450,8 @@ def create_body(instance, image_meta, image_ref: str, pids_limit: int,
     :param storage_opt: its disk bound (nova_docker.disk), None: none.
     :param ulimits: ``HostConfig.Ulimits`` the engine needs in every
         create (nova_docker.host.EngineFacts); empty: none.
+    :param own_hostname: the workload carries the hostname though it
+        joins a sandbox (an engine that shares no hostname, EngineFacts).
     """
     flavor = instance.flavor
     hardening = hardening or Hardening()
@@ -456,9 +459,9 @@ def create_body(instance, image_meta, image_ref: str, pids_limit: int,
         {'Image': image_ref},
         _image_fields(image_id or image_meta.id, image_config),
         _workload_labels(instance, image_id, host, node, image_config),
-        # The engine refuses a hostname on a container that joins
-        # another's namespace: the sandbox carries it.
-        {} if sandbox else _hostname(instance),
+        # Docker refuses a hostname on a container that joins another's
+        # namespace: the sandbox carries it, unless the engine says.
+        {} if sandbox and not own_hostname else _hostname(instance),
         _command(image_meta),
         _memory(flavor),
         _cpu(flavor),

@@ -221,7 +221,8 @@ class DockerDriver(driver.ComputeDriver):
                 node=self._host.name, sandbox=sandbox, image_config=config,
                 storage_opt=self._host.storage_opt(
                     instance.flavor.root_gb or CONF.docker.max_image_size_gb),
-                ulimits=self._host.facts.ulimits)
+                ulimits=self._host.facts.ulimits,
+                own_hostname=self._host.facts.workload_hostname)
         except exception.ImageUnacceptable:
             with excutils.save_and_reraise_exception():
                 self._forget_image(image_ref)

@@ -95,6 +95,10 @@ class EngineFacts:
     # containers belong to their conmon, not to the API service (its
     # /info says LiveRestoreEnabled false all the same).
     keeps_running: bool = False
+    # Whether a workload joined to its sandbox carries the hostname
+    # itself: Podman 4 gives it a hostname of its own (its id); Docker
+    # shares the sandbox's and refuses one there.
+    workload_hostname: bool = False
 
 
 class Host:
@@ -156,6 +160,7 @@ class Host:
             ulimits=PODMAN_ULIMITS if product == PODMAN else (),
             keeps_running=(product == PODMAN or
                            bool(info.get('LiveRestoreEnabled'))),
+            workload_hostname=product == PODMAN,
             cpus=info.get('NCPU'), arch=info.get('Architecture'),
             storage=resources.storage_facts(
                 info, local=CONF.docker.host_url.startswith('unix://')))

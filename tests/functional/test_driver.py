@@ -84,6 +84,16 @@ def test_spawn_runs_a_container_shaped_by_the_flavor(
     assert driver.get_info(inst).state == power_state.RUNNING
 
 
+def test_the_workload_has_the_instances_hostname(driver, engine, instances,
+                                                busybox_image):
+    # Docker shares the sandbox's; Podman 4 gives a joined container a
+    # hostname of its own (its id) unless told.
+    inst = instances()
+    spawn(driver, inst, busybox_image)
+    code, out, _err = engine.exec('nova-%s' % inst.uuid, ['hostname'])
+    assert (code, out.strip()) == (0, b'test-host')
+
+
 def test_listing_uses_one_label_filtered_call(
         driver, instances, busybox_image, monkeypatch, engine_client):
     mine = [instances() for _ in range(3)]

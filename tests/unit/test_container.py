@@ -93,8 +93,13 @@ def test_a_workload_joins_its_sandbox_which_holds_the_hostname():
                                  sandbox=labels.sandbox_name(inst))
     assert body['HostConfig']['NetworkMode'] == \
         'container:nova-%s-sandbox' % inst.uuid
-    # The engine refuses a hostname on a container that joins another.
+    # Docker refuses a hostname on a container that joins another.
     assert 'Hostname' not in body
+    # Podman gives it a hostname of its own unless told.
+    assert container.create_body(
+        inst, nova_objects.image_meta(), 'glance/x:latest', 100,
+        sandbox=labels.sandbox_name(inst), own_hostname=True
+    )['Hostname'] == container.hostname(inst)
 
 
 def test_the_sandbox_holds_name_resolution_and_is_fenced_in():

@@ -189,6 +189,9 @@ def test_podman_is_asked_for_rlimits_in_every_create_docker_is_not(
     podman = host_mod.Host()
     podman.init_host('node-7')
     assert {u['Name'] for u in podman.facts.ulimits} == {'nofile', 'nproc'}
+    # Nor does it share the sandbox's hostname with a joined workload.
+    assert (host.facts.workload_hostname,
+            podman.facts.workload_hostname) == (False, True)
     assert all(u['Soft'] <= u['Hard'] for u in podman.facts.ulimits)
 
 
