@@ -73,6 +73,9 @@ SANDBOX_PIDS = 64
 JOIN_PREFIX = 'container:'
 
 MIB = 1024 * 1024
+# Docker refuses a memory limit below 6 MB; Podman takes any and the
+# workload dies at once. Refused here, the same on every engine.
+MIN_MEMORY_MB = 6
 # Docker's unit for CpuShares: one CPU is worth 1024.
 SHARES_PER_VCPU = 1024
 # The CFS quota/period bounds the kernel accepts, in microseconds.
@@ -198,6 +201,12 @@ def _hostname(instance) -> Body:
 
 
 def _memory(flavor) -> Body:
+    if flavor.memory_mb < MIN_MEMORY_MB:
+        raise exception.InstanceDeployFailure(
+            reason='the flavor %s has %d MB of memory, below the minimum '
+                   'memory of %d MB a container can run in: use a flavor '
+                   'with more' % (flavor.name, flavor.memory_mb,
+                                  MIN_MEMORY_MB))
     limit = flavor.memory_mb * MIB
     # MemorySwap equal to Memory: no swap beyond the flavor's RAM, as a
     # VM of that flavor would have.
@@ -401,6 +410,11 @@ def command_override(image_meta) -> list[str] | None:
                    % (props.os_command_line, exc)) from None
 
 
+def _ulimits(ulimits) -> Body:
+    return {'HostConfig': {'Ulimits': [dict(u) for u in ulimits]}} \
+        if ulimits else {}
+
+
 def _merge(*fragments: Body) -> Body:
     body: Body = {}
     for fragment in fragments:
@@ -419,7 +433,8 @@ def create_body(instance, image_meta, image_ref: str, pids_limit: int,
                 node: str | None = None,
                 sandbox: str | None = None,
                 image_config: dict | None = None,
-                storage_opt=None) -> Body:
+                storage_opt=None, ulimits=(),
+                own_hostname: bool = False) -> Body:
     """The ``POST /containers/create`` body for ``instance``.
 
     :param image_ref: the engine-local image to run (see nova_docker.images).
@@ -433,6 +448,10 @@ def create_body(instance, image_meta, image_ref: str, pids_limit: int,
     :param image_config: the engine-local image's ``Config`` (inspect):
         ImageUnacceptable if the body cannot pin what it would set.
     :param storage_opt: its disk bound (nova_docker.disk), None: none.
+    :param ulimits: ``HostConfig.Ulimits`` the engine needs in every
+        create (nova_docker.host.EngineFacts); empty: none.
+    :param own_hostname: the workload carries the hostname though it
+        joins a sandbox (an engine that shares no hostname, EngineFacts).
     """
     flavor = instance.flavor
     hardening = hardening or Hardening()
@@ -440,9 +459,9 @@ def create_body(instance, image_meta, image_ref: str, pids_limit: int,
         {'Image': image_ref},
         _image_fields(image_id or image_meta.id, image_config),
         _workload_labels(instance, image_id, host, node, image_config),
-        # The engine refuses a hostname on a container that joins
-        # another's namespace: the sandbox carries it.
-        {} if sandbox else _hostname(instance),
+        # Docker refuses a hostname on a container that joins another's
+        # namespace: the sandbox carries it, unless the engine says.
+        {} if sandbox and not own_hostname else _hostname(instance),
         _command(image_meta),
         _memory(flavor),
         _cpu(flavor),
@@ -453,11 +472,13 @@ def create_body(instance, image_meta, image_ref: str, pids_limit: int,
         _log(hardening.log_max_size, hardening.log_max_files),
         _network(sandbox),
         {'HostConfig': {'StorageOpt': storage_opt}} if storage_opt else {},
+        _ulimits(ulimits),
     )
 
 
 def sandbox_body(instance, image_ref: str, dns_servers=(), hosts=(), *,
-                 host: str | None = None, node: str | None = None) -> Body:
+                 host: str | None = None, node: str | None = None,
+                 ulimits=()) -> Body:
     """The ``POST /containers/create`` body of ``instance``'s sandbox.
 
     :param image_ref: the engine-local pause image (nova_docker.sandbox_image).
@@ -465,6 +486,7 @@ def sandbox_body(instance, image_ref: str, dns_servers=(), hosts=(), *,
         IP addresses, else InvalidInput.
     :param hosts: (name, address) pairs for its /etc/hosts: RFC 1123
         names and IP addresses, else InvalidInput.
+    :param ulimits: as :func:`create_body`'s.
     """
     servers, lines = _resolution(dns_servers, hosts)
     # Every label of ours, as on the workload: the sandbox image may be
@@ -491,5 +513,5 @@ def sandbox_body(instance, image_ref: str, dns_servers=(), hosts=(), *,
                    'StopSignal': sandbox_image.STOP_SIGNAL,
                    'Healthcheck': {'Test': ['NONE']},
                    'HostConfig': host_config},
-                  _hostname(instance))
+                  _hostname(instance), _ulimits(ulimits))
 

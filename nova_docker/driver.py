@@ -183,7 +183,8 @@ class DockerDriver(driver.ComputeDriver):
         instance = guest.instance
         sandbox_body = container.sandbox_body(
             instance, self._host.sandbox_image(), plan.dns_servers,
-            plan.hosts, host=self._host.name, node=self._host.name)
+            plan.hosts, host=self._host.name, node=self._host.name,
+            ulimits=self._host.facts.ulimits)
         body = self._workload_body(instance, image_meta, image_ref,
                                    guest.sandbox)
         guest.create(sandbox_body, body)
@@ -199,7 +200,9 @@ class DockerDriver(driver.ComputeDriver):
                 host_cpus=self._host.facts.cpus, host=self._host.name,
                 node=self._host.name, sandbox=sandbox, image_config=config,
                 storage_opt=self._host.storage_opt(
-                    instance.flavor.root_gb or CONF.docker.max_image_size_gb))
+                    instance.flavor.root_gb or CONF.docker.max_image_size_gb),
+                ulimits=self._host.facts.ulimits,
+                own_hostname=self._host.facts.workload_hostname)
         except exception.ImageUnacceptable:
             with excutils.save_and_reraise_exception():
                 self._local_images.forget_refused(image_meta.id,

@@ -46,8 +46,8 @@ def _no_seccomp(info: dict) -> str | None:
     return None
 
 
-def _no_live_restore(info: dict) -> str | None:
-    if not info.get('LiveRestoreEnabled'):
+def _no_live_restore(keeps_running: bool) -> str | None:
+    if not keeps_running:
         return ('The Docker Engine runs without live-restore: stopping or '
                 'restarting dockerd (an upgrade, a crash) stops every '
                 'instance on this host. Set "live-restore": true in '
@@ -56,9 +56,14 @@ def _no_live_restore(info: dict) -> str | None:
     return None
 
 
-def warnings(info: dict, opts) -> list[str]:
+def warnings(info: dict, opts, keeps_running: bool | None = None
+             ) -> list[str]:
     """Warnings about the engine (``info``: its ``GET /info`` reply) and
-    the way ``opts`` (the ``[docker]`` group) reach it."""
+    the way ``opts`` (the ``[docker]`` group) reach it. ``keeps_running``:
+    whether instances outlive a stop of the engine (EngineFacts); by
+    default what ``info`` says of live-restore."""
+    if keeps_running is None:
+        keeps_running = bool(info.get('LiveRestoreEnabled'))
     found = (_tls_off(opts), _insecure(opts), _no_seccomp(info),
-             _no_live_restore(info))
+             _no_live_restore(keeps_running))
     return [warning for warning in found if warning]

@@ -31,10 +31,12 @@ from nova_docker import labels
 
 LOG = logging.getLogger(__name__)
 
+# Only filters every engine applies as Docker does: Podman 4 matches
+# 'event' against names of its own ('died') and a 'label' by key=value
+# only. The rest (our containers, the actions that matter) is picked
+# by handle().
 FILTERS = {
     'type': ['container'],
-    'event': ['start', 'die', 'destroy'],
-    'label': [labels.LABEL_INSTANCE_UUID],
 }
 
 
@@ -43,7 +45,7 @@ def event_filters(host: str | None) -> dict:
     if not host:
         return FILTERS
     label = '%s=%s' % (labels.LABEL_HOST, host)
-    return dict(FILTERS, label=FILTERS['label'] + [label])
+    return dict(FILTERS, label=FILTERS.get('label', []) + [label])
 
 
 # Reconnect delays: the first, doubled after each failed attempt, up to
@@ -297,7 +299,7 @@ class EventWatcher:
     def handle(self, engine_event: dict) -> None:
         """Turn one engine event into what Nova should hear (if any)."""
         uuid = instance_uuid(engine_event)
-        action = engine_event.get('Action') or engine_event.get('status')
+        action = engine_event.get('Action')
         if uuid is None:
             return
         if action == 'start':

@@ -49,13 +49,31 @@ def client_from_conf() -> 'docker.DockerClient':
                                image_timeout=opts.image_timeout)
 
 
+DOCKER = 'Docker Engine'
+PODMAN = 'Podman Engine'
+# Podman gives each container RLIMIT_NOFILE and RLIMIT_NPROC of 1048576
+# unless its create request says otherwise, above the hard limits of a
+# root without CAP_SYS_RESOURCE (as on hosts in containers or VMs with
+# tight limits): there no container starts ("error setting rlimit type
+# 7"). Limits of the common soft defaults, under such hard ones, are
+# asked for explicitly. Docker sets none: containers inherit dockerd's.
+PODMAN_ULIMITS = (
+    {'Name': 'nofile', 'Soft': 1024, 'Hard': 4096},
+    {'Name': 'nproc', 'Soft': 4096, 'Hard': 4096},
+)
+
+
 def _product(version: dict) -> str:
     """Which engine answers ('Docker Engine', 'Podman Engine'...): the
     dialect a caller may need to speak, from ``/version``."""
     for component in version.get('Components') or []:
-        if component.get('Name', '').endswith('Engine'):
-            return component['Name']
-    return 'Docker Engine'
+        name = component.get('Name', '')
+        # Docker's own component is plain 'Engine' (20.10 to 29).
+        if name == 'Engine':
+            return DOCKER
+        if name.endswith('Engine'):
+            return name
+    return DOCKER
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +87,18 @@ class EngineFacts:
     cpus: int | None
     arch: str | None
     storage: disk.StorageFacts
+    # What every create body must carry on this engine (HostConfig
+    # Ulimits), beyond what the flavor says.
+    ulimits: tuple = ()
+    # Whether instances keep running while the engine is stopped or
+    # restarted: Docker's live-restore; always on Podman, whose
+    # containers belong to their conmon, not to the API service (its
+    # /info says LiveRestoreEnabled false all the same).
+    keeps_running: bool = False
+    # Whether a workload joined to its sandbox carries the hostname
+    # itself: Podman 4 gives it a hostname of its own (its id); Docker
+    # shares the sandbox's and refuses one there.
+    workload_hostname: bool = False
 
 
 class Host:
@@ -107,7 +137,8 @@ class Host:
         facts = self._read_facts(version, info)
         LOG.info('%s at %s speaks API %s', facts.product, url,
                  facts.api_version)
-        for warning in engine_checks.warnings(info, CONF.docker):
+        for warning in engine_checks.warnings(
+                info, CONF.docker, keeps_running=facts.keeps_running):
             LOG.warning(warning)
         if disk.warning(facts.storage):
             LOG.warning(disk.warning(facts.storage))
@@ -123,8 +154,13 @@ class Host:
         return self._facts
 
     def _read_facts(self, version: dict, info: dict) -> EngineFacts:
+        product = _product(version)
         self._facts = EngineFacts(
-            api_version=self.client.api_version, product=_product(version),
+            api_version=self.client.api_version, product=product,
+            ulimits=PODMAN_ULIMITS if product == PODMAN else (),
+            keeps_running=(product == PODMAN or
+                           bool(info.get('LiveRestoreEnabled'))),
+            workload_hostname=product == PODMAN,
             cpus=info.get('NCPU'), arch=info.get('Architecture'),
             storage=resources.storage_facts(
                 info, local=CONF.docker.host_url.startswith('unix://')))

@@ -253,5 +253,7 @@ def ensure_image(client, arch: str, repo: str = SANDBOX_REPO) -> str:
         try:
             client.inspect_image(name)
         except errors.NotFound:
-            client.import_image(tar, repo, tag, changes=list(IMAGE_CHANGES))
+            # The whole reference in ``repo``: Podman 4's import ignores
+            # ``tag`` (it tags :latest); Docker reads a tag in ``repo``.
+            client.import_image(tar, name, '', changes=list(IMAGE_CHANGES))
     return name

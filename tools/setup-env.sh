@@ -2,7 +2,8 @@
 # Everything the demo and the tests need, installed only when missing:
 # a running Docker Engine (tools/ensure-docker.sh), a running Open vSwitch
 # (tools/ensure-ovs.sh), btrfs-progs for the disk-bound test
-# (tools/ensure-btrfs.sh), python3-venv, and a virtualenv in .venv (or
+# (tools/ensure-btrfs.sh), the private engines of the engine tier
+# (tools/ensure-engines.sh), python3-venv, and a virtualenv in .venv (or
 # $NOVA_DOCKER_VENV) holding requirements.txt, test-requirements.txt and
 # nova-docker itself as a wheel (an editable install would not put the
 # nova/virt/docker shim where nova's loader looks).
@@ -39,6 +40,12 @@ step "checking btrfs-progs (tools/ensure-btrfs.sh)"
 tools/ensure-btrfs.sh ||
     die "could not install btrfs-progs (see above); on Debian," \
         "'apt-get install btrfs-progs' is what tools/ensure-btrfs.sh tries"
+
+step "checking the engines of the engine tier (tools/ensure-engines.sh)"
+tools/ensure-engines.sh ||
+    die "could not fetch Docker 26 or install podman (see above); on" \
+        "Debian, 'apt-get download docker.io containerd tini' from trixie" \
+        "and 'apt-get install podman' is what tools/ensure-engines.sh tries"
 
 # A fresh Debian may lack python3's venv module.
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then

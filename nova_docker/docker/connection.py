@@ -24,10 +24,14 @@ from nova_docker.docker import timeouts
 # The oldest engine API this client works with: every endpoint and
 # parameter it uses exists in 1.41 (Docker Engine 20.10).
 MIN_API = '1.41'
-# The newest API this client has been written against (Docker Engine 27).
-# A newer engine is spoken to at this version as long as it still
-# accepts it (its MinAPIVersion).
-MAX_API = '1.47'
+# The newest API this client has been written against (Docker Engine 29).
+# What 1.44 to 1.52 changed, the client reads either way: events without
+# status/id/from (docker/system.py), image inspect without VirtualSize,
+# Container, ContainerConfig or DockerVersion, inspect and create
+# without Config.MacAddress or NetworkSettings' top-level fields (none of
+# which it reads or sends). A newer engine is spoken to at this version
+# as long as it still accepts it (its MinAPIVersion).
+MAX_API = '1.52'
 
 # nova-compute calls the engine from many green or native threads at once;
 # a pool smaller than that makes urllib3 open and throw away connections.

@@ -128,6 +128,9 @@ class ContainersMixin:
         params = {'container': container, 'repo': repo, 'tag': tag,
                   'comment': comment, 'pause': flag(pause),
                   'changes': list(changes or [])}
-        reply = self._call('POST', '/commit', params=params,
+        # An empty configuration: the container's own is kept (Docker
+        # merges it in). Podman refuses a commit with no body at all
+        # ("Decode(): EOF").
+        reply = self._call('POST', '/commit', params=params, json={},
                            timeout=self.image_timeout)
         return reply['Id']

@@ -19,6 +19,31 @@ def _timestamp(value: int | float | str | datetime.datetime) -> str:
     return str(value)
 
 
+# Podman's compat API names the removal of a container 'remove'; Docker
+# (and every caller) says 'destroy'. Docker has no container 'remove'.
+_CONTAINER_ACTIONS = {'remove': 'destroy'}
+
+
+def event(raw: dict) -> dict:
+    """One ``/events`` item in the dialect of current Docker (API 1.52):
+    ``Type``, ``Action`` and ``Actor`` always.
+
+    Engines before API 1.22 sent only ``status``, ``id`` and ``from``;
+    1.22 to 1.51 send both forms; 1.52 dropped the old one. Podman's
+    container actions are Docker's names.
+    """
+    actor = dict(raw.get('Actor') or {})
+    actor.setdefault('ID', raw.get('id', ''))
+    actor['Attributes'] = dict(actor.get('Attributes') or {})
+    if raw.get('from') and 'image' not in actor['Attributes']:
+        actor['Attributes']['image'] = raw['from']
+    kind = raw.get('Type') or 'container'
+    action = raw.get('Action') or raw.get('status') or ''
+    if kind == 'container':
+        action = _CONTAINER_ACTIONS.get(action, action)
+    return dict(raw, Type=kind, Action=action, Actor=actor)
+
+
 class SystemMixin:
     """``/_ping``, ``/version``, ``/info`` and ``/events``."""
 
@@ -45,7 +70,8 @@ class SystemMixin:
     def events(self, since=None, until=None,
                filters: dict | None = None,
                timeout: float | None = None) -> streams.Stream:
-        """Engine events as decoded dicts, as they happen.
+        """Engine events as decoded dicts (see :func:`event`), as they
+        happen.
 
         Iterate the returned stream; ``close()`` it (from any thread) to
         stop. Without ``until`` it never ends by itself. ``timeout`` is
@@ -62,4 +88,5 @@ class SystemMixin:
             params['filters'] = json.dumps(filters)
         response = self._stream('GET', '/events', params=params,
                                 timeout=timeout)
-        return streams.Stream(response, streams.json_lines(response))
+        return streams.Stream(response, map(event,
+                                            streams.json_lines(response)))

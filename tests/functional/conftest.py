@@ -10,17 +10,56 @@ from nova_docker import host as host_mod
 from nova_docker.image import glance_api
 from nova_docker import images
 from tests.fixtures import engine as engine_fixtures
+from tests.fixtures import engines as engines_fx
 from tests.fixtures import glance as glance_fx
 from tests.fixtures import image_api as image_api_fixtures
 from tests.fixtures import images as image_fixtures
 from tests.fixtures import nova_objects
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        'markers', 'every_engine: run the module once per engine kind '
+        '(tests/fixtures/engines.py)')
+
+
+def pytest_generate_tests(metafunc):
+    # A module marked every_engine runs once per engine (see
+    # tests/fixtures/engines.py); session scope: each engine starts once.
+    uses = {'engine', 'private_engine'} & set(metafunc.fixturenames)
+    if uses and metafunc.definition.get_closest_marker('every_engine'):
+        metafunc.parametrize('engine_kind', engines_fx.kinds_to_run(),
+                             indirect=True, scope='session')
+
+
 @pytest.fixture(scope='session')
-def engine():
-    """A raw view of the real engine, independent of the product client."""
-    engine_fixtures.require_engine()
-    api = engine_fixtures.EngineAPI()
+def engine_kind(request):
+    """Which engine ``engine`` is: 'host' unless parametrized."""
+    return getattr(request, 'param', engines_fx.HOST)
+
+
+@pytest.fixture(scope='session')
+def private_engines():
+    pool = engines_fx.Pool()
+    yield pool
+    pool.teardown()
+
+
+@pytest.fixture(scope='session')
+def engine(engine_kind, private_engines):
+    """A raw view of the real engine, independent of the product client:
+    the host's, or the private one of ``engine_kind``. ``url`` is its
+    address for ``[docker] host_url``."""
+    if engine_kind == engines_fx.HOST:
+        engine_fixtures.require_engine()
+        api = engine_fixtures.EngineAPI()
+        api.url = None  # [docker] host_url as configured
+    else:
+        engines_fx.require(engine_kind)
+        private = private_engines.get(engine_kind)
+        api = private.api()
+        api.url = private.url
+    api.kind = engine_kind
     yield api
     api.close()
 
@@ -29,7 +68,9 @@ def _load_as(engine, image_id, cmd):
     """Put a busybox image on the engine as the driver would name the
     Glance image ``image_id``."""
     tar = image_fixtures.docker_save_tar(None, cmd)
-    loaded = engine.load(tar).split('Loaded image ID: ')[1]
+    # Docker: 'Loaded image ID: sha256:...'; Podman: 'Loaded image:
+    # sha256:...'.
+    loaded = engine.load(tar).rsplit(' ', 1)[1]
     engine.post('/images/%s/tag' % loaded,
                 params={'repo': 'glance/' + image_id, 'tag': 'latest'})
     return 'glance/%s:latest' % image_id
@@ -52,10 +93,15 @@ def image_api():
 @pytest.fixture
 def engine_client(engine):
     """The product's client of the engine, as the drivers of a test get
-    it: a test may wrap its calls to make the engine fail at a point."""
+    it: a test may wrap its calls to make the engine fail at a point.
+    ``[docker] host_url`` points at the engine while the test runs."""
+    if engine.url:
+        host_mod.CONF.set_override('host_url', engine.url, 'docker')
     client = host_mod.client_from_conf()
     yield client
     client.close()
+    if engine.url:
+        host_mod.CONF.clear_override('host_url', 'docker')
 
 
 @pytest.fixture

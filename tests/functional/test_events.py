@@ -2,10 +2,14 @@
 
 import queue
 
+import pytest
 from nova.virt import event as virtevent
 
 from tests.fixtures.lifecycle import Events
 from tests.fixtures import nova_objects
+
+# Runs once per engine (tests/fixtures/engines.py).
+pytestmark = pytest.mark.every_engine
 
 STARTED = virtevent.EVENT_LIFECYCLE_STARTED
 STOPPED = virtevent.EVENT_LIFECYCLE_STOPPED

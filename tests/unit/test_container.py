@@ -38,6 +38,16 @@ def test_memory_is_the_flavor_with_no_extra_swap():
     assert host_config['MemorySwap'] == host_config['Memory']
 
 
+def test_memory_below_the_minimum_is_refused_whatever_the_engine():
+    # Docker refuses it itself; Podman would start a workload that dies.
+    inst = nova_objects.instance(nova_objects.flavor(memory_mb=5))
+    with pytest.raises(exception.InstanceDeployFailure,
+                       match='minimum memory of 6 MB'):
+        body_for(inst)
+    assert body_for(nova_objects.instance(nova_objects.flavor(
+        memory_mb=6)))['HostConfig']['Memory'] == 6 * 1024 * 1024
+
+
 def test_cpu_shares_scale_with_vcpus_and_quota_caps():
     flavor = nova_objects.flavor(vcpus=3, extra_specs={
         'quota:cpu_quota': '50000', 'quota:cpu_period': '100000'})
@@ -83,8 +93,13 @@ def test_a_workload_joins_its_sandbox_which_holds_the_hostname():
                                  sandbox=labels.sandbox_name(inst))
     assert body['HostConfig']['NetworkMode'] == \
         'container:nova-%s-sandbox' % inst.uuid
-    # The engine refuses a hostname on a container that joins another.
+    # Docker refuses a hostname on a container that joins another.
     assert 'Hostname' not in body
+    # Podman gives it a hostname of its own unless told.
+    assert container.create_body(
+        inst, nova_objects.image_meta(), 'glance/x:latest', 100,
+        sandbox=labels.sandbox_name(inst), own_hostname=True
+    )['Hostname'] == container.hostname(inst)
 
 
 def test_the_sandbox_holds_name_resolution_and_is_fenced_in():
@@ -357,3 +372,15 @@ def test_console_log_is_bounded_json_file():
 def test_no_log_size_leaves_logging_to_the_engine():
     host_config = hardened(container.Hardening(log_max_size=None))
     assert 'LogConfig' not in host_config
+
+
+def test_the_engines_rlimits_go_into_both_bodies_and_none_by_default():
+    inst = nova_objects.instance()
+    limits = ({'Name': 'nofile', 'Soft': 1024, 'Hard': 4096},)
+    workload = container.create_body(inst, nova_objects.image_meta(),
+                                     'img', 0, ulimits=limits)
+    sandbox = container.sandbox_body(inst, 'pause', ulimits=limits)
+    for body in (workload, sandbox):
+        assert body['HostConfig']['Ulimits'] == [dict(limits[0])]
+    assert 'Ulimits' not in body_for()['HostConfig']
+    assert 'Ulimits' not in container.sandbox_body(inst, 'p')['HostConfig']

@@ -56,6 +56,24 @@ def test_a_start_within_the_delay_cancels_the_stop():
     assert got.events == [('u-1', virtevent.EVENT_LIFECYCLE_STARTED)]
 
 
+def test_the_stream_asks_only_for_filters_every_engine_applies():
+    # Podman 4 matches 'event' against its own names ('died') and a
+    # 'label' by key=value only: either filter would hide every event.
+    filters = events.event_filters('node-1')
+    assert set(filters) == {'type', 'label'}
+    assert all('=' in label for label in filters['label'])
+
+
+def test_only_start_die_and_destroy_of_instances_matter():
+    got = Collector()
+    watcher = events.EventWatcher(None, got, stop_delay=0.05)
+    for action in ('create', 'kill', 'stop', 'exec_start: sh', 'restart'):
+        watcher.handle(engine_event(action))
+    watcher.handle(engine_event('start', uuid=''))
+    time.sleep(0.1)
+    assert got.events == []
+
+
 def test_events_of_other_containers_are_ignored():
     got = Collector()
     watcher = events.EventWatcher(None, got, stop_delay=0)

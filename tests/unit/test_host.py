@@ -155,6 +155,18 @@ def test_the_facts_say_which_engine_answers(engine_at):
     assert len(engine_at.requests_to('GET', '/version')) == 1
 
 
+def test_docker_is_named_as_such_though_its_component_is_engine(engine_at):
+    # What Docker 20.10 and 26 answer.
+    version = dict(fake_engine.DEFAULT_VERSION, Components=[
+        {'Name': 'Engine', 'Version': '26.1.5+dfsg1'},
+        {'Name': 'containerd', 'Version': '1.7.24~ds1'},
+        {'Name': 'runc', 'Version': '1.1.5+ds1'}])
+    engine_at.route('GET', r'^/version$', json=version)
+    host = host_mod.Host()
+    host.init_host('node-7')
+    assert host.facts.product == 'Docker Engine'
+
+
 def test_each_resource_audit_reads_the_cpus_afresh(engine_at):
     host = host_mod.Host()
     host.init_host('node-7')
@@ -162,3 +174,42 @@ def test_each_resource_audit_reads_the_cpus_afresh(engine_at):
                                                  NCPU=12))
     assert host.available_resource('node-7')['vcpus'] == 12
     assert host.facts.cpus == 12
+
+
+def test_podman_is_asked_for_rlimits_in_every_create_docker_is_not(
+        engine_at):
+    # Podman's own rlimits are above what root may raise on such hosts:
+    # no container starts unless the create request carries limits.
+    host = host_mod.Host()
+    host.init_host('node-7')
+    assert host.facts.ulimits == ()
+    version = dict(fake_engine.DEFAULT_VERSION, Components=[
+        {'Name': 'Podman Engine', 'Version': '4.3.1'}])
+    engine_at.route('GET', r'^/version$', json=version)
+    podman = host_mod.Host()
+    podman.init_host('node-7')
+    assert {u['Name'] for u in podman.facts.ulimits} == {'nofile', 'nproc'}
+    # Nor does it share the sandbox's hostname with a joined workload.
+    assert (host.facts.workload_hostname,
+            podman.facts.workload_hostname) == (False, True)
+    assert all(u['Soft'] <= u['Hard'] for u in podman.facts.ulimits)
+
+
+def test_podman_without_live_restore_keeps_its_instances_running(
+        engine_at, caplog):
+    # Its containers are conmon's: they outlive a stop of the service,
+    # though /info says LiveRestoreEnabled false. Docker's do not.
+    engine_at.route('GET', r'^/info$', json=dict(fake_engine.DEFAULT_INFO,
+                                                 LiveRestoreEnabled=False))
+    docker = host_mod.Host()
+    docker.init_host('node-7')
+    assert docker.facts.keeps_running is False
+    assert 'live-restore' in caplog.text
+    caplog.clear()
+    engine_at.route('GET', r'^/version$', json=dict(
+        fake_engine.DEFAULT_VERSION,
+        Components=[{'Name': 'Podman Engine', 'Version': '4.3.1'}]))
+    podman = host_mod.Host()
+    podman.init_host('node-7')
+    assert podman.facts.keeps_running is True
+    assert 'live-restore' not in caplog.text

@@ -214,3 +214,7 @@ def test_commit_without_options(fake_engine, client):
     client.commit_container('c1', pause=False)
     assert fake_engine.requests[-1].query == {'container': ['c1'],
                                               'pause': ['0']}
+    # A body, empty: Podman refuses a commit without one.
+    assert json.loads(fake_engine.requests[-1].body) == {}
+    assert fake_engine.requests[-1].headers['Content-Type'] == \
+        'application/json'

@@ -81,3 +81,30 @@ def test_events_can_be_closed_from_another_thread(fake_engine):
         assert list(events) == []
     finally:
         release.set()
+
+
+# The same die and removal as each engine writes them.
+DOCKER_1_41_DIE = {'status': 'die', 'id': 'c1', 'from': 'img',
+                   'Type': 'container', 'Action': 'die',
+                   'Actor': {'ID': 'c1', 'Attributes': {'image': 'img',
+                                                        'exitCode': '0'}},
+                   'time': 1, 'timeNano': 1000000000}
+# API 1.52 (Docker 29) dropped status, id and from.
+DOCKER_1_52_DIE = {k: v for k, v in DOCKER_1_41_DIE.items()
+                   if k not in ('status', 'id', 'from')}
+# Before API 1.22: the old form only.
+DOCKER_1_21_DIE = {'status': 'die', 'id': 'c1', 'from': 'img',
+                   'time': 1, 'timeNano': 1000000000}
+# Podman 4.3 names a container's removal 'remove'.
+PODMAN_REMOVE = dict(DOCKER_1_41_DIE, status='remove', Action='remove')
+
+
+def test_events_come_in_one_dialect_from_every_engine(fake_engine, client):
+    fake_engine.route('GET', '/events', chunks=[
+        json.dumps(e) + '\n' for e in (DOCKER_1_41_DIE, DOCKER_1_52_DIE,
+                                       DOCKER_1_21_DIE, PODMAN_REMOVE)])
+    got = list(client.events(until=2))
+    assert [(e['Type'], e['Action'], e['Actor']['ID']) for e in got] == [
+        ('container', 'die', 'c1')] * 3 + [('container', 'destroy', 'c1')]
+    assert {e['Actor']['Attributes']['image'] for e in got} == {'img'}
+    assert [e['timeNano'] for e in got] == [1000000000] * 4

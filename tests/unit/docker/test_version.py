@@ -14,16 +14,18 @@ def engine(api, min_api='1.12', version='99.0'):
 
 def test_supported_range_constants():
     assert connection.MIN_API == '1.41'
-    assert connection.MAX_API == '1.47'
+    assert connection.MAX_API == '1.52'
 
 
 @pytest.mark.parametrize('reply, expected', [
     (engine('1.41'), '1.41'),
     (engine('1.45'), '1.45'),
     (engine('1.47'), '1.47'),
-    (engine('1.50', '1.24'), '1.47'),
-    (engine('1.52', '1.44'), '1.47'),
-    (engine('2.0', '1.40'), '1.47'),
+    (engine('1.50', '1.24'), '1.50'),
+    # Docker 29: the newest the client knows.
+    (engine('1.52', '1.44'), '1.52'),
+    (engine('1.53', '1.44'), '1.52'),
+    (engine('2.0', '1.40'), '1.52'),
 ])
 def test_negotiate_picks_the_lower_of_both_maxima(reply, expected):
     assert connection.negotiate_api_version(reply, 'here') == expected
@@ -40,16 +42,16 @@ def test_too_old_engine_message_names_both_ranges():
         connection.negotiate_api_version(engine('1.30', '1.12', '17.06'),
                                          'unix:///run/docker.sock')
     message = str(caught.value)
-    for part in ('1.12', '1.30', '1.41', '1.47', '20.10', '17.06',
+    for part in ('1.12', '1.30', '1.41', '1.52', '20.10', '17.06',
                  'unix:///run/docker.sock'):
         assert part in message
 
 
 def test_too_new_engine_is_refused():
     with pytest.raises(errors.UnsupportedVersion) as caught:
-        connection.negotiate_api_version(engine('1.60', '1.48'), 'here')
-    assert '1.48' in str(caught.value)
-    assert '1.47' in str(caught.value)
+        connection.negotiate_api_version(engine('1.60', '1.53'), 'here')
+    assert '1.53' in str(caught.value)
+    assert '1.52' in str(caught.value)
 
 
 def test_engine_without_api_version_is_refused():
@@ -72,12 +74,13 @@ def test_client_speaks_141_to_a_141_engine(fake_engine, client):
         '/version']
 
 
-def test_client_speaks_147_to_a_150_engine(fake_engine, client):
-    fake_engine.route('GET', '/version', json=engine('1.50', '1.24'))
+def test_client_speaks_152_to_a_docker_29_engine(fake_engine, client):
+    # Docker 29 accepts nothing older than 1.44.
+    fake_engine.route('GET', '/version', json=engine('1.52', '1.44'))
     fake_engine.route('GET', '/containers/json', json=[])
     client.list_containers()
-    assert client.api_version == '1.47'
-    assert fake_engine.requests[-1].path == '/v1.47/containers/json'
+    assert client.api_version == '1.52'
+    assert fake_engine.requests[-1].path == '/v1.52/containers/json'
 
 
 def test_old_engine_is_refused_and_asked_again_later(fake_engine, client):
