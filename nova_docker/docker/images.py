@@ -11,6 +11,7 @@ from urllib.parse import quote
 from nova_docker.docker import streams
 from nova_docker.docker.connection import flag
 from nova_docker.docker.load_reply import LoadResult
+from nova_docker.docker import references
 
 # Bytes, an open file, or any iterable of bytes (e.g. a Glance download),
 # which is sent with chunked transfer and never held in memory whole.
@@ -48,11 +49,16 @@ class ImagesMixin:
     """``/images/...``."""
 
     def inspect_image(self, name: str) -> dict:
-        return self._call('GET', _path(name, '/json'))
+        """``GET /images/{name}/json``; names in Docker's form (see
+        :mod:`.references`)."""
+        return references.familiar_tags(
+            self._call('GET', _path(name, '/json')))
 
     def list_images(self, filters: dict | None = None) -> list[dict]:
+        """``GET /images/json``; names in Docker's form."""
         params = {'filters': json.dumps(filters)} if filters else None
-        return self._call('GET', '/images/json', params=params)
+        return [references.familiar_tags(image) for image in
+                self._call('GET', '/images/json', params=params)]
 
     def _json_lines(self, method: str, path: str, **kwargs) -> list:
         response = self._stream(method, path, timeout=self.image_timeout,

@@ -4,8 +4,11 @@ The engine says it in English, one JSON line each, after HTTP 200:
 ``Loaded image ID: <id>`` for an image loaded without a name,
 ``Loaded image: <name>`` for a name it applied, and ``The image <name>
 already exists, renaming the old one with ID <id> to empty string`` for a
-name it took from another image. That wording is the engine's dialect;
-it is read here, once, and the image pipeline gets :class:`LoadResult`.
+name it took from another image. Podman words it its own way: one
+``Loaded image: <a>,<b>`` line naming every image, by name or, for one
+loaded without a name, by its ``sha256:`` id. That wording is the
+engine's dialect; it is read here, once, and the image pipeline gets
+:class:`LoadResult`.
 """
 
 from __future__ import annotations
@@ -13,8 +16,12 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from nova_docker.docker import references
+
 LOADED_ID = 'Loaded image ID: '
 LOADED_NAME = 'Loaded image: '
+# An image id where a name would be (Podman's reply for an unnamed image).
+_IMAGE_ID = re.compile(r'sha256:[0-9a-f]{64}\Z')
 _RENAMED = re.compile(r'The image (?P<name>\S+) already exists, renaming '
                       r'the old one with ID (?P<id>\S+) to empty string')
 
@@ -46,10 +53,15 @@ class LoadResult:
             if stream.startswith(LOADED_ID):
                 ids.append(stream[len(LOADED_ID):])
             elif stream.startswith(LOADED_NAME):
-                names.append(stream[len(LOADED_NAME):])
+                for loaded in stream[len(LOADED_NAME):].split(','):
+                    if _IMAGE_ID.match(loaded):
+                        ids.append(loaded)
+                    else:
+                        names.append(references.familiar(loaded))
             else:
                 match = _RENAMED.match(stream)
                 if match:
-                    renamed[match.group('name')] = match.group('id')
+                    renamed[references.familiar(
+                        match.group('name'))] = match.group('id')
         return cls(tuple(ids), tuple(names), renamed,
                    lines[-1] if lines else None)

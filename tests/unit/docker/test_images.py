@@ -49,6 +49,32 @@ def test_load_reports_the_id_of_an_image_loaded_without_a_name(
     assert loaded.names == () and loaded.renamed == {}
 
 
+def test_load_reads_podmans_one_line_of_names_and_ids(fake_engine, client):
+    # Podman answers with one line naming every image, an unnamed one by
+    # its id.
+    image_id = 'sha256:' + 'c' * 64
+    fake_engine.route('POST', '/images/load', chunks=_lines(
+        {'stream': 'Loaded image: %s' % image_id}))
+    assert client.load_image(b'tar') == LoadResult(image_ids=(image_id,))
+    fake_engine.route('POST', '/images/load', chunks=_lines(
+        {'stream': 'Loaded image: docker.io/library/a:1,%s' % image_id}))
+    assert client.load_image(b'tar') == LoadResult(
+        image_ids=(image_id,), names=('a:1',))
+
+
+def test_image_names_come_in_dockers_form_from_every_engine(fake_engine,
+                                                             client):
+    # Podman names an image of Docker Hub in full.
+    podman = {'Id': 'sha256:' + 'd' * 64, 'RepoTags': [
+        'docker.io/glance/x:latest', 'docker.io/library/busybox:1',
+        'registry.example:5000/app:2']}
+    fake_engine.route('GET', '/images/json', json=[podman])
+    fake_engine.route('GET', '/images/glance/x:latest/json', json=podman)
+    expected = ['glance/x:latest', 'busybox:1', 'registry.example:5000/app:2']
+    assert client.list_images()[0]['RepoTags'] == expected
+    assert client.inspect_image('glance/x:latest')['RepoTags'] == expected
+
+
 def test_load_reports_the_names_it_applied_and_took_from_others(
         fake_engine, client):
     fake_engine.route('POST', '/images/load', chunks=_lines(
