@@ -430,3 +430,40 @@ def test_extend_grows_a_mounted_xfs_online(vdriver, servers, loops):
     vdriver.extend_volume(None, info, server.instance, 640 * 1024 ** 2)
     assert size_kb() > small + 250 * 1024
     assert server.state()['StartedAt'] == before['StartedAt']
+
+
+def test_spawn_with_a_refused_volume_leaves_nothing(vdriver, engine, loops,
+                                                   busybox_image,
+                                                   volume_dir):
+    """The first volume mounts, the second is refused: the spawn fails
+    and takes the containers, the first mount and the directory with
+    it."""
+    good, bad = loops.make(), loops.make()
+    vol_fx.run('mkswap', bad)
+    host_before = vol_fx.host_mounts()
+    inst = nova_objects.instance()
+    bdi = vol_fx.block_device_info(
+        (vol_fx.connection_info(good), '/dev/vdb'),
+        (vol_fx.connection_info(bad), '/dev/vdc'))
+    with pytest.raises(exception.VolumeAttachFailed):
+        vdriver.spawn(None, inst, busybox_image, [], None, {},
+                      network_info=None, block_device_info=bdi)
+    assert vol_fx.host_mounts() == host_before
+    assert vol_fx.mounts_of(good) == []
+    assert os.listdir(volume_dir.path) == []
+    names = {n for c in engine.containers() for n in c.get('Names') or []}
+    assert not {n for n in names if inst.uuid in n}
+
+
+def test_attach_is_refused_with_volumes_off(driver, instances,
+                                            busybox_image, loops):
+    """Without [docker] volume_mount_dir nothing is mounted, and the
+    operator is told what to set."""
+    inst = instances()
+    driver.spawn(None, inst, busybox_image, [], None, {})
+    device = loops.make()
+    with pytest.raises(exception.VolumeAttachFailed) as caught:
+        driver.attach_volume(None, vol_fx.connection_info(device), inst,
+                             '/dev/vdb')
+    assert 'volume_mount_dir' in str(caught.value)
+    assert vol_fx.probe(device) == ''
