@@ -383,6 +383,13 @@ class DockerDriver(driver.ComputeDriver):
         """os-brick's initiator properties of this host, as libvirt's."""
         return volume_connection.connector_properties()
 
+    def default_root_device_name(self, instance, image_meta, root_bdm):
+        """A container has no root device; Nova still names one, and
+        names each volume after it: ``/dev/vda`` makes the first volume
+        ``/dev/vdb``, mounted at ``/mnt/vdb`` (nova's own default,
+        ``/dev/sda``, would make it ``/mnt/sdb``)."""
+        return '/dev/vda'
+
     def attach_volume(self, context, connection_info, instance, mountpoint,
                       disk_bus=None, device_type=None, encryption=None):
         """Connect the volume and mount it at ``/mnt/<device name>``,
