@@ -9,6 +9,7 @@ device, mount and file is gone after each test.
 """
 
 import os
+import sys
 import tarfile
 import io
 import uuid
@@ -467,3 +468,50 @@ def test_attach_is_refused_with_volumes_off(driver, instances,
                              '/dev/vdb')
     assert 'volume_mount_dir' in str(caught.value)
     assert vol_fx.probe(device) == ''
+
+
+def _status_of_helper(context: str) -> dict:
+    """/proc/<pid>/status of the privsep daemon of ``context``."""
+    for pid in filter(str.isdigit, os.listdir('/proc')):
+        try:
+            with open('/proc/%s/cmdline' % pid, 'rb') as f:
+                argv = f.read().split(b'\0')
+            with open('/proc/%s/status' % pid) as f:
+                status = f.read()
+        except OSError:
+            continue
+        if b'--privsep_context' in argv and context.encode() in argv:
+            return dict(line.split(':\t', 1) for line in status.splitlines()
+                        if ':\t' in line)
+    raise AssertionError('no privsep daemon of %s' % context)
+
+
+def test_the_helper_mounts_with_no_more_than_its_capabilities(
+        loops, volume_dir, monkeypatch):
+    """The volume helper as nova-compute runs it: a privsep daemon of its
+    own, holding CAP_SYS_ADMIN and CAP_DAC_OVERRIDE only, probes, formats,
+    mounts and unmounts."""
+    monkeypatch.setenv('PYTHONPATH', os.getcwd())
+    CONF.set_override(
+        'helper_command',
+        os.path.join(os.path.dirname(sys.executable), 'privsep-helper'),
+        docker_conf.VOLUME_PRIVSEP_GROUP)
+    device = loops.make()
+    target = os.path.join(volume_dir.path, 'vdb')
+    try:
+        assert privileged.probe(device).strip() == ''
+        privileged.make_filesystem(device, 'ext4')
+        assert 'TYPE=ext4' in privileged.probe(device)
+        assert privileged.mount_volume(device, 'ext4', target)
+        assert vol_fx.mounts_of(device) == [target]
+        status = _status_of_helper('nova_docker.volume.privileged.'
+                                   'mount_admin')
+        assert privileged.unmount_volume(target)
+    finally:
+        privileged.mount_admin.stop()
+        CONF.clear_override('helper_command',
+                            docker_conf.VOLUME_PRIVSEP_GROUP)
+    assert vol_fx.mounts_of(device) == []
+    effective = int(status['CapEff'], 16)
+    # CAP_DAC_OVERRIDE (1) and CAP_SYS_ADMIN (21), nothing else.
+    assert effective == (1 << 1) | (1 << 21)
