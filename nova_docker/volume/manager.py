@@ -4,6 +4,7 @@ file-system policy, mounted where its workload's ``/mnt`` shows them (see
 attached (connected and mounted) or neither."""
 
 import errno
+import os
 
 from nova import conf as nova_conf
 from nova import exception
@@ -61,9 +62,14 @@ class Volumes:
         source). Nothing for a remote engine, which has no such path."""
         if not self.enabled:
             return {}
-        privileged.make_dir(layout.instance_dir(self.base, instance.uuid))
-        return {'HostConfig': {'Mounts': [layout.bind(self.base,
-                                                      instance.uuid)]}}
+        mapped = layout.mapped_devices(instance)
+        top = layout.instance_dir(self.base, instance.uuid)
+        privileged.make_dir(top)
+        for name in mapped:
+            # Bind sources: kept while the instance lives.
+            privileged.make_dir(os.path.join(top, name))
+        return {'HostConfig': {'Mounts': layout.binds(
+            self.base, instance.uuid, mapped)}}
 
     def check_mountable(self, instance, container_info: dict,
                         volume_id: str) -> None:
@@ -195,8 +201,12 @@ class Volumes:
         """Unmount (refused while the workload uses the volume), then
         disconnect."""
         target = layout.volume_dir(self.base, instance.uuid, mountpoint)
+        # A device the image maps to a path of its own keeps its
+        # directory: the workload's bind of it stays.
+        keep = layout.device_name(mountpoint) in layout.mapped_devices(
+            instance)
         try:
-            privileged.unmount_volume(target)
+            privileged.unmount_volume(target, keep_dir=keep)
         except OSError as exc:
             if exc.errno != errno.EBUSY:
                 raise exception.DeviceDetachFailed(device=mountpoint,

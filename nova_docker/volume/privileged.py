@@ -149,19 +149,21 @@ def mount_volume(device: str, fstype: str, target: str) -> bool:
 
 
 @mount_admin.entrypoint
-def unmount_volume(target: str, lazy: bool = False) -> bool:
-    """Unmount ``target`` and remove its directory; True if it was
-    mounted. EBUSY (an OSError) while something still uses it, unless
-    ``lazy``: then it goes once no one does."""
+def unmount_volume(target: str, lazy: bool = False,
+                   keep_dir: bool = False) -> bool:
+    """Unmount ``target`` and remove its directory (unless ``keep_dir``);
+    True if it was mounted. EBUSY (an OSError) while something still uses
+    it, unless ``lazy``: then it goes once no one does."""
     mounted = target in mounts()
     if mounted:
         _check(_libc.umount2(os.fsencode(target),
                              UMOUNT_NOFOLLOW | (MNT_DETACH if lazy else 0)),
                'umount', target)
-    try:
-        os.rmdir(target)
-    except FileNotFoundError:
-        pass
+    if not keep_dir:
+        try:
+            os.rmdir(target)
+        except FileNotFoundError:
+            pass
     return mounted
 
 

@@ -109,11 +109,15 @@ def servers(vdriver, engine, busybox_image, loops):
     destroyed after the test with the volumes they hold then."""
     made = []
 
-    def make(script=IDLE, mappings=(), image=None):
+    def make(script=IDLE, mappings=(), image=None, **properties):
         meta = nova_objects.image_meta(
             image_id=(image or busybox_image).id,
             os_command_line='/bin/sh -c "%s"' % script)
-        server = Server(vdriver, engine, nova_objects.instance())
+        # Nova keeps every image property in the instance's system
+        # metadata, prefixed.
+        server = Server(vdriver, engine, nova_objects.instance(
+            system_metadata={'image_' + k: v
+                             for k, v in properties.items()}))
         server.mappings = list(mappings)
         made.append(server)
         vdriver.spawn(None, server.instance, meta, [], None, {},
@@ -442,7 +446,7 @@ def test_spawn_with_a_refused_volume_leaves_nothing(vdriver, engine, loops,
     good, bad = loops.make(), loops.make()
     vol_fx.run('mkswap', bad)
     host_before = vol_fx.host_mounts()
-    inst = nova_objects.instance()
+    inst = nova_objects.instance(system_metadata={})
     bdi = vol_fx.block_device_info(
         (vol_fx.connection_info(good), '/dev/vdb'),
         (vol_fx.connection_info(bad), '/dev/vdc'))
@@ -515,3 +519,42 @@ def test_the_helper_mounts_with_no_more_than_its_capabilities(
     effective = int(status['CapEff'], 16)
     # CAP_DAC_OVERRIDE (1) and CAP_SYS_ADMIN (21), nothing else.
     assert effective == (1 << 1) | (1 << 21)
+
+
+# -- paths an image names ---------------------------------------------------
+
+def test_image_can_name_the_path_of_a_device(vdriver, servers, loops):
+    """nova_docker_mounts=vdb:/var/lib/data: the volume is there (and at
+    /mnt/vdb); without it the path is read-only, so nothing meant for the
+    volume lands in the container's layer."""
+    server = servers(SHOW_VDB_AT_START, nova_docker_mounts='vdb:/var/lib/data')
+    assert server.sh('touch /var/lib/data/f')[0] != 0
+    info = vol_fx.connection_info(loops.make())
+    server.attach(info)
+    assert server.sh('echo kept > /var/lib/data/f')[0] == 0
+    assert server.sh('cat /mnt/vdb/f')[1] == 'kept\n'
+    vdriver.reboot(None, server.instance, None, 'HARD', server.bdi)
+    assert server.sh('cat /var/lib/data/f')[1] == 'kept\n'
+    server.detach(info)
+    assert server.sh('ls -A /var/lib/data; touch /var/lib/data/g')[0] != 0
+    # The bind's source stays: the server still starts.
+    vdriver.reboot(None, server.instance, None, 'HARD', server.bdi)
+    assert server.logs().split() == ['NO-VDB-AT-START', 'VDB-AT-START',
+                                     'NO-VDB-AT-START']
+
+
+@pytest.mark.parametrize('value', ['vdb:/proc/x', 'vdb:/mnt/data',
+                                   'vdb:relative', 'vdb:/a/../etc',
+                                   'vdb:/a,vdc:/a/b', 'vdb', 'VDB:/a'])
+def test_image_naming_a_path_it_may_not_is_refused(vdriver, engine, loops,
+                                                   busybox_image,
+                                                   volume_dir, value):
+    inst = nova_objects.instance(
+        image_ref=busybox_image.id,
+        system_metadata={'image_nova_docker_mounts': value})
+    with pytest.raises(exception.ImageUnacceptable) as caught:
+        vdriver.spawn(None, inst, busybox_image, [], None, {})
+    assert 'nova_docker_mounts' in str(caught.value)
+    assert os.listdir(volume_dir.path) == []
+    names = {n for c in engine.containers() for n in c.get('Names') or []}
+    assert not {n for n in names if inst.uuid in n}

@@ -71,3 +71,40 @@ def test_bind_is_read_only_and_a_slave_of_the_host():
     assert layout.has_bind(inspect, '/var/lib/v', 'u-1')
     assert not layout.has_bind(inspect, '/var/lib/v', 'u-2')
     assert not layout.has_bind({'Mounts': None}, '/var/lib/v', 'u-1')
+
+
+def test_image_mounts_are_parsed():
+    assert layout.parse_mounts('vdb:/var/lib/mysql, vdc:/data') == {
+        'vdb': '/var/lib/mysql', 'vdc': '/data'}
+    assert layout.parse_mounts(None) == {}
+    assert layout.parse_mounts('') == {}
+
+
+@pytest.mark.parametrize('value, words', [
+    ('vdb', 'is not <device name>:<path>'),
+    ('vdb:/a,vdb:/b', 'named twice'),
+    ('vdb:/', 'not an absolute path'),
+    ('vdb:data', 'not an absolute path'),
+    ('vdb:/a/../b', 'not an absolute path'),
+    ('vdb:/a//b', 'not an absolute path'),
+    ('vdb:/a/', 'not an absolute path'),
+    ('vdb:/a b', 'not an absolute path'),
+    ('vdb:/mnt', 'is, is in or holds /mnt'),
+    ('vdb:/mnt/x', '/mnt'),
+    ('vdb:/proc/1/root', '/proc'),
+    ('vdb:/sys/x', '/sys'),
+    ('vdb:/dev/sda', '/dev'),
+    ('vdb:/data,vdc:/data/sub', '/data'),
+    ('vdb:/data/sub,vdc:/data', '/data/sub'),
+    ('vdb:/data,vdc:/data', '/data'),
+])
+def test_image_mounts_refused(value, words):
+    with pytest.raises(ValueError) as caught:
+        layout.parse_mounts(value)
+    assert words in str(caught.value)
+
+
+def test_each_mapped_device_is_bound_at_its_path_too():
+    binds = layout.binds('/v', 'u', {'vdb': '/var/lib/mysql'})
+    assert [(b['Source'], b['Target'], b['ReadOnly']) for b in binds] == [
+        ('/v/u', '/mnt', True), ('/v/u/vdb', '/var/lib/mysql', True)]
