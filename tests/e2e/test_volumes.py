@@ -131,3 +131,18 @@ class TestVolumes(cloud.DockerCloudTestCase):
         self.delete(server)
         self.assertEqual('kept\n', vol_fx.ext4_file(device, '/f'))
         self.assert_nothing_mounted(device)
+
+    def test_image_names_the_path_of_its_volume(self):
+        """nova_docker_mounts reaches the driver through Nova's system
+        metadata, as every image property does."""
+        image = self.upload_busybox(name='db', nova_docker_mounts='vdb:/data')
+        server = self.boot('vol-3', image['id'])
+        self.assertNotEqual(0, self.sh(server, 'touch /data/f')[0])
+        volume_id, device = self.volume()
+        self.api.post_server_volume(
+            server['id'], {'volumeAttachment': {'volumeId': volume_id}})
+        self.wait_sh(server, 'echo kept > /data/f')
+        self.assertEqual('kept\n', self.sh(server, 'cat /mnt/vdb/f')[1])
+        self.delete(server)
+        self.assertEqual('kept\n', vol_fx.ext4_file(device, '/f'))
+        self.assert_nothing_mounted(device)
