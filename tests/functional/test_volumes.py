@@ -558,3 +558,14 @@ def test_image_naming_a_path_it_may_not_is_refused(vdriver, engine, loops,
     assert os.listdir(volume_dir.path) == []
     names = {n for c in engine.containers() for n in c.get('Names') or []}
     assert not {n for n in names if inst.uuid in n}
+
+
+def test_encrypted_volume_is_refused(vdriver, servers, loops):
+    server = servers()
+    device = loops.make()
+    with pytest.raises(exception.VolumeEncryptionNotSupported):
+        vdriver.attach_volume(None, vol_fx.connection_info(device),
+                              server.instance, '/dev/vdb',
+                              encryption={'provider': 'luks'})
+    assert vol_fx.mounts_of(device) == []
+    assert vol_fx.probe(device) == ''
