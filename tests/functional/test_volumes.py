@@ -21,6 +21,7 @@ from nova_docker import conf as docker_conf
 from nova_docker import driver as driver_mod
 from nova_docker import host as host_mod
 from nova_docker.volume import privileged
+from tests.fixtures import private_engine as private_fixtures
 from tests.fixtures import volumes as vol_fx
 from tests.unit import nova_objects
 
@@ -30,6 +31,10 @@ IDLE = "trap 'exit 0' TERM; while true; do sleep 0.2; done"
 # What the workload's first command saw of /mnt/vdb.
 SHOW_VDB_AT_START = ("grep -q ' /mnt/vdb ' /proc/self/mountinfo && "
                      "echo VDB-AT-START || echo NO-VDB-AT-START; " + IDLE)
+
+
+# A dockerd of the test's own (see tests/fixtures/private_engine.py).
+private_engine = private_fixtures.private_engine
 
 
 def using(fixture):
@@ -569,3 +574,47 @@ def test_encrypted_volume_is_refused(vdriver, servers, loops):
                               encryption={'provider': 'luks'})
     assert vol_fx.mounts_of(device) == []
     assert vol_fx.probe(device) == ''
+
+
+# -- engine restarts --------------------------------------------------------
+
+@pytest.mark.parametrize('live_restore', [False, True],
+                         ids=['stopped-by-restart', 'live-restore'])
+def test_volumes_across_an_engine_restart(private_engine, loops, volume_dir,
+                                          live_restore):
+    """Without live-restore the restart stops the workload, and the start
+    Nova makes (resume_state_on_host_boot) has the volume there before
+    its first command; with it, the workload and its mount just stay."""
+    engine = private_engine(live_restore=live_restore)
+    privsep = vol_fx.PrivsepInProcess()
+    privsep.setUp()
+    CONF.set_override('host_url', engine.url, 'docker')
+    CONF.set_override('volume_mount_dir', volume_dir.path, 'docker')
+    api = engine.api()
+    try:
+        drv = driver_mod.DockerDriver(virtapi=None, host=host_mod.Host())
+        drv.init_host('test-node')
+        meta, _ref = private_fixtures.load_busybox(
+            engine, '/bin/sh -c "%s"' % SHOW_VDB_AT_START)
+        inst = nova_objects.instance(system_metadata={})
+        device = loops.make()
+        bdi = vol_fx.block_device_info(
+            (vol_fx.connection_info(device), '/dev/vdb'))
+        drv.spawn(None, inst, meta, [], None, {}, None, bdi)
+        name = 'nova-' + inst.uuid
+        assert api.exec(name, ['sh', '-c', 'echo kept > /mnt/vdb/f'])[0] == 0
+        engine.stop()
+        engine.start()
+        if not live_restore:
+            drv.resume_state_on_host_boot(None, inst, None, None, bdi)
+        assert api.exec(name, ['cat', '/mnt/vdb/f'])[1] == b'kept\n'
+        expected = 1 if live_restore else 2
+        assert api.logs(name)[0].split() == [b'VDB-AT-START'] * expected
+        drv.destroy(None, inst, None, bdi)
+        assert vol_fx.mounts_of(device) == []
+        assert vol_fx.ext4_file(device, '/f') == 'kept\n'
+    finally:
+        api.close()
+        CONF.clear_override('host_url', 'docker')
+        CONF.clear_override('volume_mount_dir', 'docker')
+        privsep.cleanUp()
