@@ -126,7 +126,8 @@ class TestVolumes(cloud.DockerCloudTestCase):
         self.action(server, {'os-start': None})
         server = self.wait_for(server, status='ACTIVE')
         self.wait_sh(server, 'echo kept > /mnt/vdb/f')
-        logs = self.engine.logs('nova-' + server['id'])[0].decode()
+        logs = vol_fx.output_of(
+            lambda: self.engine.logs('nova-' + server['id'])[0].decode(), 2)
         self.assertEqual(['VDB-AT-START'] * 2, logs.split())
         self.delete(server)
         self.assertEqual('kept\n', vol_fx.ext4_file(device, '/f'))

@@ -104,8 +104,10 @@ class Server:
         return self.engine.get('/containers/%s/json' % self.name).json()[
             'State']
 
-    def logs(self):
-        return self.engine.logs(self.name)[0].decode()
+    def logs(self, lines):
+        """The workload's output once it holds ``lines`` lines."""
+        return vol_fx.output_of(
+            lambda: self.engine.logs(self.name)[0].decode(), lines)
 
 
 @pytest.fixture
@@ -392,7 +394,7 @@ def test_boot_time_volume_is_there_before_the_first_command(servers, loops):
     device = loops.make(mkfs=('mkfs.ext4', '-q'))
     server = servers(SHOW_VDB_AT_START,
                      mappings=[(vol_fx.connection_info(device), '/dev/vdb')])
-    assert server.logs() == 'VDB-AT-START\n'
+    assert server.logs(1) == 'VDB-AT-START\n'
 
 
 def test_every_start_mounts_the_volumes_again(vdriver, servers, loops,
@@ -411,7 +413,7 @@ def test_every_start_mounts_the_volumes_again(vdriver, servers, loops,
     vdriver.power_off(inst, timeout=5)
     vol_fx.run('umount', os.path.join(volume_dir.path, inst.uuid, 'vdb'))
     vdriver.resume_state_on_host_boot(None, inst, None, None, server.bdi)
-    assert server.logs().split() == ['NO-VDB-AT-START'] + [
+    assert server.logs(5).split() == ['NO-VDB-AT-START'] + [
         'VDB-AT-START'] * 4
 
 
@@ -420,7 +422,7 @@ def test_attach_to_a_stopped_server_shows_at_start(vdriver, servers, loops):
     vdriver.power_off(server.instance, timeout=5)
     server.attach(vol_fx.connection_info(loops.make()))
     vdriver.power_on(None, server.instance, None, server.bdi)
-    assert server.logs().split() == ['NO-VDB-AT-START', 'VDB-AT-START']
+    assert server.logs(2).split() == ['NO-VDB-AT-START', 'VDB-AT-START']
 
 
 # -- extend -----------------------------------------------------------------
@@ -544,8 +546,8 @@ def test_image_can_name_the_path_of_a_device(vdriver, servers, loops):
     assert server.sh('ls -A /var/lib/data; touch /var/lib/data/g')[0] != 0
     # The bind's source stays: the server still starts.
     vdriver.reboot(None, server.instance, None, 'HARD', server.bdi)
-    assert server.logs().split() == ['NO-VDB-AT-START', 'VDB-AT-START',
-                                     'NO-VDB-AT-START']
+    assert server.logs(3).split() == ['NO-VDB-AT-START', 'VDB-AT-START',
+                                      'NO-VDB-AT-START']
 
 
 @pytest.mark.parametrize('value', ['vdb:/proc/x', 'vdb:/mnt/data',
@@ -609,7 +611,8 @@ def test_volumes_across_an_engine_restart(private_engine, loops, volume_dir,
             drv.resume_state_on_host_boot(None, inst, None, None, bdi)
         assert api.exec(name, ['cat', '/mnt/vdb/f'])[1] == b'kept\n'
         expected = 1 if live_restore else 2
-        assert api.logs(name)[0].split() == [b'VDB-AT-START'] * expected
+        out = vol_fx.output_of(lambda: api.logs(name)[0].decode(), expected)
+        assert out.split() == ['VDB-AT-START'] * expected
         drv.destroy(None, inst, None, bdi)
         assert vol_fx.mounts_of(device) == []
         assert vol_fx.ext4_file(device, '/f') == 'kept\n'
