@@ -216,8 +216,9 @@ class DockerDriver(driver.ComputeDriver):
             plan.hosts, host=self._host.name, node=self._host.name)
         body = self._workload_body(instance, image_meta, image_ref,
                                    guest.sandbox)
-        body['HostConfig'].update(
-            self._volumes.create_fragment(instance).get('HostConfig', {}))
+        binds = self._volumes.binds(instance)
+        if binds:
+            body['HostConfig'].setdefault('Mounts', []).extend(binds)
         guest.create(sandbox_body, body)
 
     def _workload_body(self, instance, image_meta, image_ref: str,

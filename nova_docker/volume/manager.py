@@ -56,20 +56,20 @@ class Volumes:
         if self.enabled:
             privileged.share_dir(self.base)
 
-    def create_fragment(self, instance) -> dict:
-        """What a workload's create body gets: the bind of its volume
-        directory at ``/mnt`` (made now: the engine refuses a missing
-        source). Nothing for a remote engine, which has no such path."""
+    def binds(self, instance) -> list[dict]:
+        """What a workload's create body gets (``HostConfig.Mounts``): the
+        bind of its volume directory at ``/mnt``, and of each device the
+        image maps to a path of its own (made now: the engine refuses a
+        missing source). None when volumes are off."""
         if not self.enabled:
-            return {}
+            return []
         mapped = layout.mapped_devices(instance)
         top = layout.instance_dir(self.base, instance.uuid)
         privileged.make_dir(top)
         for name in mapped:
             # Bind sources: kept while the instance lives.
             privileged.make_dir(os.path.join(top, name))
-        return {'HostConfig': {'Mounts': layout.binds(
-            self.base, instance.uuid, mapped)}}
+        return layout.binds(self.base, instance.uuid, mapped)
 
     def check_mountable(self, instance, container_info: dict,
                         volume_id: str) -> None:
