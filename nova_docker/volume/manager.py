@@ -65,6 +65,10 @@ class Volumes:
             return []
         mapped = layout.mapped_devices(instance)
         top = layout.instance_dir(self.base, instance.uuid)
+        # Again, in case it was undone since nova-compute started: the
+        # engine refuses to start a workload whose rslave bind's source
+        # is on a private mount.
+        privileged.share_dir(self.base)
         privileged.make_dir(top)
         for name in mapped:
             # Bind sources: kept while the instance lives.
@@ -126,8 +130,10 @@ class Volumes:
             if decision.refusal:
                 raise exception.VolumeAttachFailed(
                     volume_id=volume_id,
-                    reason='%s: the volume was not mounted and is '
-                           'unchanged' % decision.refusal)
+                    reason='%s. The volume was not mounted and is '
+                           'unchanged: put ext4 or xfs on it, or wipe '
+                           'it (wipefs -a) to have it formatted'
+                           % decision.refusal)
             if decision.mkfs:
                 LOG.info('Volume %s is blank: making %s on it', volume_id,
                          decision.fstype, instance=instance)

@@ -12,6 +12,7 @@ import ctypes
 import ctypes.util
 import errno
 import os
+import re
 import stat
 
 from oslo_concurrency import processutils
@@ -40,6 +41,7 @@ BLKID_NOTHING = 2
 BLKID_AMBIVALENT = 8
 MKFS = {'ext4': ('mkfs.ext4', '-q'), 'xfs': ('mkfs.xfs', '-q')}
 
+_ESCAPED = re.compile(r'\\([0-7]{3})')
 _libc = ctypes.CDLL(ctypes.util.find_library('c'), use_errno=True)
 
 
@@ -57,7 +59,7 @@ def _mount(source, target: str, fstype, flags: int) -> None:
 
 def _unescape(field: str) -> str:
     # mountinfo writes space, tab, newline and backslash as \ooo.
-    return field.encode().decode('unicode_escape')
+    return _ESCAPED.sub(lambda m: chr(int(m.group(1), 8)), field)
 
 
 def mounts() -> dict[str, str]:

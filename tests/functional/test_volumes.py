@@ -222,7 +222,8 @@ def test_volume_with_anything_else_is_refused_and_left_alone(
     host_before = vol_fx.host_mounts()
     with pytest.raises(exception.VolumeAttachFailed) as caught:
         server.attach(vol_fx.connection_info(device))
-    assert 'was not mounted and is unchanged' in str(caught.value)
+    assert 'The volume was not mounted and is unchanged' in str(
+        caught.value)
     assert vol_fx.head(device) == data
     assert vol_fx.host_mounts() == host_before
     assert os.listdir(os.path.join(volume_dir.path,
@@ -621,3 +622,14 @@ def test_volumes_across_an_engine_restart(private_engine, loops, volume_dir,
         CONF.clear_override('host_url', 'docker')
         CONF.clear_override('volume_mount_dir', 'docker')
         privsep.cleanUp()
+
+
+def test_a_spawn_shares_the_volume_directory_again(servers, loops,
+                                                   volume_dir):
+    """An operator (or a clean-up script) undid the shared mount after
+    nova-compute started: the next spawn makes it again instead of
+    failing in the engine ("not a shared or slave mount")."""
+    vol_fx.run('umount', volume_dir.path)
+    server = servers()
+    server.attach(vol_fx.connection_info(loops.make()))
+    assert server.sh('touch /mnt/vdb/f')[0] == 0
