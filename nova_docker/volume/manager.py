@@ -14,6 +14,7 @@ from oslo_log import log as logging
 from oslo_utils import excutils
 
 from nova_docker import conf as docker_conf
+from nova_docker import exception as docker_exception
 from nova_docker.volume import connection
 from nova_docker.volume import filesystem
 from nova_docker.volume import layout
@@ -53,6 +54,10 @@ class Volumes:
     def init_host(self) -> None:
         """Make the base directory a shared mount (once per boot of the
         host; again is harmless), so mounts under it reach workloads."""
+        if self.base and not os.path.isabs(self.base):
+            raise docker_exception.InvalidEngineConfig(
+                reason='volume_mount_dir %r is not an absolute path'
+                       % self.base)
         if self.enabled:
             privileged.share_dir(self.base)
 

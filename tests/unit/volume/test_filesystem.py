@@ -108,3 +108,12 @@ def test_each_mapped_device_is_bound_at_its_path_too():
     binds = layout.binds('/v', 'u', {'vdb': '/var/lib/mysql'})
     assert [(b['Source'], b['Target'], b['ReadOnly']) for b in binds] == [
         ('/v/u', '/mnt', True), ('/v/u/vdb', '/var/lib/mysql', True)]
+
+
+def test_a_relative_volume_directory_is_refused_at_start():
+    from nova_docker import exception as docker_exception
+    from nova_docker.volume import manager
+
+    with pytest.raises(docker_exception.InvalidEngineConfig,
+                       match='volume_mount_dir'):
+        manager.Volumes(base='var/lib/volumes').init_host()
