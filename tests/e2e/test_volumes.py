@@ -147,3 +147,20 @@ class TestVolumes(cloud.DockerCloudTestCase):
         self.delete(server)
         self.assertEqual('kept\n', vol_fx.ext4_file(device, '/f'))
         self.assert_nothing_mounted(device)
+
+    def test_rebuild_keeps_the_volume(self):
+        """Nova's rebuild for this driver: power off, detach, destroy,
+        attach again, spawn with the volume in the mapping."""
+        image = self.upload_busybox()
+        server = self.boot('vol-4', image['id'])
+        volume_id, device = self.volume()
+        self.api.post_server_volume(
+            server['id'], {'volumeAttachment': {'volumeId': volume_id}})
+        self.wait_sh(server, 'echo kept > /mnt/vdb/f')
+        old = self.container_of(server['id'])['Id']
+        self.action(server, {'rebuild': {'imageRef': image['id']}})
+        server = self.wait_for(server, status='ACTIVE')
+        self.assertNotEqual(old, self.container_of(server['id'])['Id'])
+        self.assertEqual('kept\n', self.sh(server, 'cat /mnt/vdb/f')[1])
+        self.delete(server)
+        self.assert_nothing_mounted(device)
