@@ -62,14 +62,16 @@ def vdriver(engine_client, image_api, volume_dir):
     privsep.setUp()
     CONF.set_override('volume_mount_dir', volume_dir.path, 'docker')
     CONF.set_override('shutdown_timeout', 5)
-    drv = driver_mod.DockerDriver(virtapi=None,
-                                  host=host_mod.Host(engine_client),
-                                  image_api=image_api)
-    drv.init_host('test-node')
-    yield drv
-    CONF.clear_override('volume_mount_dir', 'docker')
-    CONF.clear_override('shutdown_timeout')
-    privsep.cleanUp()
+    try:
+        drv = driver_mod.DockerDriver(virtapi=None,
+                                      host=host_mod.Host(engine_client),
+                                      image_api=image_api)
+        drv.init_host('test-node')
+        yield drv
+    finally:
+        CONF.clear_override('volume_mount_dir', 'docker')
+        CONF.clear_override('shutdown_timeout')
+        privsep.cleanUp()
 
 
 class Server:
@@ -589,11 +591,11 @@ def test_volumes_across_an_engine_restart(private_engine, loops, volume_dir,
     Nova makes (resume_state_on_host_boot) has the volume there before
     its first command; with it, the workload and its mount just stay."""
     engine = private_engine(live_restore=live_restore)
+    api = engine.api()
     privsep = vol_fx.PrivsepInProcess()
     privsep.setUp()
     CONF.set_override('host_url', engine.url, 'docker')
     CONF.set_override('volume_mount_dir', volume_dir.path, 'docker')
-    api = engine.api()
     try:
         drv = driver_mod.DockerDriver(virtapi=None, host=host_mod.Host())
         drv.init_host('test-node')
