@@ -180,10 +180,48 @@ image_opts = [
              'the directory and is gone when the load ends.'),
 ]
 
-# The section of nova.conf that configures the port-wiring privsep helper.
-PRIVSEP_GROUP = 'nova_docker_privileged'
+volume_opts = [
+    cfg.StrOpt(
+        'volume_mount_dir',
+        help='Host directory under which each instance\'s Cinder volumes '
+             'are mounted (<dir>/<instance uuid>/<device name>), e.g. '
+             '/var/lib/nova/docker-volumes. Unset (the default), volumes '
+             'are off: attaching one is refused. Set, every workload '
+             'created from then on sees its own subdirectory at /mnt, '
+             'read-only (the image\'s own /mnt is hidden), with its '
+             'volumes mounted in it: /dev/vdb at /mnt/vdb, at once when '
+             'attached to a running server, and before its command runs '
+             'at every start. Servers created before it was set must be '
+             'rebuilt to take volumes. The directory is made a shared '
+             'mount when nova-compute starts, so it must be in the mount '
+             'namespace of the engine (a local engine, host_url unix://). '
+             'Needs the volume privsep helper ([nova_docker_volume_'
+             'privileged]: CAP_SYS_ADMIN) and os-brick\'s.'),
+    cfg.StrOpt(
+        'blank_volume_filesystem',
+        default='ext4',
+        choices=[('ext4', 'format a blank volume with ext4'),
+                 ('xfs', 'format a blank volume with xfs'),
+                 ('none', 'refuse a blank volume')],
+        help='File system made on a volume that holds no signature at all '
+             '(blkid finds nothing) when it is first attached. A volume '
+             'with ext4 or xfs is mounted as it is; one with anything '
+             'else (a partition table, LUKS, another file system) is '
+             'refused. A volume is never formatted because its mount '
+             'failed.'),
+    cfg.BoolOpt(
+        'volume_use_multipath',
+        default=False,
+        help='Attach volumes through multipath where the connection type '
+             'allows it (os-brick; as [libvirt] volume_use_multipath).'),
+]
 
-ALL_OPTS = connection_opts + container_opts + image_opts
+# The sections of nova.conf that configure the privsep helpers: the one
+# that wires ports, and the one that mounts volumes.
+PRIVSEP_GROUP = 'nova_docker_privileged'
+VOLUME_PRIVSEP_GROUP = 'nova_docker_volume_privileged'
+
+ALL_OPTS = connection_opts + container_opts + image_opts + volume_opts
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
@@ -193,9 +231,11 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
 
 def list_opts():
     """oslo-config-generator entry point: ours, and those of the privsep
-    helper that wires ports (nova_docker.network.privileged)."""
+    helpers that wire ports (nova_docker.network.privileged) and mount
+    volumes (nova_docker.volume.privileged)."""
     return [(docker_group, ALL_OPTS),
-            (PRIVSEP_GROUP, copy.deepcopy(priv_context.OPTS))]
+            (PRIVSEP_GROUP, copy.deepcopy(priv_context.OPTS)),
+            (VOLUME_PRIVSEP_GROUP, copy.deepcopy(priv_context.OPTS))]
 
 
 CONF = cfg.CONF

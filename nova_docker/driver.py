@@ -33,6 +33,8 @@ from nova_docker.network import plan as network_plan
 from nova_docker.network import privileged
 from nova_docker.network import wiring
 from nova_docker import resources
+from nova_docker.volume import connection as volume_connection
+from nova_docker.volume import manager as volume_manager
 
 CONF = nova_conf.CONF
 docker_conf.register_opts(CONF)
@@ -58,12 +60,17 @@ class DockerDriver(driver.ComputeDriver):
         # Ports are wired into (and taken out of) a running instance's
         # namespace.
         supports_attach_interface=True,
+        # Cinder volumes are mounted in the workload at /mnt/<device>,
+        # hot and at every start (nova_docker.volume).
+        supports_extend_volume=True,
     )
 
-    def __init__(self, virtapi, host=None, image_api=None):
+    def __init__(self, virtapi, host=None, image_api=None, volumes=None):
         """:param host: the engine's :class:`~nova_docker.host.Host`
             (by default one from the ``[docker]`` options).
         :param image_api: nova's image API (by default Glance's).
+        :param volumes: the :class:`~nova_docker.volume.manager.Volumes`
+            (by default one from the ``[docker]`` options).
         """
         super().__init__(virtapi)
         self._host = host or host_mod.Host()
@@ -73,11 +80,13 @@ class DockerDriver(driver.ComputeDriver):
         self._image_cache = images.ImageCache(client)
         self._local_images = images.LocalImages(client)
         self._ports = wiring.PortWiring()
+        self._volumes = volumes or volume_manager.Volumes()
 
     # -- host -------------------------------------------------------------
 
     def init_host(self, host):
         self._host.init_host(host)
+        self._volumes.init_host()
 
     def register_event_listener(self, callback):
         super().register_event_listener(callback)
@@ -153,11 +162,12 @@ class DockerDriver(driver.ComputeDriver):
         try:
             self._create(guest, image_meta, image_ref, plan)
             if power_on:
-                self._start(guest, network_info,
+                self._start(guest, network_info, block_device_info,
                             events=self._neutron_events(network_info))
         except Exception as exc:
             with excutils.save_and_reraise_exception():
-                self._remove_after_failed_spawn(instance, network_info, exc)
+                self._remove_after_failed_spawn(instance, network_info,
+                                                exc, block_device_info)
 
     def _plan(self, instance, network_info) -> network_plan.NetworkPlan:
         """What the instance's ports become; refused before anything is
@@ -187,6 +197,9 @@ class DockerDriver(driver.ComputeDriver):
             ulimits=self._host.facts.ulimits)
         body = self._workload_body(instance, image_meta, image_ref,
                                    guest.sandbox)
+        binds = self._volumes.binds(instance)
+        if binds:
+            body['HostConfig'].setdefault('Mounts', []).extend(binds)
         guest.create(sandbox_body, body)
 
     def _workload_body(self, instance, image_meta, image_ref: str,
@@ -224,10 +237,11 @@ class DockerDriver(driver.ComputeDriver):
         if CONF.vif_plugging_is_fatal:
             raise exception.VirtualInterfaceCreateException()
 
-    def _start(self, guest, network_info, events=()) -> None:
+    def _start(self, guest, network_info, block_device_info,
+               events=()) -> None:
         """Start the instance through its guest's one start, wiring its
         ports (and waiting for Neutron to see them) once the sandbox
-        runs."""
+        runs; its volumes are mounted before the workload starts."""
         instance = guest.instance
         plan = self._plan(instance, network_info)
 
@@ -244,7 +258,8 @@ class DockerDriver(driver.ComputeDriver):
                             'vif_plugging_is_fatal = false)',
                             CONF.vif_plugging_timeout, instance=instance)
 
-        guest.start(wire)
+        guest.start(wire, before=lambda: self._volumes.mount_all(
+            instance, block_device_info, guest.inspect))
 
     def _waiting_for(self, instance, events):
         if not events:
@@ -254,14 +269,14 @@ class DockerDriver(driver.ComputeDriver):
             error_callback=self._neutron_failed_callback)
 
     def _remove_after_failed_spawn(self, instance, network_info,
-                                   reason) -> None:
+                                   reason, block_device_info) -> None:
         # The spawn's failure is the news: a removal that fails too (the
         # engine is gone) must not replace it. Nova's clean-up of the
         # failed build calls destroy, which tries again.
         LOG.warning('Spawn failed, removing what it made: %s', reason,
                     instance=instance)
         try:
-            self.cleanup(None, instance, network_info)
+            self.cleanup(None, instance, network_info, block_device_info)
         except Exception as exc:
             LOG.warning('Could not remove what the failed spawn made '
                         '(destroy will try again): %s', exc,
@@ -277,9 +292,11 @@ class DockerDriver(driver.ComputeDriver):
                 destroy_disks=True, migrate_data=None, destroy_vifs=True,
                 destroy_secrets=True):
         """The containers go first (their end of every veth with them),
-        then the ports' switch side."""
+        then the ports' switch side and the volumes (unmounted,
+        disconnected, their data kept)."""
         self._host.get_guest(instance).remove()
         LOG.info('Removed containers', instance=instance)
+        self._volumes.remove_all(instance, block_device_info)
         if destroy_vifs:
             # As libvirt's clean-up: a port that cannot be unplugged (its
             # bridge is gone) must not keep the instance from going.
@@ -323,6 +340,43 @@ class DockerDriver(driver.ComputeDriver):
     def detach_interface(self, context, instance, vif):
         self.unplug_vifs(instance, [vif])
 
+    # -- volumes ----------------------------------------------------------
+
+    def get_volume_connector(self, instance):
+        """os-brick's initiator properties of this host, as libvirt's."""
+        return volume_connection.connector_properties()
+
+    def default_root_device_name(self, instance, image_meta, root_bdm):
+        """A container has no root device; Nova still names one, and
+        names each volume after it: ``/dev/vda`` makes the first volume
+        ``/dev/vdb``, mounted at ``/mnt/vdb`` (nova's own default,
+        ``/dev/sda``, would make it ``/mnt/sdb``)."""
+        return '/dev/vda'
+
+    def attach_volume(self, context, connection_info, instance, mountpoint,
+                      disk_bus=None, device_type=None, encryption=None):
+        """Connect the volume and mount it at ``/mnt/<device name>``,
+        where the running workload sees it at once; a stopped one sees
+        it when it starts."""
+        volume_id = connection_info.get('serial')
+        if encryption:
+            raise exception.VolumeEncryptionNotSupported(
+                volume_type='an encrypted', volume_id=volume_id)
+        self._volumes.check_mountable(
+            instance, self._host.get_guest(instance).inspect(), volume_id)
+        self._volumes.attach(instance, connection_info, mountpoint)
+
+    def detach_volume(self, context, connection_info, instance, mountpoint,
+                      encryption=None):
+        self._volumes.detach(instance, connection_info, mountpoint)
+
+    def extend_volume(self, context, connection_info, instance,
+                      requested_size):
+        """os-brick sees the new size, then the mounted file system grows
+        to it online."""
+        return self._volumes.extend(instance, connection_info,
+                                    requested_size)
+
     # -- power ------------------------------------------------------------
 
     def reboot(self, context, instance, network_info, reboot_type,
@@ -333,13 +387,14 @@ class DockerDriver(driver.ComputeDriver):
         try:
             guest.thaw()
         except exception.InstanceNotFound:
-            self._recreate(context, instance, network_info)
+            self._recreate(context, instance, network_info,
+                           block_device_info)
             return
         if reboot_type == 'SOFT':
             guest.stop(timeout=CONF.shutdown_timeout)
         else:
             guest.kill()
-        self._start(guest, network_info)
+        self._start(guest, network_info, block_device_info)
         LOG.info('Rebooted (%s)', reboot_type, instance=instance)
 
     def poll_rebooting_instances(self, timeout, instances):
@@ -363,11 +418,14 @@ class DockerDriver(driver.ComputeDriver):
     def power_on(self, context, instance, network_info,
                  block_device_info=None, accel_info=None, share_info=None):
         try:
-            self._start(self._host.get_guest(instance), network_info)
+            self._start(self._host.get_guest(instance), network_info,
+                        block_device_info)
         except exception.InstanceNotFound:
-            self._recreate(context, instance, network_info)
+            self._recreate(context, instance, network_info,
+                           block_device_info)
 
-    def _recreate(self, context, instance, network_info) -> None:
+    def _recreate(self, context, instance, network_info,
+                  block_device_info) -> None:
         """Make (and start) the containers again from the instance when
         the workload is gone (an operator removed it, or an engine lost
         its state), as libvirt's hard reboot defines the domain anew:
@@ -377,7 +435,7 @@ class DockerDriver(driver.ComputeDriver):
                     instance=instance)
         self._host.get_guest(instance).remove()
         self.spawn(context, instance, instance.image_meta, [], None, {},
-                   network_info)
+                   network_info, block_device_info)
 
     def resume_state_on_host_boot(self, context, instance, network_info,
                                   share_info, block_device_info=None):
@@ -386,7 +444,7 @@ class DockerDriver(driver.ComputeDriver):
         nothing by itself, Nova decides."""
         guest = self._host.get_guest(instance)
         if not guest.is_running():
-            self._start(guest, network_info)
+            self._start(guest, network_info, block_device_info)
             LOG.info('Started again after the host came back',
                      instance=instance)
 

@@ -98,13 +98,17 @@ class Guest:
 
     # -- power ----------------------------------------------------------
 
-    def start(self, wire: Callable[[str], None]) -> None:
+    def start(self, wire: Callable[[str], None],
+              before: Callable[[], None] | None = None) -> None:
         """The one way an instance starts: its sandbox runs and
         ``wire(netns)`` wires its ports into the sandbox's namespace,
-        then the workload joins it, so the workload never runs without
-        its network."""
+        ``before()`` readies what the workload's first command must find
+        (its volumes), then the workload joins it, so the workload never
+        runs without its network or its disks."""
         if container.joins_a_sandbox(self.inspect()):
             wire(self._sandbox_running())
+        if before is not None:
+            before()
         with self._engine(_deploy_failure('the container did not start')):
             self._client.start_container(self.name)
 

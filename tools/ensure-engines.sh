@@ -18,8 +18,8 @@ ENGINES=${NOVA_DOCKER_ENGINES:-/opt/nova-docker-engines}
 DOCKER26=$ENGINES/docker-26
 PACKAGES=(docker.io containerd tini)
 
-say() { echo "ensure-engines: $*"; }
-die() { echo "ensure-engines: ERROR: $*" >&2; exit 1; }
+# shellcheck source=tools/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 need_docker26() { [ ! -x "$DOCKER26/usr/sbin/dockerd" ]; }
 need_podman() { ! command -v podman >/dev/null 2>&1; }

@@ -47,6 +47,11 @@ tools/ensure-engines.sh ||
         "Debian, 'apt-get download docker.io containerd tini' from trixie" \
         "and 'apt-get install podman' is what tools/ensure-engines.sh tries"
 
+step "checking xfsprogs and the other volume tools (tools/ensure-volume-tools.sh)"
+tools/ensure-volume-tools.sh ||
+    die "could not install the volume tools (see above); on Debian," \
+        "'apt-get install xfsprogs' is what tools/ensure-volume-tools.sh tries"
+
 # A fresh Debian may lack python3's venv module.
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
     step "installing python3 and python3-venv (apt-get)"

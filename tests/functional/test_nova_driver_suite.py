@@ -60,19 +60,26 @@ BUSYBOX_CMD = ['/bin/sh', '-c',
 # Tests of the suite that do not apply to a container driver: what they
 # call raises NotImplementedError, which is how a ComputeDriver says
 # "not supported" and what nova's compute manager handles.
-_NO_VOLUMES = 'no Cinder volumes: a container has no block devices'
+# Volumes are tested in tests/functional/test_volumes.py (loop devices
+# through os-brick's local type) and tests/e2e/test_volumes.py.
+_FAKE_VOLUME = ('its volume\'s driver_volume_type is "fake", which os-brick '
+                'cannot connect (and [docker] volume_mount_dir is unset)')
+_NO_INITIATOR = ('it expects an iSCSI initiator name, which a host without '
+                 'open-iscsi (this one) does not have')
 _NO_MIGRATION = 'no live or cold migration'
 _NO_RESCUE = ('no rescue: it boots a rescue image with the instance\'s '
               'disk attached, and a container has no disk')
 _NOT_IN_LIBVIRT = 'libvirt does not implement it either'
 NOT_APPLICABLE = {
-    'test_attach_detach_volume': _NO_VOLUMES,
-    'test_attach_detach_different_power_states': _NO_VOLUMES,
-    'test_swap_volume': _NO_VOLUMES,
-    'test_get_volume_connector': _NO_VOLUMES,
-    'test_get_volume_connector_storage_ip': _NO_VOLUMES,
-    'test_get_device_name_for_instance': _NO_VOLUMES,
-    'test_block_stats': _NO_VOLUMES,
+    'test_attach_detach_volume': _FAKE_VOLUME,
+    'test_attach_detach_different_power_states': _FAKE_VOLUME,
+    'test_swap_volume': _FAKE_VOLUME + '; no swap_volume',
+    'test_get_volume_connector': _NO_INITIATOR,
+    'test_get_volume_connector_storage_ip': _NO_INITIATOR,
+    'test_get_device_name_for_instance': 'nova\'s default names volumes '
+                                         'after the driver\'s root device '
+                                         'name, /dev/vda',
+    'test_block_stats': 'no block statistics of a volume yet',
     'test_get_instance_disk_info': 'no instance disks (its callers are '
                                    'live migration and volume snapshots)',
     'test_get_vnc_console': 'no graphical console: no display to show',

@@ -59,6 +59,40 @@ def test_start_runs_the_sandbox_then_wires_then_starts_the_workload(
         'POST', '/containers/%s/start' % workload)
 
 
+def test_start_readies_the_volumes_after_the_wiring_before_the_workload(
+        fake_engine, guest):
+    sandbox, workload = guest.sandbox, guest.name
+    fake_engine.route('GET', '/containers/%s/json' % workload,
+                      json=inspected(False, mode='container:' + sandbox))
+    fake_engine.route('GET', '/containers/%s/json' % sandbox,
+                      json=inspected(True))
+    fake_engine.route('POST', '/containers/%s/start' % workload, status=204)
+    order = []
+
+    def before():
+        order.append(('before', len(fake_engine.requests_to(
+            'POST', '/containers/%s/start' % workload))))
+
+    guest.start(lambda netns: order.append(('wire', netns)), before=before)
+    assert order == [('wire', '/proc/4242/ns/net'), ('before', 0)]
+    assert calls(fake_engine)[-1] == (
+        'POST', '/containers/%s/start' % workload)
+
+
+def test_a_start_whose_volumes_fail_never_starts_the_workload(fake_engine,
+                                                              guest):
+    fake_engine.route('GET', '/containers/%s/json' % guest.name,
+                      json=inspected(False))
+
+    def before():
+        raise exception.VolumeAttachFailed(volume_id='v', reason='refused')
+
+    with pytest.raises(exception.VolumeAttachFailed):
+        guest.start(lambda netns: None, before=before)
+    assert not fake_engine.requests_to(
+        'POST', '/containers/%s/start' % guest.name)
+
+
 def test_a_workload_without_a_sandbox_starts_as_it_is(fake_engine, guest):
     fake_engine.route('GET', '/containers/%s/json' % guest.name,
                       json=inspected(False))
