@@ -23,7 +23,7 @@ from nova_docker import host as host_mod
 from nova_docker.volume import privileged
 from tests.fixtures import private_engine as private_fixtures
 from tests.fixtures import volumes as vol_fx
-from tests.unit import nova_objects
+from tests.fixtures import nova_objects
 
 CONF = docker_conf.CONF
 # Runs until SIGTERM (PID 1 ignores it unless it says otherwise).
