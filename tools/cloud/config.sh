@@ -190,9 +190,10 @@ of_listen_port = $(of_port "$host")
 [agent]
 tunnel_types =
 [securitygroup]
-# Containers' veths are plugged straight into OVS (no hybrid qbr bridge):
-# no iptables firewall to hook into.
-firewall_driver = noop
+# Security groups as OpenFlow rules with conntrack (ct()) in br-int: the
+# userspace datapath has a conntrack of its own, and ports stay plugged
+# straight into OVS (no hybrid qbr bridge, no iptables on the host).
+firewall_driver = ${NOVA_DOCKER_CLOUD_FIREWALL:-openvswitch}
 [oslo_concurrency]
 lock_path = $DATA/neutron/lock-$host
 EOF
