@@ -261,6 +261,10 @@ lock_path = $DATA/nova/lock
 [os_vif_ovs]
 # Debian's ovsdb-server listens on its unix socket only.
 ovsdb_connection = unix:/var/run/openvswitch/db.sock
+# A port joins br-int on the dead VLAN (4095) until the OVS agent has
+# bound it and installed its security group's flows: no packet passes
+# in between, at boot and at every rewiring (reboot, engine restart).
+isolate_vif = true
 [oslo_messaging_notifications]
 driver = noop
 $(auth_section keystone_authtoken nova)
