@@ -23,6 +23,9 @@ from tests.cloud import cloud as cloud_mod
 
 COUNT = 4
 PORT = 8080
+# The name of the serving image (not the demo's ``httpd``: a cloud left by
+# ``tools/demo.sh --keep`` may hold that one).
+IMAGE = 'cloud-tests-httpd'
 # The image's busybox has no httpd or timeout link: called by name.
 SERVE = ("/bin/sh -c 'mkdir -p /www && ip -o -4 addr show eth0 "
          ">/www/index.html && exec /bin/busybox httpd -f -p %d -h /www'"
@@ -37,7 +40,7 @@ def serving(cloud_session, busybox_tar):
     demo = cloud.demo
     image = demo.json('image', 'create', '--container-format', 'docker',
                       '--disk-format', 'raw', '--file', str(busybox_tar),
-                      '--property', 'os_command_line=' + SERVE, 'httpd')
+                      '--property', 'os_command_line=' + SERVE, IMAGE)
     demo.run('server', 'create', '--image', image['id'], '--flavor',
              'm1.tiny', '--network', 'private', '--min', COUNT, '--max',
              COUNT, 'serving')
@@ -124,7 +127,7 @@ def guarded(cloud_session, serving):
     server_id = None
     try:
         # The image of ``serving``: its command serves the page.
-        image = demo.json('image', 'show', 'httpd')['id']
+        image = demo.json('image', 'show', IMAGE)['id']
         server_id = demo.json(
             'server', 'create', '--image', image, '--flavor', 'm1.tiny',
             '--network', 'private', '--security-group', group['id'],
