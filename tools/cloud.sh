@@ -44,7 +44,10 @@ bootstrap() {
         COMPUTES="${COMPUTES[*]}" GLANCE_PORT=$GLANCE_PORT \
         PLACEMENT_PORT=$PLACEMENT_PORT NEUTRON_PORT=$NEUTRON_PORT \
         NOVA_API_PORT=$NOVA_API_PORT TENANT_CIDR=$TENANT_CIDR \
+        ALT_CIDR=$ALT_CIDR PUBLIC_CIDR=$PUBLIC_CIDR \
+        PUBLIC_HOST_IP=$PUBLIC_HOST_IP L3_HOST=$L3_HOST \
         ADMIN_PASSWORD=$ADMIN_PASSWORD DEMO_PASSWORD=$DEMO_PASSWORD \
+        ALT_PASSWORD=$ALT_PASSWORD \
         SERVICE_PASSWORD=$SERVICE_PASSWORD RUN=$RUN \
         "$VENV/bin/python" "$REPO/tools/cloud/bootstrap.py" "$@"
 }
@@ -157,7 +160,14 @@ remove_engine_dirs() {
 # a container's namespace went with that namespace; one left behind by a
 # cut-short wiring would not.
 remove_network() {
-    local br port ports=()
+    local br port ports=() ns
+    # The L3 agent's router namespaces (the agent is stopped already),
+    # with the iptables rules, routes and veth ends inside them.
+    for ns in $(ip netns list 2>/dev/null | awk '{print $1}' |
+                grep '^qrouter-' || true); do
+        step "removing network namespace $ns"
+        ip netns delete "$ns" 2>/dev/null || true
+    done
     for br in $(ovs-vsctl --timeout=10 list-br 2>/dev/null |
                 grep "^$BRIDGE_PREFIX" || true); do
         mapfile -t -O "${#ports[@]}" ports < <(ovs-vsctl --timeout=10 \

@@ -30,6 +30,8 @@ HELLO = 'hello from busybox'
 INSTANCE_LABEL = engine_fixtures.INSTANCE_LABEL
 SANDBOX_LABEL = 'org.openstack.nova.sandbox-of'
 TENANT_PREFIX = '10.78.0.'
+# The external network's range, whose .1 is the host's own address.
+PUBLIC_CIDR = os.environ.get('NOVA_DOCKER_CLOUD_PUBLIC_CIDR', '172.24.4.0/24')
 # A cloud already up is used and left up: for iterating on one test.
 REUSE = (os.environ.get('NOVA_DOCKER_CLOUD_REUSE') == '1' and
          not os.environ.get('CI'))
@@ -115,6 +117,8 @@ class Cloud:
 
     def __init__(self):
         self.demo = OpenStack('nova-docker')
+        # The second tenant project, with a network of its own.
+        self.alt = OpenStack('nova-docker-alt')
         self.admin = OpenStack('nova-docker-admin')
 
     # -- servers --------------------------------------------------------------

@@ -39,9 +39,16 @@ def test_down_leaves_nothing(cloud, cloud_session, busybox_image):
             ports |= set(subprocess.run(
                 ['ovs-vsctl', '--timeout=10', 'list-ports', bridge],
                 capture_output=True, text=True, check=True).stdout.split())
-    taps = {p for p in ports if p.startswith('tap')}
-    assert len(taps) == 1, ports
-    assert taps <= cloud_mod.host_network()['links']
+    # The server's port is on a bridge as its veth's host end (the
+    # routers' ports, in their namespaces, are veths named alike).
+    [port] = cloud.demo.json('port', 'list', '--server', server_id)
+    tap = 'tap' + port['ID'][:11]
+    assert tap in ports, ports
+    assert tap in cloud_mod.host_network()['links']
+    # The routers' namespaces, and the host's foot on public.
+    before_down = cloud_mod.host_network()
+    assert {n for n in before_down['netns'] if n.startswith('qrouter-')}
+    assert _public_routes()
 
     # Processes of other users of the machine that merely name the
     # state directory: someone reading a log, and one with the path in
@@ -82,8 +89,20 @@ def test_down_leaves_nothing(cloud, cloud_session, busybox_image):
     assert ports & after['links'] == set()
     assert {link for link in after['links'] - before['links']
             if link.startswith(cloud_mod.BRIDGE_PREFIX)} == set()
+    # Nor a route to public, nor a rule of neutron's on the host (the
+    # routers' rules were inside their namespaces).
+    assert _public_routes() == ''
+    rules = subprocess.run(['iptables-save'], capture_output=True,
+                           text=True, check=True).stdout
+    assert 'neutron' not in rules
     status = cloud_mod.cloud_sh('status', check=False)
     assert status.returncode != 0
+
+
+def _public_routes():
+    return subprocess.run(['ip', 'route', 'show', cloud_mod.PUBLIC_CIDR],
+                          capture_output=True, text=True,
+                          check=True).stdout.strip()
 
 
 def test_down_and_up_refuse_a_directory_up_did_not_make():

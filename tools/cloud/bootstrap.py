@@ -6,7 +6,8 @@ Every step finds what exists before it makes anything, so ``up`` twice
 changes nothing.
 
     bootstrap.py identity   # projects, users, roles, catalog
-    bootstrap.py resources  # flavors, the demo project's network
+    bootstrap.py resources  # flavors, `public`, each project's network
+                            # and router
     bootstrap.py wait       # every service up, every agent alive
 
 Run with the cloud's venv; settings come from the environment that
@@ -38,8 +39,15 @@ FLAVORS = (
     ('m1.tiny', '1', 512, 1, 1),
     ('m1.small', '2', 2048, 1, 20),
 )
-NETWORK = 'private'
-SUBNET = 'private-subnet'
+# Each tenant project's network, subnet and router: (project, network,
+# subnet, router, CIDR variable).
+TENANT_NETWORKS = (
+    ('demo', 'private', 'private-subnet', 'router', 'TENANT_CIDR'),
+    ('alt', 'alt-private', 'alt-private-subnet', 'alt-router', 'ALT_CIDR'),
+)
+PUBLIC = 'public'
+PUBLIC_SUBNET = 'public-subnet'
+PHYSNET = 'physnet1'
 
 
 def say(message):
@@ -76,13 +84,14 @@ def identity(conn):
     ident = conn.identity
     domain = ident.find_domain('default')
     projects = {}
-    for name in ('service', 'demo'):
+    for name in ('service', 'demo', 'alt'):
         projects[name] = find_or_create(
             ident.find_project, ident.create_project, name,
             domain_id=domain.id, description='nova-docker cloud')
     users = [(name, ENV['SERVICE_PASSWORD'], 'service', ('admin', 'service'))
              for name in SERVICE_USERS]
     users.append(('demo', ENV['DEMO_PASSWORD'], 'demo', ('member',)))
+    users.append(('alt', ENV['ALT_PASSWORD'], 'alt', ('member',)))
     for name, password, project, roles in users:
         user = find_or_create(ident.find_user, ident.create_user, name,
                               password=password, domain_id=domain.id,
@@ -109,16 +118,61 @@ def resources(conn):
             say('flavor %s' % name)
             conn.compute.create_flavor(name=name, id=flavor_id, ram=ram,
                                        vcpus=vcpus, disk=disk)
-    demo = conn.identity.find_project('demo')
-    net = conn.network.find_network(NETWORK, project_id=demo.id)
+    public = public_network(conn)
+    for project, network, subnet, router, cidr in TENANT_NETWORKS:
+        owner = conn.identity.find_project(project)
+        tenant_network(conn, owner, network, subnet, router, ENV[cidr],
+                       public)
+
+
+def public_network(conn):
+    """The external network: flat on physnet1, whose bridge on the L3
+    agent's host holds PUBLIC_HOST_IP. No gateway: a router's only route
+    out is the bridge's own range, so nothing leaves the machine."""
+    net = conn.network.find_network(PUBLIC)
     if net is None:
-        say('network %s (project demo)' % NETWORK)
-        net = conn.network.create_network(name=NETWORK, project_id=demo.id)
-    if conn.network.find_subnet(SUBNET, network_id=net.id) is None:
-        say('subnet %s %s' % (SUBNET, ENV['TENANT_CIDR']))
+        say('network %s (external, flat on %s)' % (PUBLIC, PHYSNET))
+        net = conn.network.create_network(
+            name=PUBLIC, is_router_external=True,
+            provider_network_type='flat',
+            provider_physical_network=PHYSNET)
+    if conn.network.find_subnet(PUBLIC_SUBNET, network_id=net.id) is None:
+        cidr = ENV['PUBLIC_CIDR']
+        prefix = cidr.rsplit('.', 1)[0]
+        say('subnet %s %s' % (PUBLIC_SUBNET, cidr))
         conn.network.create_subnet(
-            name=SUBNET, network_id=net.id, project_id=demo.id,
-            ip_version=4, cidr=ENV['TENANT_CIDR'], enable_dhcp=False)
+            name=PUBLIC_SUBNET, network_id=net.id, ip_version=4, cidr=cidr,
+            gateway_ip=None, enable_dhcp=False,
+            allocation_pools=[{'start': prefix + '.10',
+                               'end': prefix + '.250'}])
+    return net
+
+
+def tenant_network(conn, project, name, subnet_name, router_name, cidr,
+                   public):
+    """A project's network and subnet, and its router to ``public``."""
+    net = conn.network.find_network(name, project_id=project.id)
+    if net is None:
+        say('network %s (project %s)' % (name, project.name))
+        net = conn.network.create_network(name=name, project_id=project.id)
+    subnet = conn.network.find_subnet(subnet_name, network_id=net.id)
+    if subnet is None:
+        say('subnet %s %s' % (subnet_name, cidr))
+        subnet = conn.network.create_subnet(
+            name=subnet_name, network_id=net.id, project_id=project.id,
+            ip_version=4, cidr=cidr, enable_dhcp=False)
+    router = conn.network.find_router(router_name, project_id=project.id)
+    if router is None:
+        say('router %s (project %s) to %s' % (router_name, project.name,
+                                              PUBLIC))
+        router = conn.network.create_router(
+            name=router_name, project_id=project.id,
+            external_gateway_info={'network_id': public.id})
+    attached = {p.fixed_ips[0]['subnet_id'] for p in conn.network.ports(
+        device_id=router.id, device_owner='network:router_interface')}
+    if subnet.id not in attached:
+        say('router %s: interface on %s' % (router_name, subnet_name))
+        conn.network.add_interface_to_router(router, subnet_id=subnet.id)
 
 
 def missing_services(conn):
@@ -134,6 +188,9 @@ def missing_services(conn):
         binary='neutron-openvswitch-agent') if a.is_alive}
     missing += ['neutron-openvswitch-agent@%s' % h for h in COMPUTES
                 if h not in alive]
+    if not any(a.is_alive for a in conn.network.agents(
+            binary='neutron-l3-agent')):
+        missing.append('neutron-l3-agent')
     # A compute host is schedulable once its node is in a cell.
     nodes = {h.name for h in conn.compute.hypervisors()}
     missing += ['hypervisor %s' % h for h in COMPUTES if h not in nodes]

@@ -58,6 +58,17 @@ engine_socket() { echo "$(engine_dir "$1")/docker.sock"; }
 
 KEYSTONE_URL=http://$HOST_IP:$KEYSTONE_PORT/v3
 TENANT_CIDR=${NOVA_DOCKER_CLOUD_CIDR:-10.78.0.0/24}
+# The alt project's network.
+ALT_CIDR=${NOVA_DOCKER_CLOUD_ALT_CIDR:-10.79.0.0/24}
+# The external network `public`: flat (untagged) on physnet1, whose
+# compute1 bridge holds PUBLIC_HOST_IP, so the host is "the outside".
+# The range is routed only to that bridge; the subnet has no gateway, so
+# no router sends anything past the host (no default route, no NAT to
+# the host's uplink).
+PUBLIC_CIDR=${NOVA_DOCKER_CLOUD_PUBLIC_CIDR:-172.24.4.0/24}
+PUBLIC_HOST_IP=${PUBLIC_CIDR%.*}.1
+# The host whose namespaces hold the routers (the L3 agent's).
+L3_HOST=compute1
 
 # claim_state: the state directory is ours (made by `up`: it holds
 # $MARKER) or is made now; a directory something else made is refused,

@@ -27,7 +27,7 @@ new_password() {
 make_secrets() {
     local name
     [ -e "$SECRETS" ] || : >"$SECRETS"
-    for name in DB ADMIN DEMO SERVICE RABBIT; do
+    for name in DB ADMIN DEMO ALT SERVICE RABBIT; do
         grep -q "^${name}_PASSWORD=" "$SECRETS" ||
             echo "${name}_PASSWORD=$(new_password)" >>"$SECRETS"
     done
@@ -137,7 +137,8 @@ write_neutron_conf() {
     private "$ETC/neutron/neutron.conf" <<EOF
 [DEFAULT]
 core_plugin = ml2
-service_plugins =
+# Routers and floating IPs (the L3 agent on compute1).
+service_plugins = router
 auth_strategy = keystone
 transport_url = $(transport_url)
 notify_nova_on_port_status_changes = true
@@ -190,11 +191,39 @@ of_listen_port = $(of_port "$host")
 [agent]
 tunnel_types =
 [securitygroup]
-# Containers' veths are plugged straight into OVS (no hybrid qbr bridge):
-# no iptables firewall to hook into.
-firewall_driver = noop
+# Security groups as OpenFlow rules with conntrack (ct()) in br-int: the
+# userspace datapath has a conntrack of its own, and ports stay plugged
+# straight into OVS (no hybrid qbr bridge, no iptables on the host).
+firewall_driver = ${NOVA_DOCKER_CLOUD_FIREWALL:-openvswitch}
 [oslo_concurrency]
 lock_path = $DATA/neutron/lock-$host
+EOF
+    privsep_sections "--config-file $ETC/neutron/neutron.conf --config-file \
+$file" "${NEUTRON_PRIVSEP[@]}" >>"$file"
+}
+
+# The L3 agent: the routers' namespaces (qrouter-<id>) on this host, their
+# ports on compute1's integration bridge. A router's ports are veth pairs
+# (ovs_use_veth), not OVS internal ports: an internal port of the
+# userspace datapath is a tap device that OVS serves from the host's
+# namespace. On a netdev datapath neutron turns the namespace end's
+# checksum offload off, as the driver does for instances.
+write_l3_agent_conf() {
+    local file=$ETC/neutron/l3-agent.ini
+    private "$file" <<EOF
+[DEFAULT]
+host = $L3_HOST
+interface_driver = openvswitch
+ovs_use_veth = true
+agent_mode = legacy
+# No metadata service in this cloud (instances get no DHCP either).
+enable_metadata_proxy = false
+[ovs]
+integration_bridge = $(int_bridge "$L3_HOST")
+datapath_type = netdev
+ovsdb_connection = unix:/var/run/openvswitch/db.sock
+[oslo_concurrency]
+lock_path = $DATA/neutron/lock-l3
 EOF
     privsep_sections "--config-file $ETC/neutron/neutron.conf --config-file \
 $file" "${NEUTRON_PRIVSEP[@]}" >>"$file"
@@ -232,6 +261,10 @@ lock_path = $DATA/nova/lock
 [os_vif_ovs]
 # Debian's ovsdb-server listens on its unix socket only.
 ovsdb_connection = unix:/var/run/openvswitch/db.sock
+# A port joins br-int on the dead VLAN (4095) until the OVS agent has
+# bound it and installed its security group's flows: no packet passes
+# in between, at boot and at every rewiring (reboot, engine restart).
+isolate_vif = true
 [oslo_messaging_notifications]
 driver = noop
 $(auth_section keystone_authtoken nova)
@@ -290,6 +323,16 @@ clouds:
       project_domain_name: Default
     region_name: RegionOne
     identity_api_version: 3
+  nova-docker-alt:
+    auth:
+      auth_url: $KEYSTONE_URL
+      username: alt
+      password: $ALT_PASSWORD
+      project_name: alt
+      user_domain_name: Default
+      project_domain_name: Default
+    region_name: RegionOne
+    identity_api_version: 3
 EOF
 }
 
@@ -335,6 +378,7 @@ write_all_conf() {
     write_glance_conf
     write_placement_conf
     write_neutron_conf
+    write_l3_agent_conf
     write_nova_conf
     local host
     for host in "${COMPUTES[@]}"; do

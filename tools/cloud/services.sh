@@ -9,7 +9,7 @@ CLOUD_PACKAGES=(
     python-openstackclient gunicorn pymysql
 )
 APT_PACKAGES=(mariadb-server rabbitmq-server docker.io busybox-static
-              openvswitch-switch curl iproute2 python3-venv)
+              openvswitch-switch curl iproute2 ethtool python3-venv)
 
 install_debian_packages() {
     local missing=()
@@ -20,6 +20,8 @@ install_debian_packages() {
     [ -x /bin/busybox ] || missing+=(busybox-static)
     command -v curl >/dev/null 2>&1 || missing+=(curl)
     command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+    # The L3 agent turns checksum offload off on the routers' veths.
+    command -v ethtool >/dev/null 2>&1 || missing+=(ethtool)
     python3 -c 'import venv, ensurepip' >/dev/null 2>&1 ||
         missing+=(python3-venv)
     [ "${#missing[@]}" -eq 0 ] && return 0
@@ -366,6 +368,11 @@ ensure_bridges() {
         -- set interface ndc-wire12 type=patch options:peer=ndc-wire21 \
         -- --may-exist add-port "$(phys_bridge compute2)" ndc-wire21 \
         -- set interface ndc-wire21 type=patch options:peer=ndc-wire12
+    # The host's foot on `public`: the address on the bridge's own port.
+    phys=$(phys_bridge "$L3_HOST")
+    ip addr replace "$PUBLIC_HOST_IP/${PUBLIC_CIDR#*/}" dev "$phys" ||
+        die "could not give $phys the address $PUBLIC_HOST_IP"
+    ip link set "$phys" up
 }
 
 start_ovs_agents() {
@@ -376,6 +383,9 @@ start_ovs_agents() {
             --config-file "$ETC/neutron/neutron.conf" \
             --config-file "$ETC/neutron/ovs-agent-$host.ini"
     done
+    start_process neutron-l3-agent -- "$VENV/bin/neutron-l3-agent" \
+        --config-file "$ETC/neutron/neutron.conf" \
+        --config-file "$ETC/neutron/l3-agent.ini"
 }
 
 start_engine() {
