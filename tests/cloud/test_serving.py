@@ -209,16 +209,29 @@ def test_a_security_group_rule_opens_icmp_and_its_removal_closes_it(
         cloud, client, address))
 
 
-def test_a_rebooted_server_keeps_its_group(cloud, serving, guarded):
-    """A hard reboot wires the server's port anew (a new container,
-    namespace and veth): the group holds on the new wiring."""
+@pytest.mark.parametrize('restart', ['reboot --hard', 'stop, start'])
+def test_a_restarted_server_keeps_its_group(cloud, serving, guarded,
+                                            restart):
+    """A hard reboot restarts the workload in the same sandbox; a stop
+    takes the sandbox down with its namespace and veth, and the start
+    wires the port anew: on both, the group holds from the first
+    moment (nothing gets in before the rule) and follows its rules."""
     client, address, server_id = _client(serving), guarded[2], guarded[3]
-    cloud.demo.run('server', 'reboot', '--hard', server_id)
+    if restart == 'reboot --hard':
+        cloud.demo.run('server', 'reboot', '--hard', server_id)
+    else:
+        cloud.demo.run('server', 'stop', server_id)
+        cloud.wait_status(server_id, 'SHUTOFF')
+        cloud.demo.run('server', 'start', server_id)
     cloud.wait_status(server_id, 'ACTIVE')
+    _until('serving again', lambda: _serves(cloud, guarded, address))
+    assert not _serves(cloud, client, address), (
+        'after %s, a server of a group without rules served its page'
+        % restart)
     rule = _rule(cloud.demo, '--protocol', 'tcp', '--dst-port', PORT)
     try:
-        _until('reachable after the reboot, with the rule', lambda: _serves(
-            cloud, client, address))
+        _until('reachable after %s, with the rule' % restart,
+               lambda: _serves(cloud, client, address))
     finally:
         cloud.demo.run('security', 'group', 'rule', 'delete', rule)
     _until('unreachable after the rule went', lambda: not _serves(
