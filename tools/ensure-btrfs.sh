@@ -12,14 +12,4 @@ set -euo pipefail
 command -v mkfs.btrfs >/dev/null 2>&1 && command -v btrfs >/dev/null 2>&1 &&
     exit 0
 
-[ "$(id -u)" -eq 0 ] ||
-    die "missing btrfs-progs: run as root to install it with apt-get"
-
-say "installing btrfs-progs"
-export DEBIAN_FRONTEND=noninteractive
-# Another apt-get may hold the lock on a shared machine: wait for it.
-apt-get -o DPkg::Lock::Timeout=300 update -qq >/dev/null
-rc=0
-out=$(apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
-    --no-install-recommends btrfs-progs 2>&1) || rc=$?
-[ "$rc" -eq 0 ] || { echo "$out" >&2; die "apt-get install btrfs-progs failed"; }
+apt_install btrfs-progs

@@ -19,14 +19,4 @@ done
 [ "${#missing[@]}" -eq 0 ] && exit 0
 mapfile -t packages < <(printf '%s\n' "${missing[@]}" | sort -u)
 
-[ "$(id -u)" -eq 0 ] ||
-    die "missing ${packages[*]}: run as root to install with apt-get"
-
-say "installing ${packages[*]}"
-export DEBIAN_FRONTEND=noninteractive
-# Another apt-get may hold the lock on a shared machine: wait for it.
-apt-get -o DPkg::Lock::Timeout=300 update -qq >/dev/null
-rc=0
-out=$(apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
-    --no-install-recommends "${packages[@]}" 2>&1) || rc=$?
-[ "$rc" -eq 0 ] || { echo "$out" >&2; die "apt-get install failed"; }
+apt_install "${packages[@]}"

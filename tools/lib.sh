@@ -11,6 +11,7 @@
 # start_time, pid_alive
 #                    whether a pid is still the process it was
 # engine_answers     whether a Docker Engine answers on a socket
+# apt_install        Debian packages, as root, waiting for another apt-get
 # osc                the cloud's openstack CLI (tools/cloud/common.sh sets
 #                    the paths it reads)
 
@@ -63,4 +64,19 @@ osc() {
     # shellcheck disable=SC2153  # set by tools/cloud/common.sh
     OS_CLIENT_CONFIG_FILE="$STATE/clouds.yaml" "$VENV/bin/openstack" \
         --os-cloud "${CLOUD:-nova-docker-admin}" "$@"
+}
+
+# apt_install PACKAGE...: install Debian packages (as root; dies saying
+# so otherwise), waiting for another apt-get that holds the lock.
+apt_install() {
+    [ "$(id -u)" -eq 0 ] ||
+        die "missing $*: run as root to install with apt-get"
+    say "installing $*"
+    export DEBIAN_FRONTEND=noninteractive
+    # Another apt-get may hold the lock on a shared machine: wait for it.
+    apt-get -o DPkg::Lock::Timeout=300 update -qq >/dev/null
+    local rc=0 out
+    out=$(apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
+        --no-install-recommends "$@" 2>&1) || rc=$?
+    [ "$rc" -eq 0 ] || { echo "$out" >&2; die "apt-get install $* failed"; }
 }
