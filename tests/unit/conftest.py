@@ -2,6 +2,7 @@
 
 import pytest
 
+from nova_docker.docker import DockerClient
 from tests.fixtures.fake_engine import FakeEngine
 
 
@@ -12,3 +13,12 @@ def fake_engine():
     engine.start()
     yield engine
     engine.stop()
+
+
+@pytest.fixture
+def client(fake_engine):
+    """A client of the fake engine, with short timeouts."""
+    docker = DockerClient(fake_engine.url, connect_timeout=2,
+                          read_timeout=5, image_timeout=10)
+    yield docker
+    docker.close()

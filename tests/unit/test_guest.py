@@ -6,16 +6,8 @@ import re
 import pytest
 from nova import exception
 
-from nova_docker.docker import DockerClient
 from nova_docker import guest as guest_mod
 from tests.fixtures import nova_objects
-
-
-@pytest.fixture
-def client(fake_engine):
-    client = DockerClient(fake_engine.url, connect_timeout=2, read_timeout=2)
-    yield client
-    client.close()
 
 
 @pytest.fixture

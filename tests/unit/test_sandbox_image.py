@@ -195,15 +195,6 @@ def _lines(*objs):
     return [json.dumps(o).encode() + b'\r\n' for o in objs]
 
 
-@pytest.fixture
-def client(fake_engine):
-    from nova_docker.docker import DockerClient
-
-    docker = DockerClient(fake_engine.url, read_timeout=5, image_timeout=10)
-    yield docker
-    docker.close()
-
-
 def test_ensure_image_present_imports_nothing(fake_engine, client):
     name = sandbox_image.image_name('x86_64')
     fake_engine.route('GET', '/images/.*/json', json={'Id': 'sha256:1'})

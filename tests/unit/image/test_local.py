@@ -10,7 +10,6 @@ import pytest
 from nova import exception
 
 from nova_docker import exception as docker_exception
-from nova_docker.docker import DockerClient
 from nova_docker.image import cache
 from nova_docker.image import loader
 from nova_docker.image import names
@@ -21,14 +20,6 @@ from tests.fixtures import images as fx
 from tests.fixtures import nova_objects
 
 REFUSAL = {'message': 'driver failed removing layer: device busy'}
-
-
-@pytest.fixture
-def client(fake_engine):
-    docker = DockerClient(fake_engine.url, connect_timeout=2,
-                          read_timeout=5, image_timeout=10)
-    yield docker
-    docker.close()
 
 
 @pytest.fixture
