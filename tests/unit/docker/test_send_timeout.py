@@ -15,7 +15,11 @@ VERSION = b'{"ApiVersion":"1.41","MinAPIVersion":"1.12"}'
 
 
 def reply(body):
+    # This server answers one request per connection, so it says so: a
+    # client that kept the connection would send its next request into a
+    # socket the server is about to close, and get a reset.
     return (b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n'
+            b'Connection: close\r\n'
             b'Content-Length: %d\r\n\r\n' % len(body) + body)
 
 
@@ -45,6 +49,9 @@ class SlowReader:
         head = conn.recv(65536)
         if b'/version' in head:
             conn.sendall(reply(VERSION))
+            # A loaded machine closes late; the client must not have
+            # taken the connection back for its next request meanwhile.
+            time.sleep(0.3)
             return
         self.stop.wait(self.stall)
         conn.settimeout(30)
