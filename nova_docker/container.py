@@ -59,6 +59,7 @@ from typing import Any
 from nova import exception
 
 from nova_docker import conf
+from nova_docker import config_drive as config_drive_mod
 from nova_docker import labels
 from nova_docker import sandbox_image
 
@@ -410,6 +411,12 @@ def command_override(image_meta) -> list[str] | None:
                    % (props.os_command_line, exc)) from None
 
 
+def _config_drive(source: str | None) -> Body:
+    if not source:
+        return {}
+    return {'HostConfig': {'Mounts': [config_drive_mod.mount(source)]}}
+
+
 def _ulimits(ulimits) -> Body:
     return {'HostConfig': {'Ulimits': [dict(u) for u in ulimits]}} \
         if ulimits else {}
@@ -434,7 +441,8 @@ def create_body(instance, image_meta, image_ref: str, pids_limit: int,
                 sandbox: str | None = None,
                 image_config: dict | None = None,
                 storage_opt=None, ulimits=(),
-                own_hostname: bool = False) -> Body:
+                own_hostname: bool = False,
+                config_drive: str | None = None) -> Body:
     """The ``POST /containers/create`` body for ``instance``.
 
     :param image_ref: the engine-local image to run (see nova_docker.images).
@@ -452,6 +460,8 @@ def create_body(instance, image_meta, image_ref: str, pids_limit: int,
         create (nova_docker.host.EngineFacts); empty: none.
     :param own_hostname: the workload carries the hostname though it
         joins a sandbox (an engine that shares no hostname, EngineFacts).
+    :param config_drive: the host directory of its config drive
+        (nova_docker.config_drive), bound read-only; None: none.
     """
     flavor = instance.flavor
     hardening = hardening or Hardening()
@@ -473,6 +483,7 @@ def create_body(instance, image_meta, image_ref: str, pids_limit: int,
         _network(sandbox),
         {'HostConfig': {'StorageOpt': storage_opt}} if storage_opt else {},
         _ulimits(ulimits),
+        _config_drive(config_drive),
     )
 
 

@@ -16,6 +16,7 @@ import contextlib
 
 from nova import conf as nova_conf
 from nova import exception
+from nova.virt import configdrive
 from nova.virt import driver
 from nova.virt import hardware
 from oslo_concurrency import processutils
@@ -24,6 +25,7 @@ from oslo_utils import excutils
 import os_resource_classes as orc
 
 from nova_docker import conf as docker_conf
+from nova_docker import config_drive
 from nova_docker import container
 from nova_docker import exception as docker_exception
 from nova_docker import host as host_mod
@@ -65,12 +67,19 @@ class DockerDriver(driver.ComputeDriver):
         supports_extend_volume=True,
     )
 
-    def __init__(self, virtapi, host=None, image_api=None, volumes=None):
+    def __init__(self, virtapi, host=None, image_api=None, volumes=None,
+                 config_drives=None, instance_metadata=None):
         """:param host: the engine's :class:`~nova_docker.host.Host`
             (by default one from the ``[docker]`` options).
         :param image_api: nova's image API (by default Glance's).
         :param volumes: the :class:`~nova_docker.volume.manager.Volumes`
             (by default one from the ``[docker]`` options).
+        :param config_drives: the
+            :class:`~nova_docker.config_drive.ConfigDrives` (by default
+            under ``[DEFAULT] instances_path``).
+        :param instance_metadata: makes an instance's metadata for its
+            config drive, as :func:`nova_docker.config_drive.metadata`
+            (the default: nova's ``InstanceMetadata``).
         """
         super().__init__(virtapi)
         self._host = host or host_mod.Host()
@@ -81,6 +90,10 @@ class DockerDriver(driver.ComputeDriver):
         self._local_images = images.LocalImages(client)
         self._ports = wiring.PortWiring()
         self._volumes = volumes or volume_manager.Volumes()
+        self._config_drives = (config_drives or
+                               config_drive.ConfigDrives(CONF.instances_path))
+        self._instance_metadata = (instance_metadata or
+                                   config_drive.metadata)
 
     # -- host -------------------------------------------------------------
 
@@ -160,7 +173,9 @@ class DockerDriver(driver.ComputeDriver):
             trusted_certs=instance.trusted_certs)
         guest = self._host.get_guest(instance)
         try:
-            self._create(guest, image_meta, image_ref, plan)
+            drive = self._write_config_drive(instance, injected_files,
+                                             admin_password, network_info)
+            self._create(guest, image_meta, image_ref, plan, drive)
             if power_on:
                 self._start(guest, network_info, block_device_info,
                             events=self._neutron_events(network_info))
@@ -186,8 +201,27 @@ class DockerDriver(driver.ComputeDriver):
             raise docker_exception.PortsNeedLocalEngine(
                 url=CONF.docker.host_url)
 
+    def _write_config_drive(self, instance, injected_files,
+                            admin_password, network_info) -> str | None:
+        """The instance's config drive written anew (a rebuild's new user
+        data and metadata too), if it asks for one ([DEFAULT]
+        force_config_drive, the image's img_config_drive or the server's
+        own); its host directory, else None."""
+        if not configdrive.required_by(instance):
+            return None
+        if not CONF.docker.host_url.startswith('unix://'):
+            raise docker_exception.ConfigDriveNeedsLocalEngine(
+                url=CONF.docker.host_url)
+        md = self._instance_metadata(instance, injected_files,
+                                     admin_password, network_info)
+        files = config_drive.tree(md.metadata_for_config_drive())
+        LOG.info('Writing its config drive (%d files)', len(files),
+                 instance=instance)
+        return self._config_drives.write(instance.uuid, files)
+
     def _create(self, guest, image_meta, image_ref: str,
-                plan: network_plan.NetworkPlan) -> None:
+                plan: network_plan.NetworkPlan,
+                drive: str | None = None) -> None:
         """The sandbox, then the workload that joins its namespace; both
         bodies first, so a refused image makes neither."""
         instance = guest.instance
@@ -196,14 +230,14 @@ class DockerDriver(driver.ComputeDriver):
             plan.hosts, host=self._host.name, node=self._host.name,
             ulimits=self._host.facts.ulimits)
         body = self._workload_body(instance, image_meta, image_ref,
-                                   guest.sandbox)
+                                   guest.sandbox, drive)
         binds = self._volumes.binds(instance)
         if binds:
             body['HostConfig'].setdefault('Mounts', []).extend(binds)
         guest.create(sandbox_body, body)
 
     def _workload_body(self, instance, image_meta, image_ref: str,
-                       sandbox: str) -> dict:
+                       sandbox: str, drive: str | None = None) -> dict:
         config = self._local_images.config(image_meta.id)
         try:
             return container.create_body(
@@ -215,7 +249,8 @@ class DockerDriver(driver.ComputeDriver):
                 storage_opt=self._host.storage_opt(
                     instance.flavor.root_gb or CONF.docker.max_image_size_gb),
                 ulimits=self._host.facts.ulimits,
-                own_hostname=self._host.facts.workload_hostname)
+                own_hostname=self._host.facts.workload_hostname,
+                config_drive=drive)
         except exception.ImageUnacceptable:
             with excutils.save_and_reraise_exception():
                 self._local_images.forget_refused(image_meta.id,
@@ -293,9 +328,13 @@ class DockerDriver(driver.ComputeDriver):
                 destroy_secrets=True):
         """The containers go first (their end of every veth with them),
         then the ports' switch side and the volumes (unmounted,
-        disconnected, their data kept)."""
+        disconnected, their data kept), and its config drive unless
+        its disks stay (``destroy_disks`` False: an instances_path shared
+        with the host it went to)."""
         self._host.get_guest(instance).remove()
         LOG.info('Removed containers', instance=instance)
+        if destroy_disks:
+            self._config_drives.remove(instance.uuid)
         self._volumes.remove_all(instance, block_device_info)
         if destroy_vifs:
             # As libvirt's clean-up: a port that cannot be unplugged (its

@@ -51,6 +51,15 @@ class PortsNeedLocalEngine(exception.InvalidInput):
                '(host_url = unix:///var/run/docker.sock).')
 
 
+class ConfigDriveNeedsLocalEngine(exception.InvalidInput):
+    msg_fmt = ('The server asks for a config drive, but [docker] host_url '
+               '%(url)s is not a unix socket: the drive is a directory of '
+               'this host bound into the container, which must run here. '
+               'Run nova-compute beside its engine (host_url = '
+               'unix:///var/run/docker.sock), or boot without a config '
+               'drive.')
+
+
 class PortWiringFailed(exception.VirtualInterfacePlugException):
     msg_fmt = ('Neutron port %(port)s could not be wired into the '
                'container of instance %(instance)s: %(reason)s')
