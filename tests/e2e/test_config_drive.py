@@ -3,12 +3,31 @@
 driver and read inside the workload."""
 
 import base64
+import io
 import json
 import os
+import tarfile
 
 from tests.e2e import cloud
 
 SEED = '/var/lib/cloud/seed/config_drive/openstack/latest/'
+
+
+def layer_names(saved: bytes):
+    """Every path in the layers of a ``docker save`` archive (each member
+    that is itself a tar)."""
+    names = []
+    with tarfile.open(fileobj=io.BytesIO(saved)) as outer:
+        for member in outer.getmembers():
+            if not member.isfile():
+                continue
+            data = outer.extractfile(member).read()
+            try:
+                with tarfile.open(fileobj=io.BytesIO(data)) as layer:
+                    names.extend(layer.getnames())
+            except tarfile.TarError:
+                continue  # manifest.json, an image config
+    return names
 
 
 class TestConfigDrive(cloud.DockerCloudTestCase):
@@ -60,5 +79,20 @@ class TestConfigDrive(cloud.DockerCloudTestCase):
         self.assertEqual({'role': 'db'}, json.loads(
             self.read(server, 'meta_data.json'))['meta'])
 
+        self.delete(server)
+        self.assertEqual([], os.listdir(self.instances_path))
+
+    def test_a_snapshot_does_not_carry_the_drive(self):
+        # User data may be secret: an image made of the server must not
+        # hold it (the engine's commit leaves binds out).
+        image = self.upload_busybox()
+        server = self.boot_with_drive(image['id'], b'#!/bin/sh\nsecret\n')
+        snap = self.create_image(server, 'snap')
+        self.assertEqual('active', snap['status'])
+        names = layer_names(self.glance_server.download(snap['id']))
+        self.assertIn('bin/busybox', names)
+        inside = [n for n in names
+                  if n.startswith('var/lib/cloud/seed/config_drive/')]
+        self.assertEqual([], inside)
         self.delete(server)
         self.assertEqual([], os.listdir(self.instances_path))
