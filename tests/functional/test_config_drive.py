@@ -169,3 +169,23 @@ def test_an_unwritable_instances_path_is_a_clear_error(
     assert not drv.instance_exists(inst)
     assert not_a_dir.read_text() == ''
     assert sorted(os.listdir(tmp_path)) == ['instances', 'not-a-dir']
+
+
+def test_a_remote_engine_is_refused_before_anything_is_made(
+        driver, engine, instances, busybox_image, instances_path):
+    # The drive is a directory of this host: an engine elsewhere could
+    # not bind it.
+    conf = driver_mod.CONF
+    before = conf.docker.host_url
+    conf.set_override('host_url', 'tcp://192.0.2.1:2376', 'docker')
+    try:
+        inst = with_drive(instances)
+        with pytest.raises(exception.InvalidInput, match='config drive'):
+            spawn(driver, inst, busybox_image)
+    finally:
+        if engine.url:
+            conf.set_override('host_url', before, 'docker')
+        else:
+            conf.clear_override('host_url', 'docker')
+    assert not driver.instance_exists(inst)
+    assert os.listdir(instances_path) == []
