@@ -12,7 +12,7 @@ data read (a gzip bomb inflates about 1000 times).
 import zlib
 from collections.abc import Iterable
 
-from nova_docker.archive.tarstream import TarFormatError
+from nova_docker.archive.members import TarFormatError
 
 GZIP_MAGIC = b'\x1f\x8b'
 PIECE = 1024 * 1024
