@@ -23,6 +23,7 @@ streaming writer hands its output over in pieces of a size we choose.
 """
 
 import hashlib
+import tempfile
 
 import zstandard
 
@@ -52,6 +53,8 @@ class _Counter:
 
     def write(self, data) -> int:
         self._meter.unpacked(data)
+        if self._meter.spool is not None:
+            self._meter.spool.write(data)
         return len(data)
 
 
@@ -77,6 +80,9 @@ class BlobMeter:
         self.compression: str | None = None
         self.plain = 0
         self.json: bytes | None = None
+        # A zstd member unpacked into an anonymous file: Docker 20.10
+        # does not read zstd layers, so the engine gets them plain.
+        self.spool = None
         self.max_size = max_size
         self._hashed = hashed
         self._bounds = (max_size, max_ratio)
@@ -139,6 +145,7 @@ class BlobMeter:
             self._inflate = compression.Gunzip(*self._bounds, detect=False)
         elif head.startswith(ZSTD_MAGIC):
             self.compression = ZSTD
+            self.spool = tempfile.TemporaryFile()
             self._inflate = zstandard.ZstdDecompressor().stream_writer(
                 _Counter(self), write_size=compression.PIECE)
         else:

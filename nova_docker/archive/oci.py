@@ -19,6 +19,7 @@ media types this reader does not know, a layer whose unpacked data does
 not hash to the diff id its config records.
 """
 
+from collections.abc import Callable
 import dataclasses
 import json
 import re
@@ -138,10 +139,11 @@ def _entries(index: dict, what: str) -> list:
             for entry in entries]
 
 
-def _platform_entry(entries: list, platform: Platform | None,
-                    what: str) -> dict:
+def _platform_entry(entries: list, platform, what: str) -> dict:
     images = [e for e in entries
               if (e.get('annotations') or {}).get(_ATTESTATION) is None]
+    if callable(platform):
+        platform = platform()
     if platform is not None:
         images = [e for e in images
                   if platform.matches(e.get('platform') or {})]
@@ -199,10 +201,12 @@ def _layer(blobs: dict, entry, diff_id) -> str:
 
 
 def resolve(index_json: bytes, blobs: dict[str, Blob],
-            platform: Platform | None = None) -> dict:
+            platform: Platform | Callable[[], Platform] | None = None
+            ) -> dict:
     """The classic ``manifest.json`` entry (without ``RepoTags``) of the
-    one image of ``index_json`` for ``platform``; ``blobs`` maps every
-    digest the archive held to what it held."""
+    one image of ``index_json`` for ``platform`` (or what a callable
+    returns, called only for an index that lists platforms); ``blobs``
+    maps every digest the archive held to what it held."""
     try:
         index = json.loads(index_json)
     except ValueError:

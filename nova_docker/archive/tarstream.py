@@ -195,6 +195,10 @@ class TarStream:
         self._save_members = members.SaveMembers()
         self._data = blobs.SaveData(max_size)
         self._index: bytes | None = None
+        # A blob's header waits until its compression is known: a zstd
+        # layer goes to the engine unpacked, under a header of its own.
+        self._pending: list[bytes] | None = None
+        self._spooling = None
         self._manifest_info: tarfile.TarInfo | None = None
         self._header = bytearray()
         self._skip = 0
@@ -205,7 +209,9 @@ class TarStream:
         self._ext: dict[str, str] = {}
 
     def feed(self, chunk: bytes) -> list[bytes]:
-        """The pieces of the archive to forward for ``chunk``."""
+        """The pieces of the archive to forward for ``chunk``: bytes, or
+        a generator of bytes (a zstd layer, unpacked from its spool file
+        as it is read)."""
         self.size += len(chunk)
         self._check_size()
         out: list[bytes] = []
@@ -214,11 +220,16 @@ class TarStream:
         while pos < end and not self.ended:
             if self._skip:
                 take = min(self._skip, end - pos)
-                if self._data.meter is not None:
+                meter = self._data.meter
+                if meter is not None:
                     self._feed_data(view[pos:pos + take])
                 whole = pos == 0 and take == end
-                out.append(chunk if whole else bytes(view[pos:pos + take]))
+                out.extend(self._route(
+                    chunk if whole else bytes(view[pos:pos + take]), meter))
                 self._skip -= take
+                if not self._skip and self._spooling is not None:
+                    out.append(self._unspooled(self._spooling))
+                    self._spooling = None
             elif self._capture is not None:
                 take = min(self._capture.left, end - pos)
                 self._capture.data += view[pos:pos + take]
@@ -326,8 +337,43 @@ class TarStream:
                 self._start_capture(name, block, info, size, held)
                 return []
             self._data.member(name, info, size, self.size)
+            if self._data.meter is not None and size:
+                self._skip = size + padding(size)
+                self._pending = held + [block]
+                return []
         self._skip = size + padding(size)
         return held + [block]
+
+    def _route(self, piece: bytes, meter) -> list:
+        if self._spooling is not None:
+            return []
+        if self._pending is None:
+            return [piece]
+        self._pending.append(piece)
+        if meter is None or meter.compression is None:
+            return []
+        pending, self._pending = self._pending, None
+        if meter.compression != 'zstd':
+            return pending
+        self._spooling = meter
+        return []
+
+    @staticmethod
+    def _unspooled(meter):
+        """The member of a zstd blob, unpacked (a generator: read from
+        its file piece by piece as the engine takes it)."""
+        info = tarfile.TarInfo(meter.name)
+        info.size = meter.plain
+        info.mode = 0o444
+        spool = meter.spool
+        try:
+            yield info.tobuf(tarfile.USTAR_FORMAT)
+            spool.seek(0)
+            while piece := spool.read(1024 * 1024):
+                yield piece
+            yield bytes(padding(meter.plain))
+        finally:
+            spool.close()
 
     # -- small members read whole ----------------------------------------
 

@@ -32,6 +32,7 @@ from nova_docker.image import glance_api
 from nova_docker.image.local import LocalImages
 from nova_docker.image import names
 from nova_docker.image import source
+from nova_docker.archive import oci
 from nova_docker.archive import tarstream
 from nova_docker.image.digest import HashCheck
 
@@ -141,6 +142,7 @@ class ImageLoader:
         self._local = LocalImages(client)
         # Its downloads are hashed once, by HashCheck (see glance_api).
         self._image_api = image_api or glance_api.ImageAPI()
+        self._platform: oci.Platform | None = None
 
     def ensure_local(self, context, image_meta, root_gb: int = 0,
                      trusted_certs=None) -> str:
@@ -214,7 +216,8 @@ class ImageLoader:
             final_checks=[lambda tar: check_manifest(image_id, tar),
                           lambda tar: self._still_in_glance(context,
                                                             image_id)],
-            max_size=size_limit_gb(root_gb) * units.Gi)
+            max_size=size_limit_gb(root_gb) * units.Gi,
+            platform=self._engine_platform)
         try:
             with load_errors(image_id, root_gb):
                 self._send(image, pieces)
@@ -225,6 +228,16 @@ class ImageLoader:
             pieces.close()
         LOG.info('Loaded Glance image %s as %s', image_id,
                  names.local_ref(image_id))
+
+    def _engine_platform(self) -> oci.Platform:
+        """The image of a multi-platform archive to load: the engine's
+        own platform, as its ``/version`` names it (Go's names, as OCI
+        indexes do: linux/amd64), read once."""
+        if self._platform is None:
+            version = self._client.version()
+            self._platform = oci.Platform(version.get('Os') or 'linux',
+                                          version.get('Arch') or '')
+        return self._platform
 
     def _download(self, context, image: dict, trusted_certs):
         # Push-style (data=sink): without a destination, nova's image API

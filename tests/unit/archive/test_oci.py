@@ -27,7 +27,8 @@ def run(data, chunk=65536, **kwargs):
     stream = tarstream.TarStream(rewrite_manifest=True, **kwargs)
     out = []
     for i in range(0, len(data), chunk):
-        out.extend(stream.feed(data[i:i + chunk]))
+        for piece in stream.feed(data[i:i + chunk]):
+            out.extend([piece] if isinstance(piece, bytes) else piece)
     out.append(stream.finish())
     return stream, b''.join(out)
 
@@ -65,7 +66,9 @@ def test_an_oci_layout_goes_to_the_engine_in_classic_form(compression,
     layer = 'blobs/sha256/' + fx.sha256_hex(made.layer)
     assert json.loads(got['manifest.json']) == [
         {'Config': config, 'RepoTags': None, 'Layers': [layer]}]
-    assert got[layer] == made.layer and got[config] == made.config
+    # zstd goes plain: Docker 20.10 does not unpack zstd layers.
+    assert got[layer] == (ROOTFS if compression == 'zstd' else made.layer)
+    assert got[config] == made.config
     assert stream.manifest == json.loads(got['manifest.json'])
     assert list(got)[-1] == 'manifest.json'
 
