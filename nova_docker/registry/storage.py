@@ -247,13 +247,20 @@ class Storage:
                     '%s:%s is a %s, which the client does not accept'
                     % (name, reference, manifest.media_type))
             return manifest
+        found = self._indexer.index(image)
+        types = ([manifests.OCI_MANIFEST] if found.zstd
+                 else manifests.IMAGE_TYPES)
         media_type = manifests.served_type(accepts)
+        if found.zstd and not manifests.acceptable(manifests.OCI_MANIFEST,
+                                                   accepts):
+            media_type = None
+        elif found.zstd:
+            media_type = manifests.OCI_MANIFEST
         if media_type is None:
             raise errors.ManifestUnknown(
                 '%s:%s can be served as %s only, which the client does not '
-                'accept' % (name, reference,
-                            ' or '.join(manifests.IMAGE_TYPES)))
-        return self._indexer.index(image).manifest(media_type)
+                'accept' % (name, reference, ' or '.join(types)))
+        return found.manifest(media_type)
 
     def _manifest_unknown(self, principal, name, reference):
         if not self.repository(principal, name):
@@ -508,11 +515,14 @@ class Storage:
 
     def _layer(self, blob: saved.Blob, descriptor,
                diff_id: str) -> archive.Layer:
-        gz = descriptor.media_type in manifests.GZIP_LAYERS
+        gz: bool | str = descriptor.media_type in manifests.GZIP_LAYERS
+        if descriptor.media_type in manifests.ZSTD_LAYERS:
+            gz = 'zstd'
         diff = blob.diff if gz else (blob.digest, blob.size)
         if diff is None:
             raise errors.ManifestInvalid(
-                'layer %s is not a gzip-compressed tar' % blob.digest)
+                'layer %s is not a %s-compressed tar'
+                % (blob.digest, 'zstd' if gz == 'zstd' else 'gzip'))
         if diff[0] != diff_id:
             raise errors.ManifestInvalid(
                 'layer %s unpacks to %s, but the config says %s'
