@@ -37,6 +37,8 @@ import uuid
 
 from oslo_log import log as logging
 
+from nova_docker.archive.compression import GZIP_MAGIC
+from nova_docker.archive.layers import ZSTD_MAGIC
 from nova_docker.registry import access
 from nova_docker.registry import archive
 from nova_docker.registry import bounded_cache
@@ -355,6 +357,10 @@ class Storage:
         return self._glance.download(blob.image_id, blob.offset,
                                      blob.offset + blob.size)
 
+    def _starts_with(self, blob: saved.Blob, magic: bytes) -> bool:
+        head = b''.join(self.chunks(blob, 0, min(len(magic), blob.size)))
+        return head == magic
+
     def chunks(self, blob: saved.Blob, start: int = 0, end: int | None = None):
         """Bytes ``[start, end)`` of a blob."""
         end = blob.size if end is None else end
@@ -519,10 +525,14 @@ class Storage:
         if descriptor.media_type in manifests.ZSTD_LAYERS:
             gz = 'zstd'
         diff = blob.diff if gz else (blob.digest, blob.size)
-        if diff is None:
+        magic = (ZSTD_MAGIC if gz == 'zstd' else GZIP_MAGIC) if gz else None
+        if gz and (diff is None or not self._starts_with(blob, magic)):
+            # The probe unpacks whichever of the two it finds: the media
+            # type must say the one the archive's build will undo.
             raise errors.ManifestInvalid(
-                'layer %s is not a %s-compressed tar'
-                % (blob.digest, 'zstd' if gz == 'zstd' else 'gzip'))
+                'layer %s is not a %s-compressed tar, as its media type %s '
+                'says' % (blob.digest, 'zstd' if gz == 'zstd' else 'gzip',
+                          descriptor.media_type))
         if diff[0] != diff_id:
             raise errors.ManifestInvalid(
                 'layer %s unpacks to %s, but the config says %s'
