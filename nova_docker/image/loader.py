@@ -4,10 +4,12 @@ The data streams from nova's image API through the checks of
 :mod:`nova_docker.image.source` into the engine, with no copy in memory
 and no file unless ``[docker] image_download_dir`` asks for one:
 
-* a ``docker save`` archive goes to ``POST /images/load`` with its
-  ``manifest.json`` rewritten without ``RepoTags`` (the engine never sees
-  the user's name, so two projects' ``app:latest`` cannot meet even
-  while both load), then the loaded id is tagged ``glance/<id>:latest``;
+* a ``docker save`` archive (classic, or an OCI layout as the containerd
+  image store and skopeo write it) goes to ``POST /images/load`` in the
+  classic form with a ``manifest.json`` without ``RepoTags`` and no
+  ``index.json`` (the engine never sees the user's name, so two projects'
+  ``app:latest`` cannot meet even while both load), then the loaded id is
+  tagged ``glance/<id>:latest``;
 * a root file system tar goes to ``POST /images/create?fromSrc=-`` as
   ``glance/<id>:latest`` with ``CMD`` from the image property
   ``os_command_line``.
@@ -124,10 +126,9 @@ def check_manifest(image_id: str, tar: tarstream.TarStream) -> None:
         return
     if tar.manifest is None:
         raise docker_exception.unloadable(
-            image_id, 'the archive has no manifest.json (an OCI archive '
-                      'without Docker\'s manifest, or a save made by '
-                      'Docker older than 1.10); save the image again with '
-                      '`docker save`')
+            image_id, 'the archive has neither a manifest.json nor an OCI '
+                      'index.json (a save made by Docker older than 1.10?);'
+                      ' save the image again with `docker save`')
     if len(tar.manifest) != 1:
         raise docker_exception.unloadable(
             image_id, 'the docker save archive holds %d images; a Glance '
