@@ -9,14 +9,18 @@ unpacked size of compressed members is counted against the archive's
 bound as it streams.
 """
 
+import contextlib
 import tarfile
 
+from nova_docker.archive import background
 from nova_docker.archive import compression
 from nova_docker.archive import layers
 from nova_docker.archive import members
 from nova_docker.archive import oci
 from nova_docker.archive.members import TarFormatError
 
+# Members smaller than this are measured in the sending thread.
+BACKGROUND_MIN = 4 * 1024 * 1024
 # All the JSON blobs of one archive (manifests, indexes, configs) held
 # together for the end of the archive: more is not an image.
 MAX_JSON_TOTAL = 8 * 1024 * 1024
@@ -42,6 +46,8 @@ class SaveData:
         self._max_size = max_size
         self._json = 0
         self.meter: layers.BlobMeter | None = None
+        self._left = 0
+        self._behind: background.Background | None = None
 
     def member(self, name: str, info: tarfile.TarInfo, size: int,
                archive_size: int) -> None:
@@ -60,22 +66,46 @@ class SaveData:
             budget = self._max_size - archive_size - self.extra + size
         self.meter = layers.BlobMeter(bare, size, max_size=budget,
                                       hashed=is_blob)
+        self._left = size
         if not size:
             self.feed(b'')
 
     def feed(self, data) -> None:
         """The next piece of the member's data (and padding after it)."""
         meter = self.meter
-        take = data[:meter.left] if len(data) > meter.left else data
+        take = data[:self._left] if len(data) > self._left else data
+        self._left -= len(take)
+        with self._bounds(meter):
+            if self._behind is not None:
+                self._behind.feed(take)
+            else:
+                meter.feed(take)
+                self._maybe_behind(meter)
+            if not self._left:
+                if self._behind is not None:
+                    self._behind.close()
+                self.meter = self._behind = None
+                self._done(meter)
+
+    def _maybe_behind(self, meter: layers.BlobMeter) -> None:
+        # Once its compression is known (the stream needs it to route the
+        # member), a large gzip or hashed plain member is measured behind
+        # the send; zstd stays here (its spool is read at the member's
+        # end), as does a classic plain member (nothing to measure).
+        worth = meter.compression == layers.GZIP or (
+            meter.hashed and meter.compression == layers.PLAIN)
+        if self._left >= BACKGROUND_MIN and worth:
+            self._behind = background.Background(meter)
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _bounds(meter: layers.BlobMeter):
         try:
-            meter.feed(take)
+            yield
         except compression.UnpacksTooLarge as exc:
             if meter.max_size is not None and exc.plain > meter.max_size:
                 raise TooLarge(str(exc)) from None
             raise
-        if not meter.left:
-            self.meter = None
-            self._done(meter)
 
     def _check_blob_name(self, bare: str, info: tarfile.TarInfo) -> None:
         if info.isdir() and bare in oci.BLOB_DIRS:

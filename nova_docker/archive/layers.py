@@ -93,6 +93,10 @@ class BlobMeter:
         self._json = bytearray() if hashed and size <= MAX_JSON else None
 
     @property
+    def hashed(self) -> bool:
+        return self._hashed
+
+    @property
     def digest(self) -> str | None:
         return 'sha256:' + self._sha.hexdigest() if self._sha else None
 

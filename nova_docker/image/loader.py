@@ -126,7 +126,7 @@ def check_manifest(image_id: str, tar: tarstream.TarStream) -> None:
         return
     if tar.manifest is None:
         raise docker_exception.unloadable(
-            image_id, 'the archive has neither a manifest.json nor an OCI '
+            image_id, 'the archive has no manifest.json and no OCI '
                       'index.json (a save made by Docker older than 1.10?);'
                       ' save the image again with `docker save`')
     if len(tar.manifest) != 1:

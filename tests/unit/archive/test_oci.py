@@ -310,3 +310,31 @@ def test_a_layer_bomb_is_cut_at_the_size_bound(compression):
     with pytest.raises(tarstream.ArchiveTooLarge):
         for _piece in pieces:
             pass
+
+
+@pytest.fixture
+def behind(monkeypatch):
+    """Every member measured in the background thread."""
+    from nova_docker.archive import blobs
+    monkeypatch.setattr(blobs, 'BACKGROUND_MIN', 0)
+
+
+def test_measured_behind_the_send_the_archive_passes_alike(behind):
+    made = layout(compression='gzip', platforms=['s390x'])
+    stream, out = run(made.tar(), chunk=4096, platform=HOST)
+    assert stream.manifest[0]['Layers'] == [
+        'blobs/sha256/' + fx.sha256_hex(made.layer)]
+
+
+def test_measured_behind_the_send_a_bad_blob_is_refused(behind):
+    made = layout(compression='plain')
+    name = 'blobs/sha256/' + fx.sha256_hex(made.layer)
+    made.blobs[name] = made.layer[:-1] + bytes([made.layer[-1] ^ 1])
+    refused(made, 'does not hash to its name')
+
+
+@pytest.mark.parametrize('compression', ['gzip', 'zstd'])
+def test_measured_behind_the_send_a_bomb_is_cut(behind, compression):
+    with pytest.raises(tarstream.TarFormatError,
+                       match='unpacks to more than .* times'):
+        run(bomb_layout(compression, 512 << 20), chunk=65536)
