@@ -208,5 +208,7 @@ def test_a_tampered_layout_is_refused_leaving_nothing(
         boot(gdriver, ctx, instances(), image['id'])
     assert not engine_has(engine, local_ref(image['id']))
     assert not engine_has(engine, config_id)
-    assert tags(engine).keys() >= before.keys()
+    # Others' images on the shared engine may come and go: none moved.
+    after = tags(engine)
+    assert not {t for t in before if t in after and after[t] != before[t]}
 
