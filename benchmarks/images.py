@@ -9,6 +9,9 @@ untimed round:
     ``docker load -i FILE`` of the same archive from a local file, and
     against ``curl GLANCE/v2/images/ID/file | docker load`` (the network
     path with no Python in it);              target <= 1.15 x docker load -i
+    for each of two archives: a classic ``docker save`` (plain layer) and
+    a containerd-store one (OCI layout, one gzip layer, which the driver
+    unpacks on the way to count and check it; ``--kinds``);
 (b) snapshot of a container holding that much data to Glance through the
     driver against ``docker commit`` + ``docker save ID | curl -T -``
     into the Glance image's ``/file``;      target <= 1.0 x the pipeline
@@ -41,6 +44,7 @@ from tests.fixtures import glance as glance_fx
 from tests.fixtures import images as image_fx
 
 SIZES = (50, 500)
+KINDS = ('plain', 'gzip')
 BIG = 2048
 REPEAT = 3
 LABEL = 'org.openstack.nova-docker.bench'
@@ -243,10 +247,14 @@ class Bench:
                 pass
 
     # (a) and (c) for loads
-    def load(self, mb, repeat):
+    def load(self, mb, repeat, kind='plain'):
+        """``kind``: 'plain' (a classic docker save) or 'gzip' (a
+        containerd-store save: OCI layout, one gzip layer)."""
         path = os.path.join(self.workdir, 'load.tar')
-        engine_id = save_archive.write(path, mb, {LABEL: uuid.uuid4().hex})
-        glance_id = self.upload(path, 'bench-load-%d' % mb)
+        writer = (save_archive.write_gzip_layer if kind == 'gzip'
+                  else save_archive.write)
+        engine_id = writer(path, mb, {LABEL: uuid.uuid4().hex})
+        glance_id = self.upload(path, 'bench-load-%s-%d' % (kind, mb))
         runs = {
             'driver': lambda: self.loader.ensure_local(
                 self.ctx, image_meta(glance_id)),
@@ -337,9 +345,10 @@ def print_grid(title, header, rows):
 
 def time_rows(results, kind):
     rows = []
-    for mb, times in results:
+    for mb, times, archive in results:
         ours = times['driver']
-        row = ['%s %d MB' % (kind, mb), '%.3f s' % ours]
+        what = '%s %s' % (kind, archive) if archive else kind
+        row = ['%s %d MB' % (what, mb), '%.3f s' % ours]
         for name, base in times.items():
             if name != 'driver':
                 row += ['%.3f s' % base, '%.2f' % (ours / base)]
@@ -365,6 +374,11 @@ def main():
     parser.add_argument('--big', action='store_true',
                         help='also 2 GB (about 10 more minutes)')
     parser.add_argument('--no-snapshot', action='store_true')
+    parser.add_argument('--kinds', nargs='+', default=KINDS,
+                        choices=KINDS,
+                        help='archives to load: plain (a classic docker '
+                             'save) and gzip (a containerd-store save, one '
+                             'gzip layer); default both')
     parser.add_argument('--profile', metavar='FILE',
                         help='record one load of the largest image with '
                              'py-spy into FILE (collapsed stacks)')
@@ -383,15 +397,18 @@ def main():
         bench = Bench(workdir)
         try:
             for mb in sizes:
-                times, load_rss, glance_id = bench.load(mb, args.repeat)
-                loads.append((mb, times))
-                rss.append(('load', mb, load_rss))
-                if args.profile and mb == max(sizes):
-                    top = bench.profile_load(glance_id, args.profile)
-                bench.server.delete_image(glance_id)
+                for kind in args.kinds:
+                    times, load_rss, glance_id = bench.load(mb, args.repeat,
+                                                            kind)
+                    loads.append((mb, times, kind))
+                    rss.append(('load ' + kind, mb, load_rss))
+                    if (args.profile and mb == max(sizes) and
+                            kind == args.kinds[0]):
+                        top = bench.profile_load(glance_id, args.profile)
+                    bench.server.delete_image(glance_id)
                 if not args.no_snapshot:
                     times, snap_rss = bench.snapshot(mb, args.repeat)
-                    snaps.append((mb, times))
+                    snaps.append((mb, times, None))
                     rss.append(('snapshot', mb, snap_rss))
         finally:
             bench.close()

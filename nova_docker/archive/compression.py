@@ -12,7 +12,7 @@ data read (a gzip bomb inflates about 1000 times).
 import zlib
 from collections.abc import Iterable
 
-from nova_docker.archive.tarstream import TarFormatError
+from nova_docker.archive.members import TarFormatError
 
 GZIP_MAGIC = b'\x1f\x8b'
 PIECE = 1024 * 1024
@@ -145,6 +145,45 @@ class Gunzip:
             return data
         self._trailing = True
         return b''
+
+
+class _ChunkReader:
+    """``read(n)`` over an iterable of chunks, for a pull-style
+    decoder."""
+
+    def __init__(self, chunks: Iterable[bytes]):
+        self._chunks = iter(chunks)
+        self._rest = b''
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._rest:
+            self._rest = next(self._chunks, None)
+            if self._rest is None:
+                self._rest = b''
+                return b''
+        piece, self._rest = self._rest[:size], self._rest[size:]
+        return piece
+
+
+def unzstd(chunks: Iterable[bytes], max_size: int | None = None
+           ) -> Iterable[bytes]:
+    """The plain data of zstd ``chunks``, in pieces of at most PIECE
+    (the decoder pulls its input and hands each piece over before it
+    makes the next); UnpacksTooLarge past ``max_size`` bytes,
+    TarFormatError if the data is not zstd."""
+    import zstandard  # only where zstd data is read
+    plain = packed = 0
+    reader = _ChunkReader(chunks)
+    pieces = zstandard.ZstdDecompressor().read_to_iter(
+        reader, read_size=PIECE, write_size=PIECE)
+    try:
+        for piece in pieces:
+            plain += len(piece)
+            if max_size is not None and plain > max_size:
+                raise UnpacksTooLarge(plain, packed, max_size, None)
+            yield piece
+    except zstandard.ZstdError as exc:
+        raise TarFormatError('the zstd data is corrupt: %s' % exc) from None
 
 
 def gunzip(chunks: Iterable[bytes], max_size: int | None = None,

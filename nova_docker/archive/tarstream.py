@@ -22,7 +22,9 @@ import json
 import re
 import tarfile
 
+from nova_docker.archive import blobs
 from nova_docker.archive import members
+from nova_docker.archive import oci
 from nova_docker.archive.members import MANIFEST
 from nova_docker.archive.members import TarFormatError
 
@@ -51,19 +53,6 @@ _SAVE_TOP = re.compile(r'(?:[0-9a-f]{64}(?:\.json|\.tar)?|blobs)\Z')
 PAX_TYPES = frozenset((tarfile.XHDTYPE, tarfile.SOLARIS_XHDTYPE))
 GNU_LONG_TYPES = frozenset((tarfile.GNUTYPE_LONGNAME,
                             tarfile.GNUTYPE_LONGLINK))
-# OCI index annotations that newer engines turn into image names.
-NAME_ANNOTATIONS = ('io.containerd.image.name',
-                    'org.opencontainers.image.ref.name')
-# Compressed data inside a docker save archive would unpack to a size the
-# archive does not show; `docker save` writes its layers uncompressed.
-_COMPRESSED = (
-    (re.compile(rb'\x1f\x8b'), 'gzip'),
-    (re.compile(rb'BZh[1-9]1AY&SY'), 'bzip2'),
-    (re.compile(rb'\xfd7zXZ\x00'), 'xz'),
-    (re.compile(rb'\x28\xb5\x2f\xfd'), 'zstd'),
-)
-_SNIFF = 10
-
 
 class ArchiveTooLarge(TarFormatError):
     """The archive unpacks to more than the caller allowed."""
@@ -134,19 +123,6 @@ def config_digests(manifest: list) -> list[str]:
     return digests
 
 
-def without_name_annotations(index: dict) -> dict:
-    """An OCI ``index.json`` without the annotations that name images."""
-    manifests = []
-    for entry in index.get('manifests') or []:
-        if isinstance(entry, dict) and isinstance(entry.get('annotations'),
-                                                  dict):
-            entry = dict(entry, annotations={
-                k: v for k, v in entry['annotations'].items()
-                if k not in NAME_ANNOTATIONS})
-        manifests.append(entry)
-    return dict(index, manifests=manifests)
-
-
 def _member_header(name: str, original: tarfile.TarInfo, size: int) -> bytes:
     info = tarfile.TarInfo(name)
     info.size = size
@@ -185,21 +161,29 @@ class _Capture:
 class TarStream:
     """Checks (and optionally rewrites) a tar archive passing through.
 
-    :param rewrite_manifest: in a ``docker save`` archive, forward
-        ``manifest.json`` with ``RepoTags`` emptied and ``index.json``
-        without name annotations, and drop ``repositories``: the engine
-        then has no name of the user's to apply.
-    :param max_size: refuse (ArchiveTooLarge) an archive longer than this
-        many bytes; a docker save archive's layers are uncompressed, so
-        this bounds what the engine unpacks.
+    :param rewrite_manifest: forward a ``docker save`` archive in the
+        classic form every engine loads, without a name of the user's: drop
+        ``index.json``, ``oci-layout`` and ``repositories`` (a newer engine
+        names images from the annotations of ``index.json``), and write
+        ``manifest.json`` last, with ``RepoTags`` emptied - for an OCI
+        layout, made from ``index.json`` (:func:`oci.resolve`).
+    :param max_size: refuse (ArchiveTooLarge) an archive that unpacks to
+        more than this many bytes: its own size, with compressed layers
+        counted at their unpacked size as they stream.
+    :param platform: the engine's :class:`oci.Platform`, to pick the image
+        of a multi-platform index.
 
     After the first member header, :attr:`kind` is DOCKER_SAVE or ROOTFS;
-    once ``manifest.json`` went by, :attr:`manifest` is its parsed content.
-    A docker save archive is held to :class:`members.SaveMembers`.
+    once the archive ended (:meth:`finish`), :attr:`manifest` is the
+    parsed ``manifest.json`` (for an OCI layout, the one made from
+    ``index.json``). A docker save archive is held to
+    :class:`members.SaveMembers`; its data members to
+    :class:`blobs.SaveData` (digests, diff ids, unpacked size).
     """
 
     def __init__(self, rewrite_manifest: bool = False,
-                 max_size: int | None = None):
+                 max_size: int | None = None,
+                 platform: oci.Platform | None = None):
         self.kind: str | None = None
         self.manifest: list | None = None
         self.members = 0
@@ -207,10 +191,17 @@ class TarStream:
         self.ended = False
         self._rewrite = rewrite_manifest
         self._max_size = max_size
+        self._platform = platform
         self._save_members = members.SaveMembers()
+        self._data = blobs.SaveData(max_size)
+        self._index: bytes | None = None
+        # A blob's header waits until its compression is known: a zstd
+        # layer goes to the engine unpacked, under a header of its own.
+        self._pending: list[bytes] | None = None
+        self._spooling = None
+        self._manifest_info: tarfile.TarInfo | None = None
         self._header = bytearray()
         self._skip = 0
-        self._sniff: bytearray | None = None
         self._capture: _Capture | None = None
         # Extension headers wait for the member they describe: if that
         # member is rewritten they are dropped, else forwarded with it.
@@ -218,21 +209,27 @@ class TarStream:
         self._ext: dict[str, str] = {}
 
     def feed(self, chunk: bytes) -> list[bytes]:
-        """The pieces of the archive to forward for ``chunk``."""
+        """The pieces of the archive to forward for ``chunk``: bytes, or
+        a generator of bytes (a zstd layer, unpacked from its spool file
+        as it is read)."""
         self.size += len(chunk)
-        if self._max_size is not None and self.size > self._max_size:
-            raise ArchiveTooLarge(self._max_size)
+        self._check_size()
         out: list[bytes] = []
         view = memoryview(chunk)
         pos, end = 0, len(chunk)
         while pos < end and not self.ended:
             if self._skip:
                 take = min(self._skip, end - pos)
-                if self._sniff is not None:
-                    self._sniff_member(view[pos:pos + take])
+                meter = self._data.meter
+                if meter is not None:
+                    self._feed_data(view[pos:pos + take])
                 whole = pos == 0 and take == end
-                out.append(chunk if whole else bytes(view[pos:pos + take]))
+                out.extend(self._route(
+                    chunk if whole else bytes(view[pos:pos + take]), meter))
                 self._skip -= take
+                if not self._skip and self._spooling is not None:
+                    out.append(self._unspooled(self._spooling))
+                    self._spooling = None
             elif self._capture is not None:
                 take = min(self._capture.left, end - pos)
                 self._capture.data += view[pos:pos + take]
@@ -261,7 +258,36 @@ class TarStream:
                 % (self.members + (0 if self._header else 1)))
         if not self.members:
             raise TarFormatError('the tar archive holds no file at all')
+        if self._index is not None:
+            self._resolve_index()
+        if self._rewrite and self.manifest is not None:
+            new = json.dumps(without_repo_tags(self.manifest)).encode()
+            return b''.join(_member(MANIFEST, self._manifest_info, new) +
+                            [END_OF_ARCHIVE])
         return END_OF_ARCHIVE
+
+    def _check_size(self) -> None:
+        if (self._max_size is not None and
+                self.size + self._data.extra > self._max_size):
+            raise ArchiveTooLarge(self._max_size)
+
+    def _feed_data(self, data: memoryview) -> None:
+        try:
+            self._data.feed(data)
+        except blobs.TooLarge:
+            raise ArchiveTooLarge(self._max_size) from None
+        self._check_size()
+
+    def _resolve_index(self) -> None:
+        if self._data.outside is not None:
+            raise TarFormatError(
+                'member %r of the OCI image layout lies outside blobs/; '
+                'the layout holds nothing else but its index.json, '
+                'oci-layout and manifest.json' % self._data.outside)
+        self.manifest = [oci.resolve(self._index, self._data.blobs,
+                                     self._platform)]
+        if self._manifest_info is None:
+            self._manifest_info = tarfile.TarInfo(MANIFEST)
 
     # -- headers ---------------------------------------------------------
 
@@ -307,26 +333,47 @@ class TarStream:
             size = 0
         if self.kind == DOCKER_SAVE:
             self._save_members.check(block, info, raw_name, size, len(held))
-            if name in members.METADATA_NAMES and name != members.OCI_LAYOUT:
+            if name in members.METADATA_NAMES:
                 self._start_capture(name, block, info, size, held)
                 return []
-            if info.isreg() and size:
-                self._sniff = bytearray()
+            self._data.member(name, info, size, self.size)
+            if self._data.meter is not None and size:
+                self._skip = size + padding(size)
+                self._pending = held + [block]
+                return []
         self._skip = size + padding(size)
         return held + [block]
 
-    def _sniff_member(self, data: memoryview) -> None:
-        self._sniff += data[:_SNIFF - len(self._sniff)]
-        if len(self._sniff) < _SNIFF and len(data) < self._skip:
-            return
-        head, self._sniff = bytes(self._sniff), None
-        for magic, compression in _COMPRESSED:
-            if magic.match(head):
-                raise TarFormatError(
-                    'member %d of the docker save archive is %s-compressed;'
-                    ' `docker save` writes layers uncompressed, and the '
-                    'size of compressed ones cannot be bounded before the '
-                    'engine unpacks them' % (self.members, compression))
+    def _route(self, piece: bytes, meter) -> list:
+        if self._spooling is not None:
+            return []
+        if self._pending is None:
+            return [piece]
+        self._pending.append(piece)
+        if meter is None or meter.compression is None:
+            return []
+        pending, self._pending = self._pending, None
+        if meter.compression != 'zstd':
+            return pending
+        self._spooling = meter
+        return []
+
+    @staticmethod
+    def _unspooled(meter):
+        """The member of a zstd blob, unpacked (a generator: read from
+        its file piece by piece as the engine takes it)."""
+        info = tarfile.TarInfo(meter.name)
+        info.size = meter.plain
+        info.mode = 0o444
+        spool = meter.spool
+        try:
+            yield info.tobuf(tarfile.USTAR_FORMAT)
+            spool.seek(0)
+            while piece := spool.read(1024 * 1024):
+                yield piece
+            yield bytes(padding(meter.plain))
+        finally:
+            spool.close()
 
     # -- small members read whole ----------------------------------------
 
@@ -350,9 +397,12 @@ class TarStream:
         if capture.what == MANIFEST:
             return self._on_manifest(capture.info, data, original)
         if capture.what == members.OCI_INDEX:
-            return self._on_index(capture.info, data, original)
+            self._index = data
         # 'repositories' names images too, in the format before
-        # manifest.json; an archive with a manifest does not need it.
+        # manifest.json; an archive with a manifest does not need it. A
+        # newer engine reads an archive with 'oci-layout' through
+        # index.json and names images from its annotations: the engine
+        # gets the classic form, manifest.json alone.
         return [] if self._rewrite else original
 
     def _on_extension(self, info: tarfile.TarInfo, data: bytes) -> None:
@@ -374,18 +424,8 @@ class TarStream:
             raise TarFormatError('manifest.json of the docker save archive '
                                  'is not a list of images')
         self.manifest = manifest
-        if not self._rewrite:
-            return original
-        new = json.dumps(without_repo_tags(manifest)).encode()
-        return _member(MANIFEST, info, new)
-
-    def _on_index(self, info: tarfile.TarInfo, data: bytes,
-                  original: list[bytes]) -> list[bytes]:
-        index = _load_json(data, members.OCI_INDEX)
-        if not isinstance(index, dict):
-            raise TarFormatError('index.json of the docker save archive is '
-                                 'not an OCI image index')
-        if not self._rewrite:
-            return original
-        new = json.dumps(without_name_annotations(index)).encode()
-        return _member(members.OCI_INDEX, info, new)
+        self._manifest_info = info
+        # Rewritten, it goes last (finish): the engine reads it only once
+        # the whole archive is unpacked, and by then the driver knows
+        # whether an index.json describes the image instead.
+        return [] if self._rewrite else original

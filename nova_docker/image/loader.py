@@ -4,10 +4,12 @@ The data streams from nova's image API through the checks of
 :mod:`nova_docker.image.source` into the engine, with no copy in memory
 and no file unless ``[docker] image_download_dir`` asks for one:
 
-* a ``docker save`` archive goes to ``POST /images/load`` with its
-  ``manifest.json`` rewritten without ``RepoTags`` (the engine never sees
-  the user's name, so two projects' ``app:latest`` cannot meet even
-  while both load), then the loaded id is tagged ``glance/<id>:latest``;
+* a ``docker save`` archive (classic, or an OCI layout as the containerd
+  image store and skopeo write it) goes to ``POST /images/load`` in the
+  classic form with a ``manifest.json`` without ``RepoTags`` and no
+  ``index.json`` (the engine never sees the user's name, so two projects'
+  ``app:latest`` cannot meet even while both load), then the loaded id is
+  tagged ``glance/<id>:latest``;
 * a root file system tar goes to ``POST /images/create?fromSrc=-`` as
   ``glance/<id>:latest`` with ``CMD`` from the image property
   ``os_command_line``.
@@ -32,6 +34,7 @@ from nova_docker.image import glance_api
 from nova_docker.image.local import LocalImages
 from nova_docker.image import names
 from nova_docker.image import source
+from nova_docker.archive import oci
 from nova_docker.archive import tarstream
 from nova_docker.image.digest import HashCheck
 
@@ -123,10 +126,9 @@ def check_manifest(image_id: str, tar: tarstream.TarStream) -> None:
         return
     if tar.manifest is None:
         raise docker_exception.unloadable(
-            image_id, 'the archive has no manifest.json (an OCI archive '
-                      'without Docker\'s manifest, or a save made by '
-                      'Docker older than 1.10); save the image again with '
-                      '`docker save`')
+            image_id, 'the archive has no manifest.json and no OCI '
+                      'index.json (a save made by Docker older than 1.10?);'
+                      ' save the image again with `docker save`')
     if len(tar.manifest) != 1:
         raise docker_exception.unloadable(
             image_id, 'the docker save archive holds %d images; a Glance '
@@ -141,6 +143,7 @@ class ImageLoader:
         self._local = LocalImages(client)
         # Its downloads are hashed once, by HashCheck (see glance_api).
         self._image_api = image_api or glance_api.ImageAPI()
+        self._platform: oci.Platform | None = None
 
     def ensure_local(self, context, image_meta, root_gb: int = 0,
                      trusted_certs=None) -> str:
@@ -214,7 +217,8 @@ class ImageLoader:
             final_checks=[lambda tar: check_manifest(image_id, tar),
                           lambda tar: self._still_in_glance(context,
                                                             image_id)],
-            max_size=size_limit_gb(root_gb) * units.Gi)
+            max_size=size_limit_gb(root_gb) * units.Gi,
+            platform=self._engine_platform)
         try:
             with load_errors(image_id, root_gb):
                 self._send(image, pieces)
@@ -225,6 +229,16 @@ class ImageLoader:
             pieces.close()
         LOG.info('Loaded Glance image %s as %s', image_id,
                  names.local_ref(image_id))
+
+    def _engine_platform(self) -> oci.Platform:
+        """The image of a multi-platform archive to load: the engine's
+        own platform, as its ``/version`` names it (Go's names, as OCI
+        indexes do: linux/amd64), read once."""
+        if self._platform is None:
+            version = self._client.version()
+            self._platform = oci.Platform(version.get('Os') or 'linux',
+                                          version.get('Arch') or '')
+        return self._platform
 
     def _download(self, context, image: dict, trusted_certs):
         # Push-style (data=sink): without a destination, nova's image API

@@ -38,6 +38,7 @@ from nova import exception
 from nova_docker import exception as docker_exception
 from nova_docker.archive.compression import Gunzip
 from nova_docker.image.digest import HashCheck
+from nova_docker.archive.oci import Platform
 from nova_docker.archive.tarstream import TarStream
 
 SPOOL_PIECE = 1024 * 1024
@@ -356,6 +357,15 @@ class Prefetch:
         self._stop.set()
 
 
+def _flat(pieces: list) -> Iterator[bytes]:
+    # TarStream.feed hands a zstd layer over as a generator of pieces.
+    for piece in pieces:
+        if isinstance(piece, bytes):
+            yield piece
+        else:
+            yield from piece
+
+
 class TarPieces:
     """An iterable of checked tar pieces made of a (verified) source.
 
@@ -364,16 +374,17 @@ class TarPieces:
     :param final_checks: callables given the TarStream once the whole
         source went by, before the end-of-archive marker is released; they
         raise to stop the load.
-    :param rewrite_manifest, max_size: see TarStream (``max_size`` bounds
-        the data after gzip is undone).
+    :param rewrite_manifest, max_size, platform: see TarStream
+        (``max_size`` bounds the data after gzip is undone).
     """
 
     def __init__(self, source: Iterable[bytes],
                  final_checks: Iterable[Callable[[TarStream], None]] = (),
                  rewrite_manifest: bool = True,
-                 max_size: int | None = None):
+                 max_size: int | None = None,
+                 platform: Platform | None = None):
         self.tar = TarStream(rewrite_manifest=rewrite_manifest,
-                             max_size=max_size)
+                             max_size=max_size, platform=platform)
         self._source = source
         self._final_checks = list(final_checks)
         self._gunzip = Gunzip()
@@ -408,9 +419,9 @@ class TarPieces:
     def _generate(self) -> Iterator[bytes]:
         for raw in self._source:
             for plain in self._gunzip.feed(raw):
-                yield from self.tar.feed(plain)
+                yield from _flat(self.tar.feed(plain))
         for plain in self._gunzip.finish():
-            yield from self.tar.feed(plain)
+            yield from _flat(self.tar.feed(plain))
         end = self.tar.finish()
         for check in self._final_checks:
             check(self.tar)

@@ -29,7 +29,8 @@ class Layer:
 
     diff_id: str
     size: int
-    gzip: bool
+    # False (plain), True or 'gzip', or 'zstd'.
+    gzip: bool | str
     chunks: Callable[[], Iterable[bytes]]
 
 
@@ -117,7 +118,9 @@ def archive(config: bytes, config_digest: str, layers: list[Layer],
             continue
         written.add(name)
         data = layer.chunks()
-        if layer.gzip:
+        if layer.gzip == 'zstd':
+            data = compression.unzstd(data, max_size=layer.size)
+        elif layer.gzip:
             # Bounded by the size recorded at upload: a blob that unpacks
             # to more is refused before the excess is unpacked.
             data = compression.gunzip(data, max_size=layer.size)

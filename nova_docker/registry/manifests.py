@@ -27,6 +27,12 @@ MANIFEST_TYPES = IMAGE_TYPES + INDEX_TYPES
 # which the registry can do for these.
 PLAIN_LAYERS = (DOCKER_LAYER, OCI_LAYER)
 GZIP_LAYERS = (DOCKER_LAYER_GZIP, OCI_LAYER_GZIP)
+# zstd layers (containerd, skopeo --dest-compress-format zstd): the
+# push's archive gets them unpacked, as it gets gzip ones.
+DOCKER_LAYER_ZSTD = DOCKER_LAYER + '.zstd'
+OCI_LAYER_ZSTD = OCI_LAYER + '+zstd'
+ZSTD_LAYERS = (DOCKER_LAYER_ZSTD, OCI_LAYER_ZSTD)
+COMPRESSED_LAYERS = GZIP_LAYERS + ZSTD_LAYERS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,11 +124,11 @@ def parse(raw: bytes, content_type: str | None) -> Manifest:
         layers=[_descriptor(layer, 'layers[%d]' % i)
                 for i, layer in enumerate(layers)])
     for i, layer in enumerate(manifest.layers):
-        if layer.media_type not in PLAIN_LAYERS + GZIP_LAYERS:
+        if layer.media_type not in PLAIN_LAYERS + COMPRESSED_LAYERS:
             raise errors.ManifestInvalid(
                 'layers[%d] has media type %s: Glance keeps images as '
-                'docker load archives, which take tar layers, plain or '
-                'gzip-compressed' % (i, layer.media_type))
+                'docker load archives, which take tar layers, plain, '
+                'gzip- or zstd-compressed' % (i, layer.media_type))
     return manifest
 
 
@@ -154,16 +160,21 @@ def served_type(accepts: set[str]) -> str | None:
 def generated(media_type: str, config: bytes,
               layers: list[tuple[str, int, bool]]) -> Manifest:
     """The manifest of an image given its config and ``(digest, size,
-    gzip)`` layers: the same bytes every time for the same input."""
+    compression)`` layers (compression: false for plain, true or 'gzip',
+    or 'zstd'): the same bytes every time for the same input."""
     docker = media_type == DOCKER_MANIFEST
-    layer_types = ((DOCKER_LAYER, DOCKER_LAYER_GZIP) if docker
-                   else (OCI_LAYER, OCI_LAYER_GZIP))
+    types = ((DOCKER_LAYER, DOCKER_LAYER_GZIP, DOCKER_LAYER_ZSTD) if docker
+             else (OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD))
+
+    def layer_type(compression) -> str:
+        return types[2 if compression == 'zstd' else int(bool(compression))]
+
     body = {
         'schemaVersion': 2,
         'mediaType': media_type,
         'config': {'mediaType': DOCKER_CONFIG if docker else OCI_CONFIG,
                    'size': len(config), 'digest': digest_of(config)},
-        'layers': [{'mediaType': layer_types[bool(gz)], 'size': size,
+        'layers': [{'mediaType': layer_type(gz), 'size': size,
                     'digest': digest} for digest, size, gz in layers],
     }
     raw = json.dumps(body, indent=3).encode()

@@ -23,6 +23,8 @@ from collections.abc import Iterator
 
 from nova_docker.archive import compression
 from nova_docker.archive import digest as digest_of
+from nova_docker.archive import layers as blob_meter
+from nova_docker.archive import oci
 from nova_docker.archive import tarindex
 from nova_docker.archive import tarstream
 from nova_docker.archive.members import TarFormatError
@@ -58,6 +60,11 @@ class SavedImage:
     image_id: str
     config: bytes
     layers: list[tuple[Blob, bool]]
+
+    @property
+    def zstd(self) -> bool:
+        """Whether a layer is zstd, which only OCI manifests can name."""
+        return any(gz == 'zstd' for _blob, gz in self.layers)
 
     @property
     def config_digest(self) -> str:
@@ -227,8 +234,7 @@ class Indexer:
         try:
             for member in rest:
                 members[member.name] = member
-            entry = json.loads(self._read(reader, members,
-                                          'manifest.json'))[0]
+            entry = self._entry(reader, members)
             config = self._read(reader, members, entry['Config'])
             diff_ids = json.loads(config)['rootfs']['diff_ids']
             layers = [self._layer(image, members, name, diff_id)
@@ -238,6 +244,25 @@ class Indexer:
                 ValueError) as exc:
             raise _unreadable(image, exc) from None
         return SavedImage(image['id'], config, layers)
+
+    def _entry(self, reader: RangeFile, members: dict) -> dict:
+        """The manifest.json entry of the archive's image; for an OCI
+        layout without one (skopeo's oci-archive), made from index.json
+        for this registry's platform."""
+        if 'manifest.json' in members or 'index.json' not in members:
+            return json.loads(self._read(reader, members,
+                                         'manifest.json'))[0]
+        blobs = {}
+        for name, member in members.items():
+            found = oci.BLOB_NAME.match(name)
+            if found and member.type in (tarfile.REGTYPE, tarfile.AREGTYPE):
+                small = member.size <= blob_meter.MAX_JSON
+                blobs['sha256:' + found.group(1)] = oci.Blob(
+                    member.size, None, None,
+                    self._read(reader, members, name) if small else None)
+        return oci.resolve(self._read(reader, members, 'index.json'), blobs,
+                           oci.Platform('linux', goarch(self._arch)),
+                           check_data=False)
 
     @staticmethod
     def _member(members: dict, name: str) -> tarindex.Member:
@@ -263,16 +288,17 @@ class Indexer:
     def _layer(self, image, members, name, diff_id) -> tuple[Blob, bool]:
         member = self._member(members, name)
         start = member.offset_data
-        head = (self._glance.read(image['id'], start, start + 2)
+        head = (self._glance.read(image['id'], start, start + 4)
                 if member.size else b'')
-        if head != _GZIP_MAGIC:
+        if not head.startswith((_GZIP_MAGIC, blob_meter.ZSTD_MAGIC)):
             return Blob(image['id'], member.offset_data, member.size,
                         diff_id, (diff_id, member.size)), False
         digest = digest_of.sha256_of(self._glance.download(
             image['id'], member.offset_data,
             member.offset_data + member.size))
         return Blob(image['id'], member.offset_data, member.size,
-                    digest), True
+                    digest), ('zstd' if head.startswith(blob_meter.ZSTD_MAGIC)
+                              else True)
 
     def _digests(self, chunks: Iterator[bytes],
                  compressed: bool) -> tuple[str, str]:

@@ -37,6 +37,8 @@ import uuid
 
 from oslo_log import log as logging
 
+from nova_docker.archive.compression import GZIP_MAGIC
+from nova_docker.archive.layers import ZSTD_MAGIC
 from nova_docker.registry import access
 from nova_docker.registry import archive
 from nova_docker.registry import bounded_cache
@@ -247,13 +249,20 @@ class Storage:
                     '%s:%s is a %s, which the client does not accept'
                     % (name, reference, manifest.media_type))
             return manifest
+        found = self._indexer.index(image)
+        types = ([manifests.OCI_MANIFEST] if found.zstd
+                 else manifests.IMAGE_TYPES)
         media_type = manifests.served_type(accepts)
+        if found.zstd and not manifests.acceptable(manifests.OCI_MANIFEST,
+                                                   accepts):
+            media_type = None
+        elif found.zstd:
+            media_type = manifests.OCI_MANIFEST
         if media_type is None:
             raise errors.ManifestUnknown(
                 '%s:%s can be served as %s only, which the client does not '
-                'accept' % (name, reference,
-                            ' or '.join(manifests.IMAGE_TYPES)))
-        return self._indexer.index(image).manifest(media_type)
+                'accept' % (name, reference, ' or '.join(types)))
+        return found.manifest(media_type)
 
     def _manifest_unknown(self, principal, name, reference):
         if not self.repository(principal, name):
@@ -347,6 +356,10 @@ class Storage:
             return self._glance.download(blob.image_id)
         return self._glance.download(blob.image_id, blob.offset,
                                      blob.offset + blob.size)
+
+    def _starts_with(self, blob: saved.Blob, magic: bytes) -> bool:
+        head = b''.join(self.chunks(blob, 0, min(len(magic), blob.size)))
+        return head == magic
 
     def chunks(self, blob: saved.Blob, start: int = 0, end: int | None = None):
         """Bytes ``[start, end)`` of a blob."""
@@ -508,11 +521,18 @@ class Storage:
 
     def _layer(self, blob: saved.Blob, descriptor,
                diff_id: str) -> archive.Layer:
-        gz = descriptor.media_type in manifests.GZIP_LAYERS
+        gz: bool | str = descriptor.media_type in manifests.GZIP_LAYERS
+        if descriptor.media_type in manifests.ZSTD_LAYERS:
+            gz = 'zstd'
         diff = blob.diff if gz else (blob.digest, blob.size)
-        if diff is None:
+        magic = (ZSTD_MAGIC if gz == 'zstd' else GZIP_MAGIC) if gz else None
+        if gz and (diff is None or not self._starts_with(blob, magic)):
+            # The probe unpacks whichever of the two it finds: the media
+            # type must say the one the archive's build will undo.
             raise errors.ManifestInvalid(
-                'layer %s is not a gzip-compressed tar' % blob.digest)
+                'layer %s is not a %s-compressed tar, as its media type %s '
+                'says' % (blob.digest, 'zstd' if gz == 'zstd' else 'gzip',
+                          descriptor.media_type))
         if diff[0] != diff_id:
             raise errors.ManifestInvalid(
                 'layer %s unpacks to %s, but the config says %s'

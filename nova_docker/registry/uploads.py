@@ -19,9 +19,11 @@ import time
 import uuid
 
 from oslo_log import log as logging
+import zstandard
 
 from nova_docker.archive import compression
 from nova_docker.archive.compression import GZIP_MAGIC
+from nova_docker.archive.layers import ZSTD_MAGIC
 from nova_docker.archive.members import TarFormatError
 from nova_docker.registry import errors
 
@@ -32,13 +34,13 @@ _ID = re.compile(r'[0-9a-f]{32}\Z')
 
 
 class LayerProbe:
-    """The digest of a blob and, for a gzip-compressed tar, of what it
-    unpacks to (its diff id) and how big that is: a push's archive stores
-    layers uncompressed, and a tar header needs the size up front.
+    """The digest of a blob and, for a gzip- or zstd-compressed tar, of
+    what it unpacks to (its diff id) and how big that is: a push's archive
+    stores layers uncompressed, and a tar header needs the size up front.
 
     Unpacking is bounded (``max_unpacked`` bytes in all, ``max_ratio``
     times the compressed size): past either, :meth:`update` raises
-    ``UnpacksTooLarge``, as a gzip bomb would make the push's archive in
+    ``UnpacksTooLarge``, as a bomb would make the push's archive in
     Glance a thousand times the blob.
     """
 
@@ -47,38 +49,69 @@ class LayerProbe:
         self.sha = hashlib.sha256()
         self.size = 0
         self._bounds = (max_unpacked, max_ratio)
-        self._inflate: compression.Gunzip | None = None
+        self._inflate = None
+        self._kind: str | None = None
         self._plain = None
+        self._zplain = 0
         self._head = b''
+        # True when the data is not the gzip or zstd its magic says.
         self.gzip_error = False
 
     @property
     def plain_size(self) -> int:
+        if self._kind == 'zstd':
+            return self._zplain
         return self._inflate.plain if self._inflate is not None else 0
 
     def update(self, data: bytes) -> None:
-        fresh = data
-        if self.size < 2:
-            self._head = (self._head + data)[:2]
-            if len(self._head) == 2 and self._head == GZIP_MAGIC:
-                self._inflate = compression.Gunzip(*self._bounds,
-                                                   detect=False)
-                self._plain = hashlib.sha256()
-                # The magic may have begun in an earlier, 1-byte chunk,
-                # which the inflater has not seen yet.
-                fresh = self._head[:self.size] + data
         self.sha.update(data)
         self.size += len(data)
+        if self._kind is None:
+            # The magic may be cut across chunks: wait for 4 bytes.
+            self._head += data
+            if len(self._head) < len(ZSTD_MAGIC):
+                return
+            data, self._head = self._head, b''
+            self._decide(data)
         if self._inflate is not None and not self.gzip_error:
-            self._feed(fresh)
+            self._feed(data)
+
+    def _decide(self, head: bytes) -> None:
+        if head.startswith(GZIP_MAGIC):
+            self._kind = 'gzip'
+            self._inflate = compression.Gunzip(*self._bounds, detect=False)
+        elif head.startswith(ZSTD_MAGIC):
+            self._kind = 'zstd'
+            self._inflate = zstandard.ZstdDecompressor().stream_writer(
+                self, write_size=compression.PIECE)
+        else:
+            self._kind = 'plain'
+            return
+        self._plain = hashlib.sha256()
+
+    def write(self, piece) -> int:
+        """zstd's unpacked data, hashed and counted (bounded)."""
+        self._zplain += len(piece)
+        self._plain.update(piece)
+        max_unpacked, max_ratio = self._bounds
+        too_big = max_unpacked is not None and self._zplain > max_unpacked
+        if max_ratio and self._zplain > compression.RATIO_FLOOR:
+            too_big = too_big or self._zplain > max_ratio * self.size
+        if too_big:
+            raise compression.UnpacksTooLarge(self._zplain, self.size,
+                                              max_unpacked, max_ratio)
+        return len(piece)
 
     def _feed(self, data: bytes) -> None:
         try:
+            if self._kind == 'zstd':
+                self._inflate.write(data)
+                return
             for plain in self._inflate.feed(data):
                 self._plain.update(plain)
         except compression.UnpacksTooLarge:
             raise
-        except TarFormatError:
+        except (TarFormatError, zstandard.ZstdError):
             self.gzip_error = True
 
     @property
@@ -86,7 +119,8 @@ class LayerProbe:
         return 'sha256:' + self.sha.hexdigest()
 
     def diff(self) -> tuple[str, int] | None:
-        """``(diff id, unpacked size)`` of a gzip blob, else None."""
+        """``(diff id, unpacked size)`` of a gzip or zstd blob, else
+        None."""
         if self._plain is None or self.gzip_error:
             return None
         return 'sha256:' + self._plain.hexdigest(), self.plain_size

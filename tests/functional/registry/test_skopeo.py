@@ -75,3 +75,49 @@ def test_skopeo_pulls_an_uploaded_archive(registry, glance_images,
         _config_of(archive)
     layer = hashlib.sha256(image_fx.busybox_rootfs_tar()).hexdigest()
     assert (out / layer).read_bytes() == image_fx.busybox_rootfs_tar()
+
+
+def test_skopeo_pushes_zstd_layers(registry, glance_images, tmp_path):
+    archive = tmp_path / 'in.tar'
+    archive.write_bytes(image_fx.docker_save_tar('zstd:in', ['/bin/sh']))
+    dest = 'docker://%s/skopeo-zstd:1' % registry.address
+
+    _skopeo('copy', '--format', 'oci', '--dest-compress',
+            '--dest-compress-format', 'zstd', '--dest-tls-verify=false',
+            '--dest-creds', _creds(), 'docker-archive:%s' % archive, dest)
+
+    assert glance_images.list_images(name='eq:skopeo-zstd:1')
+    out = tmp_path / 'out'
+    _skopeo('copy', '--src-tls-verify=false', '--src-creds', _creds(),
+            dest, 'dir:%s' % out)
+    # Served as pushed: the zstd blob, which unpacks to the layer.
+    import zstandard
+    manifest = json.loads((out / 'manifest.json').read_bytes())
+    layer = manifest['layers'][0]
+    assert layer['mediaType'].endswith('+zstd')
+    blob = (out / layer['digest'].split(':')[1]).read_bytes()
+    assert zstandard.ZstdDecompressor().stream_reader(
+        io.BytesIO(blob)).read() == image_fx.busybox_rootfs_tar()
+
+
+@pytest.mark.parametrize('compression', ['gzip', 'zstd'])
+@pytest.mark.parametrize('manifest_json', [True, False],
+                         ids=['containerd-save', 'oci-archive'])
+def test_skopeo_pulls_an_uploaded_oci_layout(registry, glance_images,
+                                             tmp_path, compression,
+                                             manifest_json):
+    made = image_fx.OciLayout(['/bin/true'], compression=compression,
+                              manifest_json=manifest_json,
+                              platforms=['s390x'])
+    name = 'uploaded-oci-%s-%d:1' % (compression, manifest_json)
+    glance_images.create_image(name, made.tar(), visibility='public')
+    out = tmp_path / 'out'
+
+    _skopeo('copy', '--src-tls-verify=false', '--src-creds',
+            _creds('bob'), 'docker://%s/%s' % (registry.address, name),
+            'dir:%s' % out)
+
+    # The config and the layer as the archive holds them.
+    assert (out / image_fx.sha256_hex(made.config)).read_bytes() == \
+        made.config
+    assert (out / image_fx.sha256_hex(made.layer)).read_bytes() == made.layer

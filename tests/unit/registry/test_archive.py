@@ -178,3 +178,26 @@ def test_the_indexer_cache_is_bounded_by_bytes():
     assert glance.reads == reads
     indexer.index({'id': 'i0', 'size': len(images['i0'])})
     assert glance.reads > reads
+
+
+def test_a_zstd_layer_is_unpacked_into_the_archive():
+    import zstandard
+    plain = _layer_tar(b'z' * 5000)
+    blob = zstandard.ZstdCompressor().compress(plain)
+    chunks = [blob[i:i + 100] for i in range(0, len(blob), 100)]
+    layer = archive.Layer(_digest(plain), len(plain), 'zstd',
+                          lambda: chunks)
+    config = json.dumps({'rootfs': {'diff_ids': [_digest(plain)]}}).encode()
+    with _read(archive.archive(config, _digest(config), [layer],
+                               'app:1')) as tar:
+        assert tar.extractfile(archive.layer_name(
+            _digest(plain))).read() == plain
+
+
+def test_a_zstd_layer_that_unpacks_past_its_record_is_refused():
+    import zstandard
+    plain = _layer_tar(b'z' * 5000)
+    blob = zstandard.ZstdCompressor().compress(plain)
+    layer = archive.Layer(_digest(plain), 1000, 'zstd', lambda: [blob])
+    with pytest.raises(ValueError, match='unpacks to more than 1000'):
+        b''.join(archive.archive(b'{}', _digest(b'{}'), [layer], 'a:1'))

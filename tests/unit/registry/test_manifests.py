@@ -119,3 +119,23 @@ def test_generated_manifests_are_stable_and_parse(media_type):
     assert first.config.digest == manifests.digest_of(b'{"a": 1}')
     assert [layer.media_type in manifests.GZIP_LAYERS
             for layer in first.layers] == [True, False]
+
+
+@pytest.mark.parametrize('media_type', [
+    'application/vnd.oci.image.layer.v1.tar+zstd',
+    'application/vnd.docker.image.rootfs.diff.tar.zstd'])
+def test_a_zstd_layer_is_taken(media_type):
+    raw = _image(layers=[{'mediaType': media_type, 'size': 1,
+                          'digest': DIGEST}])
+    manifest = manifests.parse(raw, None)
+    assert manifest.layers[0].media_type in manifests.ZSTD_LAYERS
+
+
+def test_a_generated_manifest_names_zstd_layers_as_such():
+    manifest = manifests.generated(manifests.OCI_MANIFEST, b'{}',
+                                   [(DIGEST, 1, 'zstd'), (OTHER, 2, True),
+                                    (DIGEST, 3, False)])
+    body = json.loads(manifest.raw)
+    assert [layer['mediaType'] for layer in body['layers']] == [
+        manifests.OCI_LAYER + '+zstd', manifests.OCI_LAYER_GZIP,
+        manifests.OCI_LAYER]

@@ -256,3 +256,23 @@ def test_the_reaper_thread_reaps_on_its_own(tmp_path):
     finally:
         reaper.stop()
     assert _files(store) == []
+
+
+def test_probe_of_a_zstd_layer_gives_its_diff_id_in_any_chunking():
+    import zstandard
+    plain = _tar(os.urandom(5000))
+    blob = zstandard.ZstdCompressor().compress(plain)
+    for size in (1, 7, 1000, len(blob)):
+        probe = uploads.LayerProbe()
+        for i in range(0, len(blob), size):
+            probe.update(blob[i:i + size])
+        assert probe.digest == _digest(blob)
+        assert probe.diff() == (_digest(plain), len(plain))
+
+
+def test_probe_of_a_zstd_bomb_stops_at_the_bound():
+    import zstandard
+    blob = zstandard.ZstdCompressor().compress(bytes(200 << 20))
+    probe = uploads.LayerProbe(max_unpacked=100 << 20)
+    with pytest.raises(uploads.compression.UnpacksTooLarge):
+        probe.update(blob)
