@@ -289,6 +289,9 @@ host = $host
 compute_driver = docker.DockerDriver
 state_path = $DATA/nova-$host
 instances_path = $DATA/$host/instances
+# Containers share the host's CPUs as processes do: nova's default of 4
+# vCPUs per core (8 m1.tiny servers on a 2-core host) is a VM's ratio.
+cpu_allocation_ratio = 32.0
 [oslo_concurrency]
 lock_path = $DATA/$host/lock
 [docker]
