@@ -118,7 +118,8 @@ class Listener:
         self.instance_uuid = instance_uuid
         self.port = port
         self._attach = attach
-        self._sock = socket.create_server((host, port))
+        family = socket.AF_INET6 if ':' in host else socket.AF_INET
+        self._sock = socket.create_server((host, port), family=family)
         self._busy = threading.Lock()
         self._session: _Session | None = None
         self._closed = False

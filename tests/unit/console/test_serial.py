@@ -171,3 +171,16 @@ def test_ensure_on_a_port_held_elsewhere_is_a_nova_error(consoles):
         with pytest.raises(exception.SocketPortInUseException):
             consoles.ensure(UUID, port)
     assert consoles.port(UUID) is None
+
+
+def test_an_ipv6_address_is_listened_on(fake_engine, attached):
+    fake_engine.route('POST', ATTACH, upgrade=upper_echo)
+    with socket.create_server(('::1', 0), family=socket.AF_INET6) as probe:
+        port = probe.getsockname()[1]
+    listener = serial.Listener(UUID, '::1', port, lambda: attached(UUID))
+    try:
+        with socket.create_connection(('::1', port), timeout=5) as sock:
+            sock.sendall(b'six\n')
+            assert read_until(sock, b'SIX\n') == b'SIX\n'
+    finally:
+        listener.close()
