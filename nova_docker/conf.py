@@ -139,6 +139,20 @@ container_opts = [
         help='Console log files kept per container (the current one '
              'and the rotated ones) when log_max_size is set; older '
              'output is dropped.'),
+    cfg.BoolOpt(
+        'workload_tty',
+        default=True,
+        help='Run every workload on a terminal (Tty), with its stdin kept '
+             'open, as a VM always has its serial port: an image whose '
+             'command is a shell (busybox\'s sh) shows its prompt and '
+             'takes commands on the serial console, and programs see an '
+             'interactive terminal. Its console log then is what the '
+             'terminal showed (stdout and stderr as one, lines ending in '
+             'CR LF). Off: no terminal; stdout and stderr stay two '
+             'streams, written as they are, and the serial console '
+             'relays them without terminal handling (no prompt from a '
+             'shell, no line editing). Applies to workloads created from '
+             'then on.'),
     cfg.FloatOpt(
         'lifecycle_event_delay',
         default=15.0,

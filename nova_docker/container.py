@@ -377,14 +377,15 @@ def _network(sandbox: str | None) -> Body:
     return {'HostConfig': {'NetworkMode': 'none'}}
 
 
-def _command(image_meta) -> Body:
+def _command(image_meta, tty: bool = True) -> Body:
     """``os_command_line`` overrides the image's CMD; else the image's own.
 
     stdin is kept open so that an image whose command is an interactive
     shell (busybox's ``sh``) stays up like a booted machine instead of
-    exiting on EOF at once.
+    exiting on EOF at once; with ``tty`` it runs on a terminal, as a VM's
+    getty on its serial port: the serial console is that terminal.
     """
-    body: Body = {'OpenStdin': True, 'StdinOnce': False, 'Tty': False}
+    body: Body = {'OpenStdin': True, 'StdinOnce': False, 'Tty': tty}
     argv = command_override(image_meta)
     if argv:
         body['Cmd'] = argv
@@ -441,7 +442,7 @@ def create_body(instance, image_meta, image_ref: str, pids_limit: int,
                 sandbox: str | None = None,
                 image_config: dict | None = None,
                 storage_opt=None, ulimits=(),
-                own_hostname: bool = False,
+                own_hostname: bool = False, tty: bool = True,
                 config_drive: str | None = None) -> Body:
     """The ``POST /containers/create`` body for ``instance``.
 
@@ -460,6 +461,7 @@ def create_body(instance, image_meta, image_ref: str, pids_limit: int,
         create (nova_docker.host.EngineFacts); empty: none.
     :param own_hostname: the workload carries the hostname though it
         joins a sandbox (an engine that shares no hostname, EngineFacts).
+    :param tty: the workload runs on a terminal ([docker] workload_tty).
     :param config_drive: the host directory of its config drive
         (nova_docker.config_drive), bound read-only; None: none.
     """
@@ -472,7 +474,7 @@ def create_body(instance, image_meta, image_ref: str, pids_limit: int,
         # Docker refuses a hostname on a container that joins another's
         # namespace: the sandbox carries it, unless the engine says.
         {} if sandbox and not own_hostname else _hostname(instance),
-        _command(image_meta),
+        _command(image_meta, tty),
         _memory(flavor),
         _cpu(flavor),
         _cpu_hard_cap(flavor, hardening.cpu_hard_cap, host_cpus),
@@ -489,7 +491,7 @@ def create_body(instance, image_meta, image_ref: str, pids_limit: int,
 
 def sandbox_body(instance, image_ref: str, dns_servers=(), hosts=(), *,
                  host: str | None = None, node: str | None = None,
-                 ulimits=()) -> Body:
+                 ulimits=(), serial_port: int | None = None) -> Body:
     """The ``POST /containers/create`` body of ``instance``'s sandbox.
 
     :param image_ref: the engine-local pause image (nova_docker.sandbox_image).
@@ -498,13 +500,18 @@ def sandbox_body(instance, image_ref: str, dns_servers=(), hosts=(), *,
     :param hosts: (name, address) pairs for its /etc/hosts: RFC 1123
         names and IP addresses, else InvalidInput.
     :param ulimits: as :func:`create_body`'s.
+    :param serial_port: the instance's serial console port, recorded as
+        a label (None: it has no serial console).
     """
     servers, lines = _resolution(dns_servers, hosts)
     # Every label of ours, as on the workload: the sandbox image may be
     # any the operator names ([docker] sandbox_image).
     sandbox_labels = _labels({labels.LABEL_SANDBOX_OF: instance.uuid,
                               labels.LABEL_HOST: host,
-                              labels.LABEL_NODE: node}, None)['Labels']
+                              labels.LABEL_NODE: node,
+                              labels.LABEL_SERIAL_PORT:
+                                  str(serial_port) if serial_port else None},
+                             None)['Labels']
     host_config: Body = {
         'NetworkMode': 'none',
         'Memory': SANDBOX_MEMORY,

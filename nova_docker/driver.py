@@ -109,7 +109,7 @@ class DockerDriver(driver.ComputeDriver):
             self._host.follow_events(self.emit_event)
 
     def cleanup_host(self, host):
-        self._host.stop_events()
+        self._host.cleanup()
 
     def get_available_nodes(self, refresh=False):
         return [self._host.name]
@@ -228,7 +228,8 @@ class DockerDriver(driver.ComputeDriver):
         sandbox_body = container.sandbox_body(
             instance, self._host.sandbox_image(), plan.dns_servers,
             plan.hosts, host=self._host.name, node=self._host.name,
-            ulimits=self._host.facts.ulimits)
+            ulimits=self._host.facts.ulimits,
+            serial_port=self._serial_port(instance))
         body = self._workload_body(instance, image_meta, image_ref,
                                    guest.sandbox, drive)
         binds = self._volumes.binds(instance)
@@ -250,7 +251,7 @@ class DockerDriver(driver.ComputeDriver):
                     instance.flavor.root_gb or CONF.docker.max_image_size_gb),
                 ulimits=self._host.facts.ulimits,
                 own_hostname=self._host.facts.workload_hostname,
-                config_drive=drive)
+                tty=CONF.docker.workload_tty, config_drive=drive)
         except exception.ImageUnacceptable:
             with excutils.save_and_reraise_exception():
                 self._local_images.forget_refused(image_meta.id,
@@ -333,6 +334,7 @@ class DockerDriver(driver.ComputeDriver):
         with the host it went to)."""
         self._host.get_guest(instance).remove()
         LOG.info('Removed containers', instance=instance)
+        self._host.consoles.close(instance.uuid)
         if destroy_disks:
             self._config_drives.remove(instance.uuid)
         self._volumes.remove_all(instance, block_device_info)
@@ -527,6 +529,22 @@ class DockerDriver(driver.ComputeDriver):
         """
         output = self._host.get_guest(instance).logs(CONSOLE_LOG_MAX_BYTES)
         return output.decode('latin-1')
+
+    def get_serial_console(self, context, instance):
+        """The TCP port (on [serial_console] proxyclient_address) where
+        nova-serialproxy reaches the terminal of the instance's running
+        workload; one client at a time (nova_docker.console.serial)."""
+        if not CONF.serial_console.enabled:
+            raise exception.ConsoleTypeUnavailable(console_type='serial')
+        return self._host.serial_console(instance)
+
+    def _serial_port(self, instance) -> int | None:
+        """The port the instance's serial console listens on from its
+        spawn, recorded on its sandbox; None when serial consoles are
+        off. A recreated instance keeps the one it has."""
+        if not CONF.serial_console.enabled:
+            return None
+        return self._host.consoles.open(instance.uuid)
 
     # -- images -----------------------------------------------------------
 

@@ -65,6 +65,18 @@ class PortWiringFailed(exception.VirtualInterfacePlugException):
                'container of instance %(instance)s: %(reason)s')
 
 
+class ConsoleNeedsRunningInstance(exception.InstanceNotReady):
+    msg_fmt = ('Instance %(instance_id)s is not running: its serial console '
+               'is the terminal of its running workload. Start the server, '
+               'then ask for its console again.')
+
+
+class NoSerialPort(exception.ConsoleTypeUnavailable):
+    msg_fmt = ('Instance %(instance_id)s has no serial console: it was '
+               'created while [serial_console] enabled was false on its '
+               'compute host. Rebuild the server to give it one.')
+
+
 # The engine is down, or up but not answering: either way the hypervisor
 # is unavailable to Nova, which must not see the client's own errors.
 ENGINE_DOWN = (errors.EngineUnreachable, errors.EngineTimeout)

@@ -61,6 +61,18 @@ class Guest:
     def is_paused(self) -> bool:
         return bool(self.inspect()['State'].get('Paused'))
 
+    def serial_port(self) -> int | None:
+        """The serial console port recorded on the sandbox; None: there
+        is none (made with [serial_console] disabled, or before
+        sandboxes)."""
+        try:
+            with self._engine():
+                config = self._client.inspect_container(self.sandbox)[
+                    'Config']
+        except exception.InstanceNotFound:
+            return None
+        return labels.serial_port({'Labels': config.get('Labels')})
+
     def sandbox_netns(self) -> str | None:
         """The path of the running sandbox's network namespace; None if
         it is stopped or there is none (a workload made before

@@ -11,6 +11,7 @@ from nova import exception
 from oslo_log import log as logging
 
 from nova_docker import conf as docker_conf
+from nova_docker.console import serial
 from nova_docker import disk
 from nova_docker import docker
 from nova_docker.docker import errors
@@ -118,6 +119,7 @@ class Host:
         self.name = CONF.host
         self._facts: EngineFacts | None = None
         self._events: events.EventWatcher | None = None
+        self.consoles = serial.SerialConsoles(self.attach)
 
     # -- the engine -----------------------------------------------------
 
@@ -144,6 +146,7 @@ class Host:
             LOG.warning(disk.warning(facts.storage))
         self._check_engine_is_ours()
         self._remove_orphan_sandboxes()
+        self._listen_serial_consoles()
 
     @property
     def facts(self) -> EngineFacts:
@@ -168,6 +171,60 @@ class Host:
 
     def get_guest(self, instance) -> guest.Guest:
         return guest.Guest(self.client, instance)
+
+    # -- serial consoles ------------------------------------------------
+
+    def attach(self, instance_uuid: str):
+        """The terminal of the instance's running workload: its serial
+        console's other end (an :class:`~nova_docker.docker.attach.
+        AttachedStream`)."""
+        name = labels.workload_name(instance_uuid)
+        with docker_exception.engine_boundary(instance_uuid):
+            workload = self.client.inspect_container(name)
+            # The engine would hold an attach to a stopped container
+            # until it starts: the client is told now instead.
+            if not workload['State'].get('Running'):
+                raise docker_exception.ConsoleNeedsRunningInstance(
+                    instance_id=instance_uuid)
+            return self.client.attach_container(
+                name, multiplexed=not workload['Config'].get('Tty'))
+
+    def serial_console(self, instance):
+        """Where nova-serialproxy reaches the instance's serial console
+        (listened on again here if nova-compute restarted)."""
+        this = self.get_guest(instance)
+        if not this.is_running():
+            raise docker_exception.ConsoleNeedsRunningInstance(
+                instance_id=instance.uuid)
+        port = this.serial_port()
+        if port is None:
+            raise docker_exception.NoSerialPort(instance_id=instance.uuid)
+        self.consoles.ensure(instance.uuid, port)
+        return serial.connection_info(port)
+
+    def _listen_serial_consoles(self) -> None:
+        """Listen again on the ports recorded on this host's instances,
+        so that each keeps its port across restarts of nova-compute."""
+        if not CONF.serial_console.enabled:
+            return
+        for listed in self._list(labels.host_label_filter(self.name)):
+            uuid, port = labels.sandbox_of(listed), labels.serial_port(listed)
+            if not (uuid and port):
+                continue
+            try:
+                self.consoles.ensure(uuid, port)
+            except exception.SocketPortInUseException as exc:
+                # Its console is refused until the port is free; the
+                # instance itself is fine.
+                LOG.error('The serial console of instance %s cannot listen '
+                          'on its port again: %s', uuid,
+                          exc.format_message())
+
+    def cleanup(self) -> None:
+        """What nova-compute's stop ends: the event follower and the
+        consoles (whose ports stay recorded on the instances)."""
+        self.stop_events()
+        self.consoles.close_all()
 
     def sandbox_image(self) -> str:
         """The sandbox's image: the operator's, or the one the driver

@@ -19,16 +19,26 @@ LABEL_NODE = LABEL_PREFIX + 'node'
 # their lifecycle events must see only the workload.
 LABEL_SANDBOX_OF = LABEL_PREFIX + 'sandbox-of'
 SANDBOX_SUFFIX = '-sandbox'
+# On an instance's sandbox, the TCP port of its serial console (from
+# [serial_console] port_range), kept for as long as the instance exists
+# and listened on again when nova-compute restarts.
+LABEL_SERIAL_PORT = LABEL_PREFIX + 'serial-port'
 # Every label the driver reads. Each container carries all of them, with
 # an empty value where one does not apply, and an empty value means "not
 # set": the engine merges the image's labels into the container's where
 # the body sets none, so a label left out is one the image may add.
 KNOWN_LABELS = (LABEL_INSTANCE_UUID, LABEL_INSTANCE_NAME, LABEL_PROJECT_ID,
-                LABEL_IMAGE_ID, LABEL_HOST, LABEL_NODE, LABEL_SANDBOX_OF)
+                LABEL_IMAGE_ID, LABEL_HOST, LABEL_NODE, LABEL_SANDBOX_OF,
+                LABEL_SERIAL_PORT)
 
 
 def container_name(instance) -> str:
-    return NAME_PREFIX + instance.uuid
+    return workload_name(instance.uuid)
+
+
+def workload_name(instance_uuid: str) -> str:
+    """:func:`container_name` of the instance ``instance_uuid``."""
+    return NAME_PREFIX + instance_uuid
 
 
 def sandbox_name(instance) -> str:
@@ -80,3 +90,10 @@ def owner(listed: dict) -> str | None:
     """The compute host a container of ``GET /containers/json`` belongs
     to (None: made before containers carried one)."""
     return label(listed, LABEL_HOST)
+
+
+def serial_port(listed: dict) -> int | None:
+    """The serial console port recorded on a sandbox (listed, or
+    inspected as ``{'Labels': Config.Labels}``); None: it has none."""
+    value = label(listed, LABEL_SERIAL_PORT)
+    return int(value) if value and value.isdigit() else None

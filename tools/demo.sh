@@ -6,10 +6,11 @@
 # walks through the product with the real `openstack` CLI as the demo
 # user, each command printed before its output: a busybox image into
 # Glance, a server booted from it, the server list, the container on the
-# engine of the host Nova chose, its console log, the server deleted; then
-# a second server running busybox httpd in a security group that lets
-# port 8080 in, a floating IP on the external network `public`, and the
-# page it serves fetched by the host with curl through that floating IP.
+# engine of the host Nova chose, its console log and serial console URL,
+# the server deleted; then a second server running busybox httpd in a
+# security group that lets port 8080 in, a floating IP on the external
+# network `public`, and the page it serves fetched by the host with curl
+# through that floating IP.
 # Then `tools/cloud.sh down`, unless --keep (the cloud stays up, and the
 # line to use it is printed).
 #
@@ -132,6 +133,8 @@ for _ in $(seq 30); do
     sleep 1
 done
 show openstack console log show "$NAME"
+# Its serial console: nova-serialproxy's URL, for any websocket client.
+show openstack console url show --serial "$NAME"
 
 show openstack server delete --wait "$NAME"
 show docker -H "unix://$(engine_socket "$host")" ps

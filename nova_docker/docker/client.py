@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from nova_docker.docker.attach import AttachMixin
 from nova_docker.docker.connection import Connection
 from nova_docker.docker.containers import ContainersMixin
 from nova_docker.docker.images import ImagesMixin
 from nova_docker.docker.system import SystemMixin
 
 
-class DockerClient(SystemMixin, ContainersMixin, ImagesMixin, Connection):
+class DockerClient(SystemMixin, ContainersMixin, AttachMixin, ImagesMixin,
+                   Connection):
     """A small client of the Docker Engine HTTP API.
 
     ``base_url`` is ``unix:///path`` or ``tcp://host:port``. A tcp

@@ -75,8 +75,8 @@ def display_url(url: str) -> str:
     return 'unix://' + unquote(parts.netloc) + tail
 
 
-def _explanation(response: requests.Response) -> str:
-    text = response.content.decode('utf-8', 'replace').strip()
+def _explanation(body: bytes) -> str:
+    text = body.decode('utf-8', 'replace').strip()
     try:
         body = json.loads(text)
     except ValueError:
@@ -96,12 +96,19 @@ def describe_request(response: requests.Response) -> str:
 
 def error_for_response(response: requests.Response) -> APIError:
     """The exception that an error reply stands for (reads its body)."""
-    explanation = _explanation(response)
-    cls = _STATUS_ERRORS.get(response.status_code, APIError)
-    message = '%s %s from %s: %s' % (
-        response.status_code, response.reason, describe_request(response),
-        explanation or '(no message)')
-    return cls(message, response.status_code, explanation)
+    return error_for_status(response.status_code, response.reason,
+                            describe_request(response), response.content)
+
+
+def error_for_status(status: int, reason: str | None, where: str,
+                     body: bytes) -> APIError:
+    """The exception of an error reply with ``status`` to the request
+    ``where`` ('METHOD url'), whose body is ``body``."""
+    explanation = _explanation(body)
+    cls = _STATUS_ERRORS.get(status, APIError)
+    message = '%s %s from %s: %s' % (status, reason, where,
+                                     explanation or '(no message)')
+    return cls(message, status, explanation)
 
 
 def _decode_body(response: requests.Response) -> Any:

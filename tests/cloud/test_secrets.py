@@ -71,8 +71,9 @@ def test_every_listener_is_on_loopback(cloud):
     listeners = cloud_mod.tcp_listeners(pids)
     ports = {port for _, _, port in listeners}
     # The checked set is the whole cloud: databases, RabbitMQ (AMQP and
-    # Erlang's distribution), the APIs.
-    assert {3306, 5672, 5000, 9292, 8774, 8778, 9696} <= ports, listeners
+    # Erlang's distribution), the APIs, nova-serialproxy.
+    assert {3306, 5672, 5000, 9292, 8774, 8778, 9696, 6083} <= ports, \
+        listeners
     assert [(pid, addr, port) for pid, addr, port in listeners
             if addr not in LOOPBACK] == []
 

@@ -44,6 +44,10 @@ def test_walkthrough(cloud, busybox_tar):
         assert ' %s/24 ' % address in out.decode()
 
         assert cloud_mod.HELLO in cloud.wait_console(server_id)
+        # Its serial console, through nova-serialproxy (typed into in
+        # test_serial_console).
+        console = demo.json('console', 'url', 'show', '--serial', server_id)
+        assert console['url'].startswith('ws://127.0.0.1:6083/?token=')
 
         demo.run('server', 'delete', '--wait', server_id)
         cloud.wait_gone(server_id)

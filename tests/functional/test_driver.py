@@ -205,17 +205,41 @@ def test_power_off_of_a_paused_container_stops_it(
     assert driver.get_info(inst).state == power_state.SHUTDOWN
 
 
+def _console_output_once_it_has(driver, inst, text):
+    for _ in range(50):
+        out = driver.get_console_output(None, inst)
+        if text in out:
+            break
+        time.sleep(0.1)
+    return out
+
+
 def test_console_output_has_stdout_and_stderr(
         driver, instances, busybox_image):
     inst = instances()
     spawn(driver, inst, busybox_image,
           "/bin/sh -c 'echo to-stdout; echo to-stderr >&2; sleep 1000'")
-    for _ in range(50):
-        out = driver.get_console_output(None, inst)
-        if 'to-stderr' in out:
-            break
-    assert 'to-stdout\n' in out
-    assert 'to-stderr\n' in out
+    out = _console_output_once_it_has(driver, inst, 'to-stderr')
+    # What the workload's terminal showed, as a VM's serial console log:
+    # its line discipline ends lines with CR LF.
+    assert 'to-stdout\r\n' in out
+    assert 'to-stderr\r\n' in out
+
+
+def test_console_output_without_a_terminal_is_as_written(
+        driver, engine, instances, busybox_image):
+    driver_mod.CONF.set_override('workload_tty', False, 'docker')
+    try:
+        inst = instances()
+        spawn(driver, inst, busybox_image,
+              "/bin/sh -c 'echo to-stdout; echo to-stderr >&2; "
+              "sleep 1000'")
+    finally:
+        driver_mod.CONF.clear_override('workload_tty', 'docker')
+    assert inspect(engine, inst)['Config']['Tty'] is False
+    out = _console_output_once_it_has(driver, inst, 'to-stderr')
+    assert 'to-stdout\n' in out and 'to-stderr\n' in out
+    assert '\r' not in out
 
 
 def test_console_output_keeps_every_byte_through_novas_decoding(
@@ -223,7 +247,8 @@ def test_console_output_keeps_every_byte_through_novas_decoding(
     # The euro sign has no latin-1 code: decoded as utf-8, nova's manager could
     # not encode it back. (Bytes that are no utf-8 never reach the
     # driver: the json-file log driver stores them as U+FFFD.)
-    raw = b'caf\xc3\xa9 \xe2\x82\xac\n'
+    # (The terminal's line discipline makes the newline CR LF.)
+    raw = b'caf\xc3\xa9 \xe2\x82\xac\r\n'
     inst = instances()
     spawn(driver, inst, busybox_image,
           "/bin/sh -c 'printf \"caf\\303\\251 \\342\\202\\254\\n\"; "
@@ -246,14 +271,15 @@ def test_console_output_keeps_every_byte_through_novas_decoding(
 def test_console_output_is_the_last_100_kib(driver, engine, instances,
                                             busybox_image):
     inst = instances()
-    # 3000 lines of 100 bytes: 300 kB, numbered so the tail is checkable.
+    # 3000 lines of 101 bytes (CR LF on the terminal): 300 kB, numbered
+    # so the tail is checkable.
     spawn(driver, inst, busybox_image,
           "/bin/sh -c 'i=0; while [ $i -lt 3000 ]; do "
           "printf \"%099d\\n\" $i; i=$((i+1)); done'")
     engine.post('/containers/nova-%s/wait' % inst.uuid)
     out = driver.get_console_output(None, inst)
     assert len(out) == 100 * 1024
-    assert out.endswith('%099d\n' % 2999)
+    assert out.endswith('%099d\r\n' % 2999)
 
 
 def test_a_container_that_exits_is_shutdown(driver, engine, instances,

@@ -179,9 +179,10 @@ def test_console_log_rotates_and_stays_bounded(
     for path in files:
         assert os.path.getsize(path) <= 8 * 1024 + 512, path
     # The console still shows the newest output, across the rotation.
+    # (Lines end in CR LF on the workload's terminal.)
     out = driver.get_console_output(None, inst)
-    assert out.endswith('%099d\n' % 1999)
-    assert '%099d\n' % 0 not in out
+    assert out.endswith('%099d\r\n' % 1999)
+    assert '%099d\r\n' % 0 not in out
 
 
 def test_init_host_warns_that_live_restore_is_off(driver, engine, caplog):

@@ -235,7 +235,8 @@ def test_snapshot_output_survives_a_round_trip(
     probe = instances()
     boot(gdriver, ctx, probe, second['id'],
          os_command_line='/bin/cat /root/state')
-    assert wait_output(engine, probe) == b'snapshot-data\n'
+    # (On the workload's terminal the line ends in CR LF.)
+    assert wait_output(engine, probe) == b'snapshot-data\r\n'
 
 
 

@@ -85,8 +85,6 @@ NOT_APPLICABLE = {
     'test_get_vnc_console': 'no graphical console: no display to show',
     'test_get_spice_console': 'no graphical console: no display to show',
     'test_get_mks_console': 'no graphical console: no display to show',
-    'test_get_serial_console': 'no serial port; the console log is '
-                               'get_console_output',
     'test_live_migration': _NO_MIGRATION,
     'test_live_migration_abort': _NO_MIGRATION,
     'test_live_migration_force_complete': _NO_MIGRATION + ' (the test '

@@ -397,7 +397,8 @@ def test_boot_time_volume_is_there_before_the_first_command(servers, loops):
     device = loops.make(mkfs=('mkfs.ext4', '-q'))
     server = servers(SHOW_VDB_AT_START,
                      mappings=[(vol_fx.connection_info(device), '/dev/vdb')])
-    assert server.logs(1) == 'VDB-AT-START\n'
+    # (Its terminal ends the line with CR LF.)
+    assert server.logs(1) == 'VDB-AT-START\r\n'
 
 
 def test_every_start_mounts_the_volumes_again(vdriver, servers, loops,

@@ -26,6 +26,7 @@ def test_name_and_labels_carry_the_instance():
         labels.LABEL_HOST: '',
         labels.LABEL_NODE: '',
         labels.LABEL_SANDBOX_OF: '',
+        labels.LABEL_SERIAL_PORT: '',
     }
     assert body['Image'] == 'glance/x:latest'
     assert body['Hostname'] == 'test-host'
@@ -118,7 +119,8 @@ def test_the_sandbox_holds_name_resolution_and_is_fenced_in():
                               labels.LABEL_INSTANCE_UUID: '',
                               labels.LABEL_INSTANCE_NAME: '',
                               labels.LABEL_PROJECT_ID: '',
-                              labels.LABEL_IMAGE_ID: ''}
+                              labels.LABEL_IMAGE_ID: '',
+                              labels.LABEL_SERIAL_PORT: ''}
     assert labels.instance_of(body) is None
     host_config = body['HostConfig']
     assert host_config['NetworkMode'] == 'none'
@@ -384,3 +386,27 @@ def test_the_engines_rlimits_go_into_both_bodies_and_none_by_default():
         assert body['HostConfig']['Ulimits'] == [dict(limits[0])]
     assert 'Ulimits' not in body_for()['HostConfig']
     assert 'Ulimits' not in container.sandbox_body(inst, 'p')['HostConfig']
+
+
+def test_a_workload_runs_on_a_terminal_with_stdin_open_by_default():
+    body = body_for()
+    assert (body['Tty'], body['OpenStdin'], body['StdinOnce']) == (
+        True, True, False)
+
+
+def test_without_a_terminal_stdin_stays_open():
+    body = container.create_body(nova_objects.instance(),
+                                 nova_objects.image_meta(), 'glance/x:latest',
+                                 100, tty=False)
+    assert (body['Tty'], body['OpenStdin']) == (False, True)
+
+
+def test_the_sandbox_records_the_serial_console_port():
+    inst = nova_objects.instance()
+    with_port = container.sandbox_body(inst, 'pause', serial_port=10007)
+    assert with_port['Labels'][labels.LABEL_SERIAL_PORT] == '10007'
+    assert labels.serial_port(with_port) == 10007
+    # None, and pinned empty: an image cannot give it one.
+    without = container.sandbox_body(inst, 'pause')
+    assert without['Labels'][labels.LABEL_SERIAL_PORT] == ''
+    assert labels.serial_port(without) is None

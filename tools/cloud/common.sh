@@ -49,6 +49,10 @@ PLACEMENT_PORT=8778
 NOVA_API_PORT=8774
 NEUTRON_PORT=9696
 REGISTRY_PORT=5042
+SERIALPROXY_PORT=6083
+# Each compute host's serial console ports: ranges of their own, as the
+# two share one address.
+serial_ports() { local n=${1#compute}; echo "$((10000 + n * 1000)):$((10100 + n * 1000))"; }
 # The OVS agents' OpenFlow controllers: one port per compute host.
 of_port() { echo $((6632 + ${1#compute})); }
 

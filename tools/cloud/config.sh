@@ -265,6 +265,13 @@ ovsdb_connection = unix:/var/run/openvswitch/db.sock
 # bound it and installed its security group's flows: no packet passes
 # in between, at boot and at every rewiring (reboot, engine restart).
 isolate_vif = true
+[serial_console]
+# nova-serialproxy on loopback; the computes' consoles listen there too.
+enabled = true
+base_url = ws://$HOST_IP:$SERIALPROXY_PORT/
+serialproxy_host = $HOST_IP
+serialproxy_port = $SERIALPROXY_PORT
+proxyclient_address = $HOST_IP
 [oslo_messaging_notifications]
 driver = noop
 $(auth_section keystone_authtoken nova)
@@ -296,6 +303,8 @@ cpu_allocation_ratio = 32.0
 lock_path = $DATA/$host/lock
 [docker]
 host_url = unix://$(engine_socket "$host")
+[serial_console]
+port_range = $(serial_ports "$host")
 EOF
     privsep_sections "--config-file $ETC/nova/nova.conf --config-file $file" \
         nova_docker_privileged vif_plug_ovs_privileged >>"$file"

@@ -346,7 +346,7 @@ wait_apis() {
 
 start_nova_services() {
     local svc
-    for svc in nova-conductor nova-scheduler; do
+    for svc in nova-conductor nova-scheduler nova-serialproxy; do
         start_process "$svc" -- "$VENV/bin/$svc" \
             --config-file "$ETC/nova/nova.conf"
     done

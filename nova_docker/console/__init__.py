@@ -1,0 +1,2 @@
+"""The consoles a person can use: the serial console
+(:mod:`nova_docker.console.serial`)."""
