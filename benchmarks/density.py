@@ -292,7 +292,6 @@ class Density:
     def measure(self):
         """Rows for print_table, and the engine requests of each task."""
         rows, requests = [], {}
-        n = len(self.instances)
         for name, ours, floor in self.tasks():
             requests[name] = self.counter.during(ours)  # also a warm-up
             ours_t, floor_t = common.interleaved(ours, floor, TIMED)
