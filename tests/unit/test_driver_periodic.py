@@ -4,6 +4,7 @@ engine call per instance (benchmarks/density.py times them for real)."""
 
 import concurrent.futures
 import re
+import uuid
 
 from nova.compute import power_state
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from nova_docker import driver as driver_mod
 from nova_docker.docker import DockerClient
 from nova_docker import host as host_mod
+from nova_docker.image import names
 from nova_docker import labels
 from tests.fixtures import nova_objects
 
@@ -150,3 +152,18 @@ def test_a_listing_is_reused_for_a_moment_only(fake_engine, client):
     # A container that exited by itself: seen once the listing is old.
     assert drv.get_info(inst).state == power_state.SHUTDOWN
     assert count(fake_engine, 'GET', '/containers/json') == 2
+
+
+def test_an_image_cache_pass_lists_no_container_when_instances_use_all(
+        fake_engine, drv):
+    booted = nova_objects.instance(image_ref=str(uuid.uuid4()))
+    fake_engine.route('GET', '/images/json', json=[
+        {'Id': 'sha256:1', 'RepoTags': [names.local_ref(booted.image_ref)]},
+        {'Id': 'sha256:2', 'RepoTags': ['busybox:latest']}])
+    fake_engine.route('POST', '/images/.*/tag', status=201)
+    fake_engine.requests.clear()
+    drv.manage_image_cache(None, [booted])
+    # Every cached image is an instance's: what containers run cannot
+    # change the verdict, and listing them all is the pass's dearest call.
+    assert count(fake_engine, 'GET', '/containers/json') == 0
+    assert len(fake_engine.requests_to('POST', '/images/.*/tag')) == 1
