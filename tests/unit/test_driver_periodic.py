@@ -3,6 +3,7 @@ fake engine: a pass over every instance of the host must not cost an
 engine call per instance (benchmarks/density.py times them for real)."""
 
 import concurrent.futures
+import json
 import re
 import uuid
 
@@ -167,3 +168,17 @@ def test_an_image_cache_pass_lists_no_container_when_instances_use_all(
     # change the verdict, and listing them all is the pass's dearest call.
     assert count(fake_engine, 'GET', '/containers/json') == 0
     assert len(fake_engine.requests_to('POST', '/images/.*/tag')) == 1
+
+
+def test_the_state_listing_asks_the_engine_for_workloads_only(
+        fake_engine, drv):
+    inst = nova_objects.instance()
+    listing(fake_engine, [(inst, 'running')])
+    fake_engine.requests.clear()
+    drv.get_info(inst)
+    listed = fake_engine.requests_to('GET', '/containers/json')
+    # Sandboxes carry an empty instance label, workloads an empty
+    # sandbox label: half the summaries the engine builds and sends.
+    assert json.loads(listed[0].query['filters'][0])['label'] == [
+        labels.LABEL_INSTANCE_UUID, '%s=%s' % (labels.LABEL_HOST, NODE),
+        labels.LABEL_SANDBOX_OF + '=']
