@@ -123,7 +123,7 @@ class Host:
         self.client = client or client_from_conf()
         self._orphan_grace = orphan_sandbox_grace
         self._states = workload_states.StateCache(
-            self.workloads, labels.instance_of,
+            self._workloads_only, labels.instance_of,
             max_age=state_cache_seconds, clock=clock)
         # The compute host, which is also its only node.
         self.name = CONF.host
@@ -238,6 +238,13 @@ class Host:
                                                          host=self.name))
         # A sandbox carries the instance label too, empty.
         return [c for c in listed if labels.instance_of(c)]
+
+    def _workloads_only(self) -> list[dict]:
+        """This host's workloads, the engine leaving out the sandboxes:
+        it builds and sends half the summaries. A workload made before
+        its sandbox label existed is not listed, and is inspected."""
+        return [c for c in self._list(labels.workload_filter(self.name))
+                if labels.instance_of(c)]
 
     def power_state(self, instance, use_cache: bool = True) -> int:
         """The instance's power state; with ``use_cache`` (nova's
