@@ -38,6 +38,7 @@ import concurrent.futures
 import gc
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -51,6 +52,7 @@ from nova_docker.docker import connection
 from nova_docker import driver as driver_mod
 from nova_docker import host as host_mod
 from nova_docker import labels
+from nova_docker import workload_states
 from tests.fixtures import nova_objects
 from tests.fixtures import private_engine as private_fixtures
 
@@ -173,16 +175,22 @@ class Raw:
             params['filters'] = json.dumps(filters)
         return self.get('/containers/json', **params)
 
-    def sync_floor(self, names):
-        """One labelled listing and an inspect of every workload in a
-        pool of nova's size: what get_info costs done one by one."""
+    def sync_floor(self):
+        """The one listing of the host's workloads that carries every
+        instance's state."""
+        self.listing(labels.workload_filter(HOST))
+
+    def inspect_each(self, names):
+        """What get_info cost done one by one (before the listing): a
+        labelled listing, then an inspect of every workload in a pool of
+        nova's size."""
         self.listing(labels.instance_label_filter(host=HOST))
         with concurrent.futures.ThreadPoolExecutor(SYNC_POOL) as pool:
             list(pool.map(lambda n: self.get('/containers/%s/json' % n),
                           names))
 
     def listing_floor(self):
-        """The one labelled listing that names every instance's state."""
+        """The listing of every container of the host, sandboxes too."""
         self.listing(labels.host_label_filter(HOST))
 
     def resources_floor(self):
@@ -190,14 +198,23 @@ class Raw:
         self.get('/info')
         self.get('/info')
 
-    def image_cache_floor(self):
+    def image_cache_floor(self, image_id):
+        """The image listing and the re-tag of the image in use."""
         self.get('/images/json')
+        self.session.post(self.base + '/images/glance/%s:latest/tag'
+                          % image_id, params={
+                              'repo': 'glance/' + image_id,
+                              'tag': 'latest'}).raise_for_status()
+
+    def every_container(self):
+        """What the image cache pass listed before: every container."""
         self.listing()
 
 
 # -- the periodic tasks, as nova-compute 34 calls the driver ------------------
 
-def sync_power_states(drv, instances):
+def sync_power_states(drv, instances, later):
+    later()
     drv.get_num_instances()
     with concurrent.futures.ThreadPoolExecutor(SYNC_POOL) as pool:
         states = list(pool.map(lambda i: drv.get_info(i).state, instances))
@@ -231,12 +248,22 @@ class Density:
         self.instances = []
         self.drv = None
         self.stopped_by_memory = None
+        self._skew = 0.0
+
+    def clock(self):
+        """The host's clock, which :meth:`later` moves on."""
+        return time.monotonic() + self._skew
+
+    def later(self):
+        """As between two passes of a periodic task (nova's are minutes
+        apart): no listing kept from the last pass answers this one."""
+        self._skew += workload_states.STATE_CACHE_SECONDS + 1
 
     def start(self):
         self.engine.start()
         driver_mod.CONF.set_override('host_url', self.engine.url, 'docker')
         self.client = client = docker.DockerClient(self.engine.url)
-        self.host = host_mod.Host(client)
+        self.host = host_mod.Host(client, clock=self.clock)
         self.drv = driver_mod.DockerDriver(virtapi=None, host=self.host)
         self.drv.init_host(HOST)
         self.meta, _ref = private_fixtures.load_busybox(
@@ -261,10 +288,15 @@ class Density:
             self.drv.spawn(None, inst, self.meta, [], None, {})
             return inst
         wanted = count - len(self.instances)
-        with concurrent.futures.ThreadPoolExecutor(SPAWN_POOL) as pool:
+        pool = concurrent.futures.ThreadPoolExecutor(SPAWN_POOL)
+        try:
             for inst in pool.map(one, range(wanted)):
                 if inst is not None:
                     self.instances.append(inst)
+        finally:
+            # Interrupted: no new spawn; what the running ones make is
+            # found by close()'s listing.
+            pool.shutdown(wait=True, cancel_futures=True)
         if len(self.instances) < count:
             self.stopped_by_memory = len(self.instances)
 
@@ -274,32 +306,41 @@ class Density:
     def tasks(self):
         """(name, ours, floor) of each periodic task."""
         drv, insts = self.drv, self.instances
-        names = self.names()
         return [
             ('_sync_power_states',
-             lambda: sync_power_states(drv, insts),
-             lambda: self.raw.sync_floor(names)),
+             lambda: sync_power_states(drv, insts, self.later),
+             self.raw.sync_floor),
             ('update_available_resource',
              lambda: update_available_resource(drv),
              self.raw.resources_floor),
             ('_run_image_cache_manager_pass',
              lambda: image_cache_pass(drv, insts),
-             self.raw.image_cache_floor),
+             lambda: self.raw.image_cache_floor(self.meta.id)),
             ('list_instance_uuids',
              lambda: running_deleted(drv), self.raw.listing_floor),
         ]
 
     def measure(self):
-        """Rows for print_table, and the engine requests of each task."""
+        """Rows for print_table, the engine requests of each task, and
+        rows of what the calls the driver no longer makes cost raw."""
         rows, requests = [], {}
         for name, ours, floor in self.tasks():
             requests[name] = self.counter.during(ours)  # also a warm-up
             ours_t, floor_t = common.interleaved(ours, floor, TIMED)
             rows.append((name, ours_t, floor_t, 's', '< 1 s'))
-        listing = common.timed(self.raw.listing_floor, TIMED)
-        rows.append(('one labelled listing (raw, both sides)', listing,
-                     listing, 's', '-'))
-        return rows, requests
+        names = self.names()
+        each, listing = common.interleaved(
+            lambda: self.raw.inspect_each(names), self.raw.sync_floor, TIMED)
+        every, none = common.interleaved(
+            self.raw.every_container,
+            lambda: self.raw.image_cache_floor(self.meta.id), TIMED)
+        removed = [
+            ('power states: an inspect each vs one listing', each, listing,
+             's', '-'),
+            ('image cache: + every container listed vs not', every + none,
+             none, 's', '-'),
+        ]
+        return rows, requests, removed
 
     def memory(self):
         """Per instance (kB): {group: (RSS, PSS)} and MemAvailable's drop."""
@@ -399,11 +440,13 @@ def run(args, density):
         print('\n== N=%d instances (spawned in %.0f s; MemAvailable %.1f GB)'
               % (n, time.perf_counter() - started,
                  mem_available_kb() / 1024 / 1024))
-        rows, requests = density.measure()
+        rows, requests, removed = density.measure()
         common.print_table('Periodic tasks at N=%d (median of %d, in turns '
                            'with the floor)' % (n, TIMED), rows)
         for name, count in requests.items():
             print('  engine requests, %s: %d' % (name, count))
+        common.print_table('The engine calls the driver no longer makes, '
+                           'raw, at N=%d' % n, removed)
         print_memory(n, *density.memory())
         if n < stage:
             print('\nSTOPPED at %d instances: the host would keep less '
@@ -417,11 +460,19 @@ def run(args, density):
                              after[1] - before[1]))
 
 
+def _interrupted(signum, _frame):
+    raise SystemExit(128 + signum)
+
+
 def main(argv=None):
     args = parse_args(argv)
     if os.geteuid() != 0:
         print('needs root (a private dockerd)')
         return 2
+    # A kill (SIGTERM), or a Ctrl-C of a run started in the background
+    # (where SIGINT is ignored), still destroys everything it made.
+    signal.signal(signal.SIGTERM, _interrupted)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     density = Density(args.min_available)
     try:
         density.start()
