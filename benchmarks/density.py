@@ -59,7 +59,7 @@ from tests.fixtures import private_engine as private_fixtures
 COUNT = 500
 STAGES = (50, 100)
 ROUNDS = 30
-TIMED = 5
+TIMED = 9
 MIN_AVAILABLE_GB = 6.0
 HOST = 'density'
 # nova's [DEFAULT] sync_power_state_pool_size.
@@ -242,7 +242,8 @@ def running_deleted(drv):
 class Density:
     """One run: a private engine, a driver on it, its instances."""
 
-    def __init__(self, min_available_gb):
+    def __init__(self, min_available_gb, timed=TIMED):
+        self.timed = timed
         self.min_available_kb = int(min_available_gb * 1024 * 1024)
         self.engine = private_fixtures.PrivateEngine()
         self.instances = []
@@ -326,14 +327,15 @@ class Density:
         rows, requests = [], {}
         for name, ours, floor in self.tasks():
             requests[name] = self.counter.during(ours)  # also a warm-up
-            ours_t, floor_t = common.interleaved(ours, floor, TIMED)
+            ours_t, floor_t = common.interleaved(ours, floor, self.timed)
             rows.append((name, ours_t, floor_t, 's', '< 1 s'))
         names = self.names()
         each, listing = common.interleaved(
-            lambda: self.raw.inspect_each(names), self.raw.sync_floor, TIMED)
+            lambda: self.raw.inspect_each(names), self.raw.sync_floor,
+            self.timed)
         every, none = common.interleaved(
             self.raw.every_container,
-            lambda: self.raw.image_cache_floor(self.meta.id), TIMED)
+            lambda: self.raw.image_cache_floor(self.meta.id), self.timed)
         removed = [
             ('power states: an inspect each vs one listing', each, listing,
              's', '-'),
@@ -419,6 +421,9 @@ def parse_args(argv):
     parser.add_argument('--stages', default=','.join(map(str, STAGES)),
                         help='counts measured before --count (default '
                              '%(default)s)')
+    parser.add_argument('--timed', type=int, default=TIMED,
+                        help='timed passes of each task and its floor, in '
+                             'turns (default %(default)s)')
     parser.add_argument('--rounds', type=int, default=ROUNDS,
                         help='passes of every task for the memory check')
     parser.add_argument('--min-available', type=float,
@@ -442,7 +447,7 @@ def run(args, density):
                  mem_available_kb() / 1024 / 1024))
         rows, requests, removed = density.measure()
         common.print_table('Periodic tasks at N=%d (median of %d, in turns '
-                           'with the floor)' % (n, TIMED), rows)
+                           'with the floor)' % (n, density.timed), rows)
         for name, count in requests.items():
             print('  engine requests, %s: %d' % (name, count))
         common.print_table('The engine calls the driver no longer makes, '
@@ -473,7 +478,7 @@ def main(argv=None):
     # (where SIGINT is ignored), still destroys everything it made.
     signal.signal(signal.SIGTERM, _interrupted)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    density = Density(args.min_available)
+    density = Density(args.min_available, args.timed)
     try:
         density.start()
         run(args, density)
