@@ -11,16 +11,19 @@ changes an instance (:meth:`StateCache.invalidate`), so only a change
 made behind the driver's back (a workload that exits by itself, which
 the event follower reports anyway) is seen up to ``max_age`` late. An
 instance the listing lacks (made after it) is no answer: the caller asks
-the engine about it.
+the engine about it. Docker itself records an exit in the view its
+listing reads a moment (milliseconds) after a stop returns, where an
+inspect sees it at once: nova reads without the cache after its actions.
 """
 
 from collections.abc import Callable
 import threading
 import time
 
-# A pass of nova's power-state sync over 500 instances reads the cache in
-# about 10 ms; nova itself accepts older states with use_cache (Ironic's
-# driver answers from a node list refreshed once a resource audit).
+# A pass of nova's power-state sync over 500 instances reads the cache
+# in about 5 ms after the listing; nova itself accepts older states with
+# use_cache (Ironic's driver answers from a node list refreshed once a
+# resource audit).
 STATE_CACHE_SECONDS = 2.0
 
 
