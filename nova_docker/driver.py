@@ -156,9 +156,18 @@ class DockerDriver(driver.ComputeDriver):
     def instance_exists(self, instance):
         return bool(self._host.workloads(instance.uuid))
 
+    def get_num_instances(self):
+        """nova's power-state sync compares this with its database: from
+        the listing its get_info calls then use."""
+        return self._host.count_workloads()
+
     def get_info(self, instance, use_cache=True):
+        """``use_cache`` (nova's power-state sync): from one listing of
+        this host's workloads a moment old at most, an engine call per
+        pass rather than per instance; without it (after an action), the
+        engine's word now."""
         return hardware.InstanceInfo(
-            state=self._host.get_guest(instance).get_power_state())
+            state=self._host.power_state(instance, use_cache=use_cache))
 
     # -- lifecycle --------------------------------------------------------
 

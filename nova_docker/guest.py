@@ -8,6 +8,7 @@ once rather than at each call of the driver.
 """
 
 from collections.abc import Callable
+import contextlib
 
 from nova import exception
 from oslo_log import log as logging
@@ -35,15 +36,29 @@ class Guest:
     namespace, host name and name resolution across workload restarts.
     """
 
-    def __init__(self, client, instance):
+    def __init__(self, client, instance,
+                 on_change: Callable[[], None] | None = None):
+        """:param on_change: called after every call that changes the
+            instance's containers (the host's listing of states is old
+            then), whether it succeeded or not."""
         self._client = client
         self.instance = instance
         self.name = labels.container_name(instance)
         self.sandbox = labels.sandbox_name(instance)
+        self._on_change = on_change or (lambda: None)
 
     def _engine(self, api_error=None):
         return docker_exception.engine_boundary(self.instance.uuid,
                                                 api_error)
+
+    @contextlib.contextmanager
+    def _changing(self, api_error=None):
+        """The engine boundary of a call that changes the containers."""
+        try:
+            with self._engine(api_error):
+                yield
+        finally:
+            self._on_change()
 
     # -- state ----------------------------------------------------------
 
@@ -91,7 +106,7 @@ class Guest:
     def create(self, sandbox_body: dict, body: dict) -> None:
         """The sandbox, then the workload that joins it."""
         for name, each in ((self.sandbox, sandbox_body), (self.name, body)):
-            with self._engine(_deploy_failure(
+            with self._changing(_deploy_failure(
                     'the engine refused the container %s' % name)):
                 self._client.create_container(each, name=name)
             LOG.info('Created container %s', name, instance=self.instance)
@@ -100,7 +115,7 @@ class Guest:
         """Remove the workload and its sandbox; gone (or going) is fine."""
         for name in (self.name, self.sandbox):
             try:
-                with self._engine():
+                with self._changing():
                     self._client.remove_container(name, force=True)
             except exception.InstanceNotFound:
                 pass
@@ -121,11 +136,11 @@ class Guest:
             wire(self._sandbox_running())
         if before is not None:
             before()
-        with self._engine(_deploy_failure('the container did not start')):
+        with self._changing(_deploy_failure('the container did not start')):
             self._client.start_container(self.name)
 
     def _sandbox_running(self) -> str:
-        with self._engine():
+        with self._changing():
             state = self._client.inspect_container(self.sandbox)['State']
             if not state.get('Running'):
                 self._client.start_container(self.sandbox)
@@ -136,12 +151,12 @@ class Guest:
     def stop(self, timeout: int) -> None:
         """SIGTERM (or the image's stop signal) to the workload, SIGKILL
         after ``timeout`` seconds; the engine waits and escalates."""
-        with self._engine():
+        with self._changing():
             self._client.stop_container(self.name, timeout=timeout)
 
     def kill(self) -> None:
         try:
-            with self._engine():
+            with self._changing():
                 self._client.kill_container(self.name)
         except errors.Conflict:
             pass  # not running: nothing to kill
@@ -150,20 +165,20 @@ class Guest:
         """Stop the sandbox (its stop signal is SIGKILL, so no timeout is
         waited out): the kernel tears its namespace and veths down."""
         try:
-            with self._engine():
+            with self._changing():
                 self._client.stop_container(self.sandbox, timeout=0)
         except exception.InstanceNotFound:
             pass  # none: a container made before sandboxes
 
     def pause(self) -> None:
-        with self._engine():
+        with self._changing():
             self._client.pause_container(self.name)
 
     def thaw(self) -> None:
         """Unfreeze a paused workload; one that is not frozen is left as
         it is (the engine would answer 500 "is not paused")."""
         if self.is_paused():
-            with self._engine():
+            with self._changing():
                 self._client.unpause_container(self.name)
 
     # -- output ---------------------------------------------------------

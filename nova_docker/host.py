@@ -20,8 +20,10 @@ from nova_docker import events
 from nova_docker import exception as docker_exception
 from nova_docker import guest
 from nova_docker import labels
+from nova_docker import power
 from nova_docker import resources
 from nova_docker import sandbox_image
+from nova_docker import workload_states
 
 CONF = nova_conf.CONF
 docker_conf.register_opts(CONF)
@@ -109,12 +111,21 @@ class Host:
         ``[docker]`` options.
     :param orphan_sandbox_grace: seconds a sandbox without its workload
         is left alone at start (see :meth:`init_host`).
+    :param state_cache_seconds: how long a listing of the workloads'
+        states answers :meth:`power_state` (see
+        :mod:`nova_docker.workload_states`); ``clock`` times it.
     """
 
     def __init__(self, client=None,
-                 orphan_sandbox_grace: float = ORPHAN_SANDBOX_GRACE):
+                 orphan_sandbox_grace: float = ORPHAN_SANDBOX_GRACE,
+                 state_cache_seconds: float = (
+                     workload_states.STATE_CACHE_SECONDS),
+                 clock=time.monotonic):
         self.client = client or client_from_conf()
         self._orphan_grace = orphan_sandbox_grace
+        self._states = workload_states.StateCache(
+            self._workloads_only, labels.instance_of,
+            max_age=state_cache_seconds, clock=clock)
         # The compute host, which is also its only node.
         self.name = CONF.host
         self._facts: EngineFacts | None = None
@@ -170,7 +181,8 @@ class Host:
         return self._facts
 
     def get_guest(self, instance) -> guest.Guest:
-        return guest.Guest(self.client, instance)
+        return guest.Guest(self.client, instance,
+                           on_change=self._states.invalidate)
 
     # -- serial consoles ------------------------------------------------
 
@@ -283,6 +295,29 @@ class Host:
                                                          host=self.name))
         # A sandbox carries the instance label too, empty.
         return [c for c in listed if labels.instance_of(c)]
+
+    def _workloads_only(self) -> list[dict]:
+        """This host's workloads, the engine leaving out the sandboxes:
+        it builds and sends half the summaries. A workload made before
+        its sandbox label existed is not listed, and is inspected."""
+        return [c for c in self._list(labels.workload_filter(self.name))
+                if labels.instance_of(c)]
+
+    def power_state(self, instance, use_cache: bool = True) -> int:
+        """The instance's power state; with ``use_cache`` (nova's
+        power-state sync) from the listing of this host's workloads that
+        answers every instance of a pass in one engine call, else (or if
+        the listing lacks it) from its own inspect."""
+        if use_cache:
+            state = self._states.states().get(instance.uuid)
+            if state:
+                return power.from_container_state({'Status': state},
+                                                  instance)
+        return self.get_guest(instance).get_power_state()
+
+    def count_workloads(self) -> int:
+        """How many workloads this host has, from the same listing."""
+        return len(self._states.states())
 
     def list_instance_uuids(self) -> list[str]:
         """Every instance with a container here, a sandbox alone too."""

@@ -61,6 +61,15 @@ def instance_label_filter(instance_uuid: str | None = None,
     return {'label': labels}
 
 
+def workload_filter(host: str) -> dict:
+    """The ``filters`` that list only the workloads of compute ``host``:
+    a sandbox carries an empty instance label, a workload an empty
+    sandbox label (an engine that reads ``key=`` as "has the key" lists
+    the sandboxes too: callers still check :func:`instance_of`)."""
+    return {'label': [LABEL_INSTANCE_UUID, '%s=%s' % (LABEL_HOST, host),
+                      LABEL_SANDBOX_OF + '=']}
+
+
 def label(listed: dict, key: str) -> str | None:
     """A label of a container (from ``GET /containers/json`` or an event's
     attributes, given as ``{'Labels': ...}``); None when it is missing or

@@ -85,12 +85,23 @@ class ImageCache:
         if not cached:
             return
         engine_ids, glance_ids = images_in_use(
-            self._client.list_containers(all=True), all_instances)
+            self._containers(set(cached), all_instances), all_instances)
         for image_id, image in sorted(cached.items()):
             if image['Id'] in engine_ids or image_id in glance_ids:
                 self._mark_in_use(image_id)
             else:
                 self._expire(image_id)
+
+    def _containers(self, cached: set, all_instances) -> list[dict]:
+        """Every container of the engine, when their images can decide:
+        only an image no instance was booted from needs them (an
+        operator's container may run it). At hundreds of instances the
+        listing of every container is the pass's dearest call, and an
+        image cache whose images all belong to instances needs none."""
+        _engine_ids, glance_ids = images_in_use([], all_instances)
+        if cached <= glance_ids:
+            return []
+        return self._client.list_containers(all=True)
 
     def _mark_in_use(self, image_id: str) -> None:
         LOG.debug('Cached image %s is in use', image_id)
