@@ -35,8 +35,11 @@ class ContainersMixin:
                            json=body)
         return reply['Id']
 
-    def inspect_container(self, container: str) -> dict:
-        return self._call('GET', _path(container, '/json'))
+    def inspect_container(self, container: str, size: bool = False) -> dict:
+        """``size``: also ``SizeRw`` (its writable layer) and
+        ``SizeRootFs`` (that and its image), which the engine must count."""
+        params = {'size': flag(True)} if size else None
+        return self._call('GET', _path(container, '/json'), params=params)
 
     def start_container(self, container: str) -> None:
         """Start; a running container is left as it is (engine: 304)."""
