@@ -65,7 +65,7 @@ def source(engine_client, glance_image_api, local_images, moves):
                                   host=host_mod.Host(engine_client),
                                   image_api=glance_image_api,
                                   find_migration=moves)
-    drv.init_host('compute-src')
+    drv.init_host('test-node')
     return drv
 
 
@@ -114,7 +114,7 @@ def glance_has(glance, image_id):
 # -- the same host ----------------------------------------------------------
 
 def resize_here(drv, ctx, inst, meta, moves, flavor):
-    move = moves.start(inst, 'compute-src', 'compute-src')
+    move = moves.start(inst, 'test-node', 'test-node')
     info = drv.migrate_disk_and_power_off(ctx, inst, '127.0.0.1', flavor,
                                           [], None, 0, 0)
     old = inst.flavor
@@ -178,7 +178,7 @@ def test_a_flavor_that_cannot_be_applied_is_refused_before_it_stops(
         flavor, match):
     inst, _ = running_writer(source, ctx, engine, glance, instances,
                              local_images)
-    moves.start(inst, 'compute-src', 'compute-src')
+    moves.start(inst, 'test-node', 'test-node')
     with pytest.raises(exception.InstanceFaultRollback) as caught:
         source.migrate_disk_and_power_off(ctx, inst, '127.0.0.1', flavor,
                                           [], None, 0, 0)
@@ -206,7 +206,7 @@ def target(private_engine, glance_image_api, moves):
 
 
 def move_away(source, target, ctx, inst, meta, moves, flavor):
-    move = moves.start(inst, 'compute-src', 'compute-dst')
+    move = moves.start(inst, 'test-node', 'compute-dst')
     info = source.migrate_disk_and_power_off(ctx, inst, '127.0.0.1', flavor,
                                              [], None, 0, 0)
     old = inst.flavor
@@ -289,7 +289,7 @@ def test_a_failed_send_leaves_no_transfer_image_and_reboots_back(
     BrokenAfter(monkeypatch, engine_client, 'commit_container', inst,
                 docker_errors.APIError('commit: no space left on device',
                                        500))
-    move = moves.start(inst, 'compute-src', 'compute-dst')
+    move = moves.start(inst, 'test-node', 'compute-dst')
     with pytest.raises(exception.NovaException, match='no space left'):
         source.migrate_disk_and_power_off(ctx, inst, '127.0.0.1', bigger(),
                                           [], None, 0, 0)
