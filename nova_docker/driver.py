@@ -662,6 +662,15 @@ class DockerDriver(driver.ComputeDriver):
             self.power_on(context, instance, network_info, block_device_info)
         LOG.info('Reverted the resize or migration', instance=instance)
 
+    def delete_instance_files(self, instance):
+        """Remove what a deleted instance left on this host after a
+        failed migration (nova's clean-up of incomplete migrations): the
+        source's stopped containers when the target failed, or the
+        target's when the revert failed."""
+        self._host.get_guest(instance).remove()
+        self._volumes.remove_all(instance, None)
+        return True
+
     def _kept_for_revert(self, context, instance) -> bool:
         """Whether this destroy is the revert of a resize on this very
         host, whose container is the server's own."""

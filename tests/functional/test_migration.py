@@ -322,3 +322,7 @@ def test_a_failed_arrival_leaves_nothing_on_the_target(
     inst.flavor = old
     source.reboot(ctx, inst, [], 'HARD')
     assert read_state(engine, inst) == b'written-before\n'
+    # Once the server is deleted, nova's clean-up of the failed migration
+    # removes what it left on the source.
+    assert source.delete_instance_files(inst) is True
+    assert names_on(engine, inst) == []
