@@ -27,6 +27,7 @@ import os_resource_classes as orc
 
 from nova_docker import conf as docker_conf
 from nova_docker import container
+from nova_docker import diagnostics
 from nova_docker import exception as docker_exception
 from nova_docker import host as host_mod
 from nova_docker import images
@@ -509,6 +510,14 @@ class DockerDriver(driver.ComputeDriver):
         """
         output = self._host.get_guest(instance).logs(CONSOLE_LOG_MAX_BYTES)
         return output.decode('latin-1')
+
+    # -- diagnostics ------------------------------------------------------
+
+    def get_diagnostics(self, instance):
+        """The workload's counters from the engine's stats (the server
+        diagnostics of microversions before 2.48)."""
+        guest = self._host.get_guest(instance)
+        return diagnostics.from_stats(guest.stats(), guest.inspect())
 
     # -- images -----------------------------------------------------------
 

@@ -161,6 +161,12 @@ class Guest:
             info = self._client.inspect_container(self.name, size=True)
         return int(info.get('SizeRootFs') or 0)
 
+    def stats(self) -> dict:
+        """The workload's counters, as the engine's stats call reads
+        them (zeros while it is stopped)."""
+        with self._engine():
+            return self._client.container_stats(self.name)
+
     def update(self, limits: dict) -> None:
         """Change the workload's resource limits (``Memory``,
         ``CpuShares``...: the engine's update fields); a stopped workload

@@ -115,6 +115,13 @@ class ContainersMixin:
         return self._call('POST', _path(container, '/wait'),
                           params={'condition': condition}, timeout=timeout)
 
+    def container_stats(self, container: str) -> dict:
+        """One reading of the container's CPU, memory, pids and block I/O
+        counters (``one-shot``: without the engine's second sample)."""
+        return self._call('GET', _path(container, '/stats'),
+                          params={'stream': flag(False),
+                                  'one-shot': flag(True)})
+
     def update_container(self, container: str, body: dict) -> dict:
         """Change resource limits of a container, e.g. ``Memory``."""
         return self._call('POST', _path(container, '/update'), json=body)
