@@ -29,6 +29,7 @@ from tests.fixtures.glance_boot import image_meta
 from tests.fixtures.glance_boot import local_ref
 from tests.fixtures.images import save_tar
 from tests.fixtures import nova_objects
+from tests.fixtures import volumes as vol_fx
 
 private_engine = private_fixtures.private_engine
 
@@ -326,3 +327,66 @@ def test_a_failed_arrival_leaves_nothing_on_the_target(
     # removes what it left on the source.
     assert source.delete_instance_files(inst) is True
     assert names_on(engine, inst) == []
+
+
+# -- with a volume ------------------------------------------------------------
+
+@pytest.fixture
+def vsource(engine_client, image_api, moves):
+    """The source driver with volumes on ([docker] volume_mount_dir),
+    on loop devices handed over as Cinder's ``local`` type hands them."""
+    privsep = vol_fx.PrivsepInProcess()
+    privsep.setUp()
+    volume_dir = vol_fx.VolumeDir()
+    volume_dir.setUp()
+    driver_mod.CONF.set_override('volume_mount_dir', volume_dir.path,
+                                 'docker')
+    try:
+        drv = driver_mod.DockerDriver(virtapi=None,
+                                      host=host_mod.Host(engine_client),
+                                      image_api=image_api,
+                                      find_migration=moves)
+        drv.init_host('test-node')
+        yield drv
+    finally:
+        driver_mod.CONF.clear_override('volume_mount_dir', 'docker')
+        volume_dir.cleanUp()
+        privsep.cleanUp()
+
+
+@pytest.fixture
+def loops():
+    devices = vol_fx.LoopDevices()
+    devices.setUp()
+    yield devices
+    devices.cleanUp()
+
+
+def test_same_host_resize_lets_the_volume_go_and_mounts_it_again(
+        vsource, engine, instances, busybox_image, loops, moves):
+    inst = instances(system_metadata={})
+    meta = nova_objects.image_meta(
+        image_id=busybox_image.id,
+        os_command_line="/bin/sh -c 'while true; do sleep 1; done'")
+    device = loops.make()
+    bdi = vol_fx.block_device_info((vol_fx.connection_info(device),
+                                    '/dev/vdb'))
+    vsource.spawn(None, inst, meta, [], None, {}, network_info=None,
+                  block_device_info=bdi)
+    try:
+        code, _, _ = engine.exec('nova-' + inst.uuid, [
+            'sh', '-c', 'echo on-volume > /mnt/vdb/data'])
+        assert code == 0
+        move = moves.start(inst, 'test-node', 'test-node')
+        info = vsource.migrate_disk_and_power_off(
+            None, inst, '127.0.0.1', bigger(), [], bdi, 0, 0)
+        # Nova ends the volume's attachment to the host next.
+        assert vol_fx.mounts_of(device) == []
+        inst.flavor = bigger()
+        vsource.finish_migration(None, move, inst, info, [], meta, True, {},
+                                 bdi, True)
+        code, out, _ = engine.exec('nova-' + inst.uuid,
+                                   ['cat', '/mnt/vdb/data'])
+        assert (code, out) == (0, b'on-volume\n')
+    finally:
+        vsource.destroy(None, inst, [], bdi)
