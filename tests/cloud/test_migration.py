@@ -67,6 +67,11 @@ def assert_kept(cloud, server_id, addresses):
     code, out, _ = cloud.exec(host, workload['Id'], KEPT)
     assert (code, out) == (0, b'kept\n')
     assert address(server) == addresses
+    # The port is wired on this host: its address is inside, on eth0.
+    code, out, _ = cloud.exec(host, workload['Id'],
+                              ['ip', '-o', '-4', 'addr', 'show', 'eth0'])
+    assert code == 0
+    assert ' %s/' % addresses['private'][0] in out.decode()
     return host
 
 
