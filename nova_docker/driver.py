@@ -311,7 +311,10 @@ class DockerDriver(driver.ComputeDriver):
         destroys the "target" first, which is the same container here):
         finish_revert_migration gives them the old flavor back."""
         if self._kept_for_revert(context, instance):
-            self.power_off(instance)
+            try:
+                self.power_off(instance)
+            except exception.InstanceNotFound:
+                pass  # gone: finish_revert_migration makes it again
             self._volumes.detach_all(instance, block_device_info)
             LOG.info('Kept the containers for the revert of the resize on '
                      'this host', instance=instance)

@@ -390,3 +390,34 @@ def test_same_host_resize_lets_the_volume_go_and_mounts_it_again(
         assert (code, out) == (0, b'on-volume\n')
     finally:
         vsource.destroy(None, inst, [], bdi)
+
+
+def test_a_revert_whose_container_is_gone_does_not_fail_its_destroy(
+        source, glance, ctx, engine, instances, local_images, moves):
+    # An operator removed it meanwhile: finish_revert_migration makes it
+    # again (power_on recreates a missing container).
+    inst, meta = running_writer(source, ctx, engine, glance, instances,
+                                local_images)
+    moves.start(inst, 'test-node', 'test-node')
+    engine.remove_container('nova-' + inst.uuid)
+    inst.task_state = task_states.RESIZE_REVERTING
+    try:
+        source.destroy(ctx, inst, [], None, destroy_disks=True)
+    finally:
+        inst.task_state = None
+
+
+def test_a_stopped_server_resizes_and_stays_stopped(
+        source, glance, ctx, engine, instances, local_images, moves):
+    inst, meta = running_writer(source, ctx, engine, glance, instances,
+                                local_images)
+    source.power_off(inst)
+    move = moves.start(inst, 'test-node', 'test-node')
+    info = source.migrate_disk_and_power_off(ctx, inst, '127.0.0.1',
+                                             bigger(), [], None, 0, 0)
+    inst.flavor = bigger()
+    # Nova's old_vm_state STOPPED: power_on False.
+    source.finish_migration(ctx, move, inst, info, [], meta, True, {}, None,
+                            False)
+    assert not state(engine, inst)['Running']
+    assert host_config(engine, inst)['Memory'] == 1024 * MIB
