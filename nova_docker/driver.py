@@ -648,8 +648,9 @@ class DockerDriver(driver.ComputeDriver):
         the same host there is nothing to remove."""
         if migration_mod.same_host(migration):
             return
-        self._host.get_guest(instance).remove()
-        self._volumes.remove_all(instance, None)
+        # The ports' switch side went when it stopped; the same port is
+        # the target's now.
+        self.cleanup(context, instance, network_info, destroy_vifs=False)
         self._transfers.delete(
             context, migration_mod.transfer_image_id(migration), instance)
         LOG.info('Removed the containers the server left here',
@@ -679,8 +680,7 @@ class DockerDriver(driver.ComputeDriver):
         failed migration (nova's clean-up of incomplete migrations): the
         source's stopped containers when the target failed, or the
         target's when the revert failed."""
-        self._host.get_guest(instance).remove()
-        self._volumes.remove_all(instance, None)
+        self.cleanup(None, instance, None, destroy_vifs=False)
         return True
 
     def _kept_for_revert(self, context, instance) -> bool:
