@@ -67,6 +67,11 @@ class DockerDriver(driver.ComputeDriver):
         # Cinder volumes are mounted in the workload at /mnt/<device>,
         # hot and at every start (nova_docker.volume).
         supports_extend_volume=True,
+        # Evacuate rebuilds from the image on another host (nothing is on
+        # shared storage), and a compute service that comes back removes
+        # what its engine still holds of evacuated instances (nova's
+        # _destroy_evacuated_instances, which needs this flag too).
+        supports_evacuate=True,
     )
 
     def __init__(self, virtapi, host=None, image_api=None, volumes=None,
