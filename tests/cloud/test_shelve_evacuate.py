@@ -10,6 +10,8 @@ compute1 comes back, nova's clean-up of evacuated instances removes the
 container its engine still held.
 """
 
+import time
+
 from tests.cloud import cloud as cloud_mod
 
 KEPT = ['sh', '-c', 'cat /root/kept']
@@ -83,6 +85,12 @@ def test_evacuate_rebuilds_on_compute2_and_compute1_cleans_up(
                   'set', '--up', down, 'nova-compute')
         forced = False
         cloud_mod.cloud_sh('up')
+        # nova-compute removes them in init_host, before it reports up;
+        # a moment more for a slow engine.
+        for _ in range(30):
+            if cloud.hosts_holding(server_id) == [up]:
+                break
+            time.sleep(2)
         assert cloud.hosts_holding(server_id) == [up]
     finally:
         if forced:
