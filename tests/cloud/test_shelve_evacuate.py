@@ -10,6 +10,7 @@ compute1 comes back, nova's clean-up of evacuated instances removes the
 container its engine still held.
 """
 
+import threading
 import time
 
 from tests.cloud import cloud as cloud_mod
@@ -55,6 +56,21 @@ def test_shelve_then_unshelve_on_the_other_host_keeps_the_file(
     assert cloud.hosts_holding(server_id) == []
 
 
+def lift_forced_down(admin, host, timeout=240):
+    """``compute service set --up``, once nova allows it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lifted = admin.run('--os-compute-api-version', '2.11', 'compute',
+                           'service', 'set', '--up', host, 'nova-compute',
+                           check=False)
+        if lifted.returncode == 0:
+            return
+        if time.monotonic() > deadline:
+            raise cloud_mod.CloudError('could not lift the forced down of '
+                                       '%s: %s' % (host, lifted.stderr))
+        time.sleep(3)
+
+
 def test_evacuate_rebuilds_on_compute2_and_compute1_cleans_up(
         cloud_session, cloud, busybox_image):
     down, up = cloud_mod.COMPUTES
@@ -81,23 +97,30 @@ def test_evacuate_rebuilds_on_compute2_and_compute1_cleans_up(
         # The stopped compute's engine still holds the old container.
         assert cloud.containers(down, server_id)
 
-        admin.run('--os-compute-api-version', '2.11', 'compute', 'service',
-                  'set', '--up', down, 'nova-compute')
-        forced = False
-        cloud_mod.cloud_sh('up')
-        # nova-compute removes them in init_host, before it reports up;
-        # a moment more for a slow engine.
-        for _ in range(30):
-            if cloud.hosts_holding(server_id) == [up]:
-                break
-            time.sleep(2)
+        # The host is repaired: its nova-compute starts and removes the
+        # leftovers in init_host (their evacuation records become
+        # 'completed'); only then does nova let the operator lift the
+        # forced down, which `up` waits for.
+        starting = []
+        thread = threading.Thread(target=lambda: starting.append(
+            cloud_mod.cloud_sh('up', check=False)))
+        thread.start()
+        try:
+            lift_forced_down(admin, down)
+            forced = False
+        finally:
+            thread.join()
+        assert starting[0].returncode == 0, starting[0].stdout[-2000:]
         assert cloud.hosts_holding(server_id) == [up]
     finally:
-        if forced:
-            admin.run('--os-compute-api-version', '2.11', 'compute',
-                      'service', 'set', '--up', down, 'nova-compute',
-                      check=False)
+        if forced and not cloud_session.down:
+            thread = threading.Thread(target=lambda: cloud_mod.cloud_sh(
+                'up', check=False))
+            thread.start()
+            try:
+                lift_forced_down(admin, down)
+            finally:
+                thread.join()
         if not cloud_session.down:
-            cloud_mod.cloud_sh('up', check=False)
             admin.run('server', 'delete', '--wait', server_id, check=False)
             cloud.wait_gone(server_id)
