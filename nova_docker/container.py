@@ -423,6 +423,19 @@ def _ulimits(ulimits) -> Body:
         if ulimits else {}
 
 
+def resource_limits(flavor, pids_limit: int,
+                    hardening: Hardening | None = None,
+                    host_cpus: int | None = None) -> Body:
+    """The workload's limits of ``flavor`` (memory, CPU shares, CPU cap,
+    pids) as a ``HostConfig`` fragment: what :func:`create_body` gives a
+    new container and a resize gives an existing one (the engine's
+    ``POST /containers/{id}/update`` takes the same fields)."""
+    hardening = hardening or Hardening()
+    return _merge(_memory(flavor), _cpu(flavor),
+                  _cpu_hard_cap(flavor, hardening.cpu_hard_cap, host_cpus),
+                  _pids(pids_limit)).get('HostConfig', {})
+
+
 def _merge(*fragments: Body) -> Body:
     body: Body = {}
     for fragment in fragments:
@@ -475,10 +488,8 @@ def create_body(instance, image_meta, image_ref: str, pids_limit: int,
         # namespace: the sandbox carries it, unless the engine says.
         {} if sandbox and not own_hostname else _hostname(instance),
         _command(image_meta, tty),
-        _memory(flavor),
-        _cpu(flavor),
-        _cpu_hard_cap(flavor, hardening.cpu_hard_cap, host_cpus),
-        _pids(pids_limit),
+        {'HostConfig': resource_limits(flavor, pids_limit, hardening,
+                                       host_cpus)},
         _security(),
         _capabilities(hardening.cap_drop, hardening.cap_add),
         _log(hardening.log_max_size, hardening.log_max_files),

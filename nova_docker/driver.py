@@ -14,8 +14,10 @@ namespace) and their labels are the whole record.
 
 import contextlib
 
+from nova.compute import task_states
 from nova import conf as nova_conf
 from nova import exception
+from nova.image import glance
 from nova.virt import configdrive
 from nova.virt import driver
 from nova.virt import hardware
@@ -27,10 +29,12 @@ import os_resource_classes as orc
 from nova_docker import conf as docker_conf
 from nova_docker import config_drive
 from nova_docker import container
+from nova_docker import diagnostics
 from nova_docker import exception as docker_exception
 from nova_docker import host as host_mod
 from nova_docker import images
 from nova_docker import labels
+from nova_docker import migration as migration_mod
 from nova_docker.network import plan as network_plan
 from nova_docker.network import privileged
 from nova_docker.network import wiring
@@ -65,10 +69,16 @@ class DockerDriver(driver.ComputeDriver):
         # Cinder volumes are mounted in the workload at /mnt/<device>,
         # hot and at every start (nova_docker.volume).
         supports_extend_volume=True,
+        # Evacuate rebuilds from the image on another host (nothing is on
+        # shared storage), and a compute service that comes back removes
+        # what its engine still holds of evacuated instances (nova's
+        # _destroy_evacuated_instances, which needs this flag too).
+        supports_evacuate=True,
     )
 
     def __init__(self, virtapi, host=None, image_api=None, volumes=None,
-                 config_drives=None, instance_metadata=None):
+                 config_drives=None, instance_metadata=None,
+                 find_migration=None):
         """:param host: the engine's :class:`~nova_docker.host.Host`
             (by default one from the ``[docker]`` options).
         :param image_api: nova's image API (by default Glance's).
@@ -80,6 +90,9 @@ class DockerDriver(driver.ComputeDriver):
         :param instance_metadata: makes an instance's metadata for its
             config drive, as :func:`nova_docker.config_drive.metadata`
             (the default: nova's ``InstanceMetadata``).
+        :param find_migration: ``(context, instance) -> Migration``, the
+            instance's migration in progress (by default from Nova's
+            database, :func:`nova_docker.migration.find_migration`).
         """
         super().__init__(virtapi)
         self._host = host or host_mod.Host()
@@ -94,6 +107,10 @@ class DockerDriver(driver.ComputeDriver):
                                config_drive.ConfigDrives(CONF.instances_path))
         self._instance_metadata = (instance_metadata or
                                    config_drive.metadata)
+        self._find_migration = find_migration or migration_mod.find_migration
+        self._transfers = migration_mod.Transfers(
+            self._snapshots, self._images, self._local_images,
+            image_api or glance.API())
 
     # -- host -------------------------------------------------------------
 
@@ -340,7 +357,20 @@ class DockerDriver(driver.ComputeDriver):
         then the ports' switch side and the volumes (unmounted,
         disconnected, their data kept), and its config drive unless
         its disks stay (``destroy_disks`` False: an instances_path shared
-        with the host it went to)."""
+        with the host it went to).
+
+        A revert of a resize on the same host keeps the containers (nova
+        destroys the "target" first, which is the same container here):
+        finish_revert_migration gives them the old flavor back."""
+        if self._kept_for_revert(context, instance):
+            try:
+                self.power_off(instance)
+            except exception.InstanceNotFound:
+                pass  # gone: finish_revert_migration makes it again
+            self._volumes.detach_all(instance, block_device_info)
+            LOG.info('Kept the containers for the revert of the resize on '
+                     'this host', instance=instance)
+            return
         self._host.get_guest(instance).remove()
         LOG.info('Removed containers', instance=instance)
         self._host.consoles.close(instance.uuid)
@@ -555,6 +585,14 @@ class DockerDriver(driver.ComputeDriver):
             return None
         return self._host.consoles.open(instance.uuid)
 
+    # -- diagnostics ------------------------------------------------------
+
+    def get_diagnostics(self, instance):
+        """The workload's counters from the engine's stats (the server
+        diagnostics of microversions before 2.48)."""
+        guest = self._host.get_guest(instance)
+        return diagnostics.from_stats(guest.stats(), guest.inspect())
+
     # -- images -----------------------------------------------------------
 
     def snapshot(self, context, instance, image_id, update_task_state):
@@ -576,3 +614,163 @@ class DockerDriver(driver.ComputeDriver):
         remove_unused_original_minimum_age_seconds."""
         with docker_exception.engine_boundary():
             self._image_cache.manage(context, all_instances)
+
+    # -- resize and cold migration (nova_docker.migration) ----------------
+
+    def migrate_disk_and_power_off(self, context, instance, dest,
+                                   flavor, network_info,
+                                   block_device_info=None,
+                                   timeout=0, retry_interval=0):
+        """Check the new ``flavor`` before anything stops, stop the
+        workload and let its volumes go; to another host, also send its
+        file system as a transfer image (named in the returned
+        disk_info)."""
+        guest = self._host.get_guest(instance)
+        move = self._find_migration(context, instance)
+        self._check_resize(guest, flavor, migration_mod.same_host(move))
+        self.power_off(instance, timeout, retry_interval)
+        self._volumes.detach_all(instance, block_device_info)
+        if migration_mod.same_host(move):
+            return migration_mod.disk_info(None)
+        # The target wires them now; a revert wires them here again.
+        self._unplug(instance, network_info, ignore_errors=True)
+        return migration_mod.disk_info(
+            self._transfers.send(context, instance, move))
+
+    def _check_resize(self, guest, flavor, same_host: bool) -> None:
+        """The new flavor's disk and limits, refused while the server
+        still runs (InstanceFaultRollback: nova puts it back as it was
+        and records why)."""
+        try:
+            migration_mod.check_disk(guest.instance, flavor, guest.disk_used())
+            limits = migration_mod.limits(flavor, CONF.docker,
+                                      self._host.facts.cpus)
+            if same_host:
+                migration_mod.update_body(guest.inspect()['HostConfig'],
+                                          limits, guest.instance, flavor)
+        except (exception.FlavorDiskSmallerThanImage, exception.InvalidInput,
+                exception.InstanceDeployFailure,
+                exception.ResizeError) as exc:
+            raise exception.InstanceFaultRollback(
+                inner_exception=exc) from exc
+
+    def _apply_flavor(self, guest) -> None:
+        """The workload's limits become its instance's flavor's."""
+        limits = migration_mod.limits(guest.instance.flavor, CONF.docker,
+                                  self._host.facts.cpus)
+        guest.update(migration_mod.update_body(
+            guest.inspect()['HostConfig'], limits, guest.instance,
+            guest.instance.flavor))
+
+    def finish_migration(self, context, migration, instance, disk_info,
+                         network_info, image_meta, resize_instance,
+                         allocations, block_device_info=None, power_on=True,
+                         share_info=None):
+        """The resized or moved workload, with the new flavor, its ports
+        and volumes, started if ``power_on``."""
+        guest = self._host.get_guest(instance)
+        transfer = migration_mod.transfer_from(disk_info)
+        if transfer is None:
+            self._apply_flavor(guest)
+        else:
+            self._make_from_transfer(context, guest, image_meta, transfer,
+                                     network_info, block_device_info)
+        if power_on:
+            self._start_moved(context, guest, network_info,
+                              block_device_info, transfer)
+        LOG.info('Finished the resize or migration', instance=instance)
+
+    def _make_from_transfer(self, context, guest, image_meta, transfer,
+                            network_info, block_device_info) -> None:
+        try:
+            meta, ref = self._transfers.load(context, guest.instance,
+                                             image_meta, transfer)
+            # The target writes the drive anew: the source's stays with
+            # its stopped server until confirm or revert.
+            drive = self._write_config_drive(guest.instance, None, None,
+                                             network_info)
+            self._create(guest, meta, ref,
+                         self._plan(guest.instance, network_info), drive)
+        except Exception as exc:
+            with excutils.save_and_reraise_exception():
+                self._undo_transfer(context, guest.instance, network_info,
+                                    block_device_info, transfer, exc)
+
+    def _start_moved(self, context, guest, network_info, block_device_info,
+                     transfer) -> None:
+        try:
+            self._start(guest, network_info, block_device_info)
+        except Exception as exc:
+            if transfer is None:
+                raise  # the same container: a hard reboot starts it
+            with excutils.save_and_reraise_exception():
+                self._undo_transfer(context, guest.instance, network_info,
+                                    block_device_info, transfer, exc)
+
+    def _undo_transfer(self, context, instance, network_info,
+                       block_device_info, transfer, reason) -> None:
+        """Nothing of a failed arrival stays: its containers, ports,
+        mounts, the loaded transfer image and the Glance one. The source
+        keeps the stopped server (nova's revert, or a hard reboot)."""
+        self._remove_after_failed_spawn(instance, network_info, reason,
+                                        block_device_info)
+        self._transfers.forget(transfer, instance)
+        self._transfers.delete(context, transfer, instance)
+
+    def confirm_migration(self, context, migration, instance, network_info):
+        """On the source: its containers and the transfer image go (the
+        ports were unplugged and the volumes let go when it stopped). On
+        the same host there is nothing to remove."""
+        if migration_mod.same_host(migration):
+            return
+        # The ports' switch side went when it stopped; the same port is
+        # the target's now.
+        self.cleanup(context, instance, network_info, destroy_vifs=False)
+        self._transfers.delete(
+            context, migration_mod.transfer_image_id(migration), instance)
+        LOG.info('Removed the containers the server left here',
+                 instance=instance)
+
+    def finish_revert_migration(self, context, instance, network_info,
+                                migration, block_device_info=None,
+                                power_on=True, share_info=None):
+        """On the source: the server as it was (the same container, the
+        old flavor's limits again), started if ``power_on``; the transfer
+        image goes."""
+        guest = self._host.get_guest(instance)
+        if migration_mod.same_host(migration):
+            try:
+                self._apply_flavor(guest)
+            except exception.InstanceNotFound:
+                pass  # power_on makes it again
+        else:
+            self._transfers.delete(
+                context, migration_mod.transfer_image_id(migration), instance)
+        if power_on:
+            self.power_on(context, instance, network_info, block_device_info)
+        LOG.info('Reverted the resize or migration', instance=instance)
+
+    def delete_instance_files(self, instance):
+        """Remove what a deleted instance left on this host after a
+        failed migration (nova's clean-up of incomplete migrations): the
+        source's stopped containers when the target failed, or the
+        target's when the revert failed."""
+        self.cleanup(None, instance, None, destroy_vifs=False)
+        return True
+
+    def _kept_for_revert(self, context, instance) -> bool:
+        """Whether this destroy is the revert of a resize on this very
+        host, whose container is the server's own."""
+        if (not instance.obj_attr_is_set('task_state') or
+                instance.task_state != task_states.RESIZE_REVERTING):
+            return False
+        try:
+            return migration_mod.same_host(self._find_migration(context,
+                                                            instance))
+        except Exception as exc:
+            # Keeping a container that should have gone is recoverable;
+            # removing the server's only copy is not.
+            LOG.warning('Could not read the migration being reverted '
+                        '(%s): the containers stay', exc, instance=instance)
+            return True
+

@@ -181,6 +181,29 @@ class Guest:
             with self._changing():
                 self._client.unpause_container(self.name)
 
+    def disk_used(self) -> int:
+        """Bytes of the workload's root file system: its image and what
+        it wrote (``SizeRootFs``)."""
+        with self._engine():
+            info = self._client.inspect_container(self.name, size=True)
+        return int(info.get('SizeRootFs') or 0)
+
+    def stats(self) -> dict:
+        """The workload's counters, as the engine's stats call reads
+        them (zeros while it is stopped)."""
+        with self._engine():
+            return self._client.container_stats(self.name)
+
+    def update(self, limits: dict) -> None:
+        """Change the workload's resource limits (``Memory``,
+        ``CpuShares``...: the engine's update fields); a stopped workload
+        gets them at its next start."""
+        with self._engine(_deploy_failure(
+                'the engine refused the new limits of %s' % self.name)):
+            self._client.update_container(self.name, limits)
+        LOG.info('Limits of %s are now %s', self.name, limits,
+                 instance=self.instance)
+
     # -- output ---------------------------------------------------------
 
     def logs(self, max_bytes: int) -> bytes:

@@ -35,8 +35,11 @@ class ContainersMixin:
                            json=body)
         return reply['Id']
 
-    def inspect_container(self, container: str) -> dict:
-        return self._call('GET', _path(container, '/json'))
+    def inspect_container(self, container: str, size: bool = False) -> dict:
+        """``size``: also ``SizeRw`` (its writable layer) and
+        ``SizeRootFs`` (that and its image), which the engine must count."""
+        params = {'size': flag(True)} if size else None
+        return self._call('GET', _path(container, '/json'), params=params)
 
     def start_container(self, container: str) -> None:
         """Start; a running container is left as it is (engine: 304)."""
@@ -111,6 +114,13 @@ class ContainersMixin:
         """
         return self._call('POST', _path(container, '/wait'),
                           params={'condition': condition}, timeout=timeout)
+
+    def container_stats(self, container: str) -> dict:
+        """One reading of the container's CPU, memory, pids and block I/O
+        counters (``one-shot``: without the engine's second sample)."""
+        return self._call('GET', _path(container, '/stats'),
+                          params={'stream': flag(False),
+                                  'one-shot': flag(True)})
 
     def update_container(self, container: str, body: dict) -> dict:
         """Change resource limits of a container, e.g. ``Memory``."""

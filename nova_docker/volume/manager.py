@@ -239,6 +239,24 @@ class Volumes:
         LOG.info('Volume %s detached from %s', _volume_id(connection_info),
                  mountpoint, instance=instance)
 
+    def detach_all(self, instance, block_device_info) -> None:
+        """Unmount and disconnect every volume of ``block_device_info``
+        while the instance stays (it stopped to move or resize: nova ends
+        the volumes' attachments to this host next); its volume
+        directory stays for the workload's bind."""
+        if not self.enabled:
+            return
+        for bdm in _mapping(block_device_info):
+            target = layout.volume_dir(self.base, instance.uuid,
+                                       bdm['mount_device'])
+            # The workload is stopped: only the host could still hold
+            # the mount (lazily, then). A device the image maps to a
+            # path of its own keeps its directory, the bind's source.
+            privileged.unmount_volume(
+                target, lazy=True, keep_dir=layout.device_name(
+                    bdm['mount_device']) in layout.mapped_devices(instance))
+            self._disconnect_quietly(instance, bdm['connection_info'])
+
     def remove_all(self, instance, block_device_info) -> None:
         """After the instance's containers are gone: unmount and
         disconnect every volume, then remove its volume directory. The

@@ -66,7 +66,7 @@ _FAKE_VOLUME = ('its volume\'s driver_volume_type is "fake", which os-brick '
                 'cannot connect (and [docker] volume_mount_dir is unset)')
 _NO_INITIATOR = ('it expects an iSCSI initiator name, which a host without '
                  'open-iscsi (this one) does not have')
-_NO_MIGRATION = 'no live or cold migration'
+_NO_MIGRATION = 'no live migration'
 _NO_RESCUE = ('no rescue: it boots a rescue image with the instance\'s '
               'disk attached, and a container has no disk')
 _NOT_IN_LIBVIRT = 'libvirt does not implement it either'
@@ -89,7 +89,11 @@ NOT_APPLICABLE = {
     'test_live_migration_abort': _NO_MIGRATION,
     'test_live_migration_force_complete': _NO_MIGRATION + ' (the test '
                                           'sets libvirt\'s active_migrations)',
-    'test_migrate_disk_and_power_off': _NO_MIGRATION + ' (nor resize)',
+    'test_migrate_disk_and_power_off': 'its instance has no migration in '
+                                       'progress (no migration_context), '
+                                       'which tells a resize on the same '
+                                       'host from a move: see '
+                                       'tests/functional/test_migration.py',
     'test_rescue': _NO_RESCUE,
     'test_unrescue_rescued_instance': _NO_RESCUE,
     'test_unrescue_unrescued_instance': _NO_RESCUE,
@@ -106,8 +110,6 @@ NOT_APPLICABLE = {
     'test_get_instance_diagnostics': 'nova\'s Diagnostics.driver field '
                                      'has no value for docker (libvirt, '
                                      'xenapi, vmwareapi, ironic, hyperv)',
-    'test_get_diagnostics': 'not implemented yet: the free-form diagnostics '
-                            'of API < 2.48 (GET /containers/{id}/stats)',
 }
 
 # The code object of every wrapper catch_notimplementederror makes.

@@ -241,6 +241,9 @@ write_nova_conf() {
 transport_url = $(transport_url)
 state_path = $DATA/nova
 my_ip = $HOST_IP
+# Resize may stay on the host (the engine changes a container's limits in
+# place); cold migration goes through Glance, so no SSH between hosts.
+allow_resize_to_same_host = true
 [api]
 auth_strategy = keystone
 [wsgi]
