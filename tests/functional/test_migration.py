@@ -10,6 +10,7 @@ on the source, or destroy on the target and finish_revert_migration on
 the source (the old flavor back)."""
 
 import json
+import os
 import uuid
 
 import pytest
@@ -17,11 +18,13 @@ from nova.compute import task_states
 from nova import exception
 from nova import objects
 
+from nova_docker import config_drive
 from nova_docker import docker
 from nova_docker.docker import errors as docker_errors
 from nova_docker import driver as driver_mod
 from nova_docker import host as host_mod
 from nova_docker import migration
+from tests.fixtures import config_drive as config_drive_fx
 from tests.fixtures import private_engine as private_fixtures
 from tests.fixtures.glance_boot import boot
 from tests.fixtures.glance_boot import engine_has
@@ -421,3 +424,54 @@ def test_a_stopped_server_resizes_and_stays_stopped(
                             False)
     assert not state(engine, inst)['Running']
     assert host_config(engine, inst)['Memory'] == 1024 * MIB
+
+
+# -- the config drive -------------------------------------------------------
+
+DRIVE_FILE = '/var/lib/cloud/seed/config_drive/openstack/latest/meta_data.json'
+
+
+def test_a_moved_server_has_its_config_drive_on_the_target(
+        engine_client, private_engine, glance_image_api, glance, ctx,
+        engine, instances, local_images, moves, tmp_path):
+    def drives(name):
+        (tmp_path / name).mkdir()
+        return config_drive.ConfigDrives(str(tmp_path / name))
+
+    src = driver_mod.DockerDriver(
+        virtapi=None, host=host_mod.Host(engine_client),
+        image_api=glance_image_api, find_migration=moves,
+        config_drives=drives('source'),
+        instance_metadata=config_drive_fx.metadata)
+    src.init_host('test-node')
+    private = private_engine()
+    client = docker.DockerClient(private.url)
+    dst = driver_mod.DockerDriver(
+        virtapi=None, host=host_mod.Host(client),
+        image_api=glance_image_api, find_migration=moves,
+        config_drives=drives('target'),
+        instance_metadata=config_drive_fx.metadata)
+    dst.init_host('compute-dst')
+    there = private.api()
+    base = glance.create_image('base', save_tar(['/bin/sh', '/bin/cat']))
+    local_images.append(local_ref(base['id']))
+    inst = instances(image_ref=base['id'], config_drive='True',
+                     user_data=None, metadata={'role': 'moved'})
+    boot(src, ctx, inst, base['id'], os_command_line=WRITER)
+    meta = image_meta(base['id'], os_command_line=WRITER)
+    try:
+        move, _, info = move_away(src, dst, ctx, inst, meta, moves,
+                                  bigger())
+        dst.finish_migration(ctx, move, inst, info, [], meta, True, {},
+                             None, True)
+        code, out, _ = there.exec('nova-' + inst.uuid, ['cat', DRIVE_FILE])
+        assert code == 0
+        assert json.loads(out)['uuid'] == inst.uuid
+        assert os.listdir(tmp_path / 'target') == [inst.uuid]
+        src.confirm_migration(ctx, move, inst, [])
+        assert os.listdir(tmp_path / 'source') == []
+    finally:
+        dst.destroy(ctx, inst, [])
+        there.close()
+        client.close()
+    assert os.listdir(tmp_path / 'target') == []
