@@ -55,6 +55,18 @@ class UnpacksTooLarge(TarFormatError):
         self.packed = packed
 
 
+def check_unpacked(plain: int, packed: int, max_size: int | None,
+                   max_ratio: int | None) -> None:
+    """Raise UnpacksTooLarge once ``plain`` bytes unpacked from ``packed``
+    ones pass ``max_size``, or ``max_ratio`` times ``packed`` (past
+    RATIO_FLOOR): the one bound of every decompressor here."""
+    too_big = max_size is not None and plain > max_size
+    if max_ratio and plain > RATIO_FLOOR:
+        too_big = too_big or plain > max_ratio * packed
+    if too_big:
+        raise UnpacksTooLarge(plain, packed, max_size, max_ratio)
+
+
 class Gunzip:
     """Stream filter: gzip -> plain; anything else passes through.
 
@@ -130,12 +142,8 @@ class Gunzip:
 
     def _count(self, size: int) -> None:
         self.plain += size
-        too_big = self._max_size is not None and self.plain > self._max_size
-        if self._max_ratio and self.plain > RATIO_FLOOR:
-            too_big = too_big or self.plain > self._max_ratio * self.packed
-        if too_big:
-            raise UnpacksTooLarge(self.plain, self.packed, self._max_size,
-                                  self._max_ratio)
+        check_unpacked(self.plain, self.packed, self._max_size,
+                       self._max_ratio)
 
     def _next_member(self, data: bytes) -> bytes:
         # gzip allows members back to back; anything else after the end

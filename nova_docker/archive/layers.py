@@ -129,13 +129,7 @@ class BlobMeter:
         self.plain += len(data)
         if self._diff is not None:
             self._diff.update(data)
-        max_size, max_ratio = self._bounds
-        too_big = max_size is not None and self.plain > max_size
-        if max_ratio and self.plain > compression.RATIO_FLOOR:
-            too_big = too_big or self.plain > max_ratio * self.size
-        if too_big:
-            raise compression.UnpacksTooLarge(self.plain, self.size,
-                                              max_size, max_ratio)
+        compression.check_unpacked(self.plain, self.size, *self._bounds)
 
     def _decide(self, head: bytes) -> None:
         for magic, name in _REFUSED:

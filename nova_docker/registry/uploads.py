@@ -93,13 +93,7 @@ class LayerProbe:
         """zstd's unpacked data, hashed and counted (bounded)."""
         self._zplain += len(piece)
         self._plain.update(piece)
-        max_unpacked, max_ratio = self._bounds
-        too_big = max_unpacked is not None and self._zplain > max_unpacked
-        if max_ratio and self._zplain > compression.RATIO_FLOOR:
-            too_big = too_big or self._zplain > max_ratio * self.size
-        if too_big:
-            raise compression.UnpacksTooLarge(self._zplain, self.size,
-                                              max_unpacked, max_ratio)
+        compression.check_unpacked(self._zplain, self.size, *self._bounds)
         return len(piece)
 
     def _feed(self, data: bytes) -> None:

@@ -10,17 +10,10 @@ from nova import exception
 import pytest
 
 from nova_docker.console import serial
+from tests.fixtures.fake_engine import upper_echo
 
 ATTACH = r'/containers/[^/]+/attach'
 UUID = 'e2f4c3f0-0000-4000-8000-00000000c0de'
-
-
-def upper_echo(conn, request):
-    while True:
-        data = conn.recv()
-        if not data:
-            return
-        conn.send(data.upper())
 
 
 def connect(port):

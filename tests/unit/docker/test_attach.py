@@ -8,18 +8,10 @@ import pytest
 
 from nova_docker.docker import DockerClient
 from nova_docker.docker import errors
+from tests.fixtures.fake_engine import upper_echo
 from tests.unit.docker.helpers import frame
 
 ATTACH = r'/containers/[^/]+/attach'
-
-
-def upper_echo(conn, request):
-    """A terminal that answers every line in capitals."""
-    while True:
-        data = conn.recv()
-        if not data:
-            return
-        conn.send(data.upper())
 
 
 def read_until(stream, marker, timeout=5):
