@@ -12,6 +12,10 @@ same engines in the same run, in turns:
   servers per host, errors;
 - the delete of the largest batch until every server is gone (target
   10 s);
+- cold migrations of a server one after the other: from the admin's
+  ``server migrate`` to VERIFY_RESIZE (running on the other host), and
+  from the confirm to ACTIVE (``benchmarks/migration.py`` has the ratio
+  against moving the same bytes raw);
 - a per-boot timeline of one server: every line of the services' logs
   that names the server or one of the requests that worked on it, as an
   offset from the create call.
@@ -191,6 +195,44 @@ def at_once(cloud, count):
             'prefix': prefix}
 
 
+def wait_status(conn, server_id, want, timeout=600):
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        status = conn.compute.get_server(server_id).status
+        if status == want:
+            return time.monotonic()
+        if status == 'ERROR':
+            raise RuntimeError('server %s went to ERROR' % server_id)
+        time.sleep(POLL)
+    raise RuntimeError('server %s: not %s after %ds' % (server_id, want,
+                                                          timeout))
+
+
+def cold_migration(cloud, count):
+    """Seconds from the admin's ``server migrate`` to VERIFY_RESIZE (the
+    server running on the other host) and from the confirm to ACTIVE,
+    for ``count`` servers one after the other."""
+    moves, confirms = [], []
+    for _ in range(count):
+        prefix = common.unique(PREFIX + 'move')
+        server = cloud.create(prefix)
+        wait_status(cloud.demo, server.id, 'ACTIVE')
+        before = cloud.admin.compute.get_server(server.id).compute_host
+        start = time.monotonic()
+        cloud.admin.compute.migrate_server(server.id)
+        moves.append(wait_status(cloud.demo, server.id, 'VERIFY_RESIZE') -
+                     start)
+        start = time.monotonic()
+        cloud.admin.compute.confirm_server_resize(server.id)
+        confirms.append(wait_status(cloud.demo, server.id, 'ACTIVE') -
+                        start)
+        after = cloud.admin.compute.get_server(server.id).compute_host
+        if after == before:
+            raise RuntimeError('server %s stayed on %s' % (server.id, after))
+        cloud.delete_all(prefix)
+    return moves, confirms
+
+
 # -- the floor: the same containers, raw -------------------------------------
 
 class RawEngine:
@@ -340,6 +382,8 @@ def main(argv=None):
                         help='servers booted one at a time (p50, p99)')
     parser.add_argument('--many', default='20,50',
                         help='comma-separated batch sizes booted at once')
+    parser.add_argument('--migrations', type=int, default=3,
+                        help='servers cold-migrated one after the other')
     parser.add_argument('--no-timeline', action='store_true')
     args = parser.parse_args(argv)
     batches = [int(n) for n in args.many.split(',') if n]
@@ -378,6 +422,12 @@ def main(argv=None):
     common.print_table('Boots at the API of the two-host cloud (baseline: '
                        'the same containers made raw on the same engines)',
                        rows)
+    if args.migrations:
+        moves, confirms = cold_migration(cloud, args.migrations)
+        details.append('cold migration (%d): migrate to VERIFY_RESIZE p50 '
+                       '%.2f s, confirm to ACTIVE p50 %.2f s' % (
+                           len(moves), statistics.median(moves),
+                           statistics.median(confirms)))
     for line in details:
         print(line)
     if not args.no_timeline and last:
