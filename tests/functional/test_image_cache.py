@@ -19,6 +19,8 @@ from tests.fixtures.glance_boot import boot
 from tests.fixtures.glance_boot import engine_has
 from tests.fixtures.glance_boot import local_ref
 from tests.fixtures.images import save_tar
+
+pytestmark = pytest.mark.every_engine
 from tests.fixtures import nova_objects
 
 MIN_AGE = 2

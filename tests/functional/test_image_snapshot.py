@@ -23,6 +23,8 @@ from tests.fixtures.glance_boot import local_ref
 from tests.fixtures.glance_boot import wait_output
 from tests.fixtures.images import save_tar
 
+pytestmark = pytest.mark.every_engine
+
 WRITER = ("/bin/sh -c 'echo snapshot-data > /root/state; "
           "dd if=/dev/urandom of=/root/blob bs=1024 count=512 2>/dev/null;"
           " md5sum /root/blob > /root/blob.md5; echo ready; "
