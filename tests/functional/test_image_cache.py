@@ -19,9 +19,9 @@ from tests.fixtures.glance_boot import boot
 from tests.fixtures.glance_boot import engine_has
 from tests.fixtures.glance_boot import local_ref
 from tests.fixtures.images import save_tar
+from tests.fixtures import nova_objects
 
 pytestmark = pytest.mark.every_engine
-from tests.fixtures import nova_objects
 
 MIN_AGE = 2
 
