@@ -3,6 +3,7 @@ the snapshot boots again with its data and command, and a failure leaves
 no committed image and no half-uploaded Glance image."""
 
 import os
+import uuid
 import time
 
 import pytest
@@ -361,3 +362,22 @@ def test_a_snapshot_boots_on_the_other_kind_of_image_store(
         other.destroy(ctx, probe, None)
         api.remove_image(local_ref(snap['id']))
     assert not engine_has(api, local_ref(snap['id']))
+
+
+def test_a_snapshot_removes_the_commits_failed_snapshots_left(
+        gdriver, glance, ctx, engine, instances, local_images):
+    """The leftover is found by its name through the engine's reference
+    filter, which each kind of store must apply alike."""
+    left = 'nova-docker-snapshot/%s' % uuid.uuid4()
+    loaded = engine.load(save_tar(['/bin/sh'])).rsplit(' ', 1)[1].strip()
+    engine.post('/images/%s/tag' % loaded,
+                params={'repo': left, 'tag': 'uploading'})
+    try:
+        inst = spawn_writer(gdriver, ctx, engine, glance, instances,
+                            local_images)
+        snap = new_snapshot_image(glance)
+        gdriver.snapshot(ctx, inst, snap['id'], TaskStates())
+        local_images.append(local_ref(snap['id']))
+        assert not engine_has(engine, left + ':uploading')
+    finally:
+        engine.remove_image(left + ':uploading')
