@@ -11,12 +11,16 @@ or that an instance Nova passes in ``all_instances`` was booted from
 
 Age: the driver keeps no state of its own, so "last used" lives in the
 engine: the image's ``Metadata.LastTagTime``, which the engine sets
-whenever the image is tagged. The loader tags an image when it loads it
-and again on every boot that finds it cached, and this manager tags
-every image it finds in use; so the age is the time since the image was
-last loaded, booted or seen in use - the same rule as the libvirt
-driver, which touches its cached files. An image never tagged since an
-engine upgrade falls back to its ``Created`` time.
+whenever the image gets a new name. The loader tags an image when it
+loads it and names it anew (``glance/<id>:used``) on every boot that
+finds it cached, and this manager does so for every image it finds in
+use (the containerd store keeps the time of a name tagged again onto
+the image it names: only a new name moves it); so the age is the time
+since the image was last loaded, booted or seen in use - the same rule
+as the libvirt driver, which touches its cached files. An image never
+tagged since an engine upgrade falls back to its ``Created`` time, and
+so does every image on Podman, whose Docker API has no LastTagTime
+(doc/source/support-matrix.rst).
 
 An image unused and older than ``[image_cache]
 remove_unused_original_minimum_age_seconds`` is removed (untagged if
@@ -129,7 +133,8 @@ class ImageCache:
                          '[image_cache] remove_unused_base_images is '
                          'false, so it stays', ref, age)
                 return
-            self._local.remove(ref, 'cached image, unused for %d s' % age)
+            self._local.remove_cached(
+                image_id, 'cached image, unused for %d s' % age)
 
     def _used_by_a_container(self, engine_id: str) -> bool:
         containers = self._client.list_containers(all=True)

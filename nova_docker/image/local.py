@@ -5,8 +5,8 @@ driver each need of them:
 
 * a Glance image lives on the engine as ``glance/<image id>:latest``
   (the names in :mod:`nova_docker.image.names`), loaded and removed under
-  one lock per image id, and re-tagged on every use (its age for the
-  cache);
+  one lock per image id, and on every use named anew
+  ``glance/<image id>:used`` (its age for the cache);
 * a snapshot's committed image is tagged
   ``nova-docker-snapshot/<Glance id>:uploading`` while it uploads, so
   that one a failed snapshot could not remove is found again by the
@@ -68,9 +68,23 @@ class LocalImages:
         images by that)."""
         try:
             self.tag(names.local_ref(image_id), image_id)
-        except docker_errors.NotFound:
+            self._mark_used(image_id)
+        except (docker_errors.NotFound, docker_errors.Conflict):
+            # Removed meanwhile (its last name, the marker, could not go
+            # while a container uses it: Conflict): load it again.
             return False
         return True
+
+    def _mark_used(self, image_id: str) -> None:
+        # The containerd image store keeps a name's time when it is tagged
+        # again onto the image it already names; a name made anew is new
+        # on every store, and the image's LastTagTime is its newest name's.
+        try:
+            self._client.remove_image(names.used_ref(image_id))
+        except docker_errors.NotFound:
+            pass
+        self._client.tag_image(names.local_ref(image_id),
+                               names.local_repo(image_id), names.USED_TAG)
 
     def tag(self, engine_image: str, image_id: str) -> None:
         """Name ``engine_image`` (an id or a reference) as Glance image
@@ -96,8 +110,17 @@ class LocalImages:
         boot (it was refused after it was loaded); one that a container
         still uses (booted before it was refused) stays. Quiet: see
         :meth:`remove`."""
-        return self.remove(names.local_ref(image_id),
-                           'a refused image', instance=instance)
+        return self.remove_cached(image_id, 'a refused image',
+                                  instance=instance)
+
+    def remove_cached(self, image_id: str, why: str, instance=None) -> bool:
+        """Remove loaded Glance image ``image_id`` (both its names)
+        quietly: see :meth:`remove`. The marker of its last use goes
+        first, so that the last name removed is ``latest``, which the
+        engine keeps (Conflict) while a container uses the image."""
+        self.remove(names.used_ref(image_id), why, instance=instance)
+        return self.remove(names.local_ref(image_id), why,
+                           instance=instance)
 
     def remove(self, ref: str, why: str, instance=None) -> bool:
         """Remove engine image ``ref`` quietly; True if it was removed.

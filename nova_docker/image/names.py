@@ -1,7 +1,8 @@
 """The engine-side names of Glance images (pure; the engine's copies
 themselves are :mod:`nova_docker.image.local`'s).
 
-A Glance image lives on the engine as ``glance/<image id>:latest`` only,
+A Glance image lives on the engine as ``glance/<image id>:latest`` (and
+``glance/<image id>:used``, the image cache's record of its last use),
 never under the name a user gave it: two projects' ``app:latest`` never
 meet, and a cached private image is reached only through an image_ref
 Nova has already authorised. A snapshot into Glance image ``<id>``
@@ -14,6 +15,11 @@ from nova import exception
 
 LOCAL_REPO_PREFIX = 'glance/'
 LOCAL_TAG = 'latest'
+# A second name of a cached image, made anew on every use: the engine's
+# LastTagTime is then the time of that use on both image stores (the
+# containerd store keeps the old time when a name is tagged again onto
+# the image it already names).
+USED_TAG = 'used'
 DOCKER_CONTAINER_FORMAT = 'docker'
 COMMIT_REPO_PREFIX = 'nova-docker-snapshot/'
 COMMIT_TAG = 'uploading'
@@ -27,6 +33,10 @@ def local_repo(image_id: str) -> str:
 
 def local_ref(image_id: str) -> str:
     return '%s:%s' % (local_repo(image_id), LOCAL_TAG)
+
+
+def used_ref(image_id: str) -> str:
+    return '%s:%s' % (local_repo(image_id), USED_TAG)
 
 
 def glance_id(ref: str) -> str | None:

@@ -42,8 +42,10 @@ LOG = logging.getLogger(__name__)
 # The instance's identity and its compute host must not travel with the
 # image: anyone allowed to boot the image could read them. Every label of
 # ours is blanked (the container carries the image's others as they were).
-COMMIT_CHANGES = ['LABEL ' + ' '.join('"%s"=""' % label
-                                      for label in labels.KNOWN_LABELS)]
+# One LABEL instruction per label: Podman's parser of a commit's changes
+# reads the rest of a LABEL line with several pairs as the first one's
+# value, leaving the others as they were.
+COMMIT_CHANGES = ['LABEL "%s"=""' % label for label in labels.KNOWN_LABELS]
 
 # A failed upload is deleted from Glance with this many tries, the n-th
 # after n times this many seconds.

@@ -21,6 +21,8 @@ from tests.fixtures.glance_boot import local_ref
 from tests.fixtures.images import save_tar
 from tests.fixtures import nova_objects
 
+pytestmark = pytest.mark.every_engine
+
 MIN_AGE = 2
 
 
@@ -58,6 +60,10 @@ def last_tag_time(engine, image_id):
 def test_unused_old_images_go_used_and_young_ones_stay(
         gdriver, glance, ctx, engine, instances, local_images,
         short_min_age):
+    if engine.kind == 'podman':
+        # Its Docker API has no LastTagTime: the age is the image's
+        # Created, so a young unused image goes (the support matrix).
+        pytest.xfail('Podman keeps no time of last tagging')
     used_running, used_stopped, by_instance, unused = (
         load(gdriver, ctx, glance, local_images) for _ in range(4))
     # Not in all_instances below: only their containers keep the images.

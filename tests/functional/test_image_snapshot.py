@@ -3,6 +3,7 @@ the snapshot boots again with its data and command, and a failure leaves
 no committed image and no half-uploaded Glance image."""
 
 import os
+import uuid
 import time
 
 import pytest
@@ -14,14 +15,21 @@ from nova.image import glance as nova_glance
 from nova import utils as nova_utils
 
 from nova_docker.docker import errors as docker_errors
+from nova_docker import driver as driver_mod
 from nova_docker import exception as docker_exception
+from nova_docker import host as host_mod
 from nova_docker import labels
+from tests.fixtures import engine as engine_fx
+from tests.fixtures import engines as engines_fx
 from tests.fixtures import glance as glance_fx
+from tests.fixtures import nova_objects
 from tests.fixtures.glance_boot import boot
 from tests.fixtures.glance_boot import engine_has
 from tests.fixtures.glance_boot import local_ref
 from tests.fixtures.glance_boot import wait_output
 from tests.fixtures.images import save_tar
+
+pytestmark = pytest.mark.every_engine
 
 WRITER = ("/bin/sh -c 'echo snapshot-data > /root/state; "
           "dd if=/dev/urandom of=/root/blob bs=1024 count=512 2>/dev/null;"
@@ -289,3 +297,88 @@ def test_a_snapshot_carries_no_registry_record_and_no_host(
     applied = engine.inspect_image(local_ref(snap['id']))['Config']['Labels']
     for label in labels.KNOWN_LABELS:
         assert applied.get(label, '') == '', label
+
+
+# The store a snapshot made on an engine of a kind boots on: the other
+# kind of image store (classic overlay2 <-> containerd snapshotter).
+CONTAINERD = 'docker26-containerd'
+
+
+def other_store(kind):
+    return engines_fx.HOST if kind == CONTAINERD else CONTAINERD
+
+
+@pytest.fixture
+def other_engine(engine, engine_kind, private_engines):
+    """(raw view, product client) of an engine whose image store is of
+    the other kind than ``engine``'s."""
+    kind = other_store(engine_kind)
+    if kind == engines_fx.HOST:
+        engine_fx.require_engine()
+        api, url = engine_fx.EngineAPI(), None
+    else:
+        engines_fx.require(kind)
+        private = private_engines.get(kind)
+        api, url = private.api(), private.url
+    conf = host_mod.CONF
+    if url:
+        conf.set_override('host_url', url, 'docker')
+    else:  # the host's, as configured
+        conf.clear_override('host_url', 'docker')
+    client = host_mod.client_from_conf()
+    # Back to what ``engine_client`` set for ``engine``.
+    if engine.url:
+        conf.set_override('host_url', engine.url, 'docker')
+    else:
+        conf.clear_override('host_url', 'docker')
+    yield api, client
+    client.close()
+    api.close()
+
+
+def test_a_snapshot_boots_on_the_other_kind_of_image_store(
+        gdriver, glance, ctx, engine, instances, local_images,
+        other_engine, glance_image_api):
+    """A snapshot made on the classic store (plain layers, classic save)
+    boots on the containerd store, and one made there (gzip layers, OCI
+    layout beside manifest.json) boots on the classic store."""
+    inst = spawn_writer(gdriver, ctx, engine, glance, instances,
+                        local_images)
+    snap = new_snapshot_image(glance)
+    gdriver.snapshot(ctx, inst, snap['id'], TaskStates())
+    api, client = other_engine
+    other = driver_mod.DockerDriver(virtapi=None,
+                                    host=host_mod.Host(client),
+                                    image_api=glance_image_api)
+    other.init_host('test-node')
+    probe = nova_objects.instance()
+    try:
+        boot(other, ctx, probe, snap['id'], os_command_line=(
+            "/bin/sh -c 'cat /root/state; md5sum -c /root/blob.md5'"))
+        assert wait_output(api, probe) == (
+            b'snapshot-data\n/root/blob: OK\n')
+        assert api.inspect_image(local_ref(snap['id']))['Config'][
+            'Labels'].get('org.openstack.nova.instance-uuid') == ''
+    finally:
+        other.destroy(ctx, probe, None)
+        api.remove_image(local_ref(snap['id']))
+    assert not engine_has(api, local_ref(snap['id']))
+
+
+def test_a_snapshot_removes_the_commits_failed_snapshots_left(
+        gdriver, glance, ctx, engine, instances, local_images):
+    """The leftover is found by its name through the engine's reference
+    filter, which each kind of store must apply alike."""
+    left = 'nova-docker-snapshot/%s' % uuid.uuid4()
+    loaded = engine.load(save_tar(['/bin/sh'])).rsplit(' ', 1)[1].strip()
+    engine.post('/images/%s/tag' % loaded,
+                params={'repo': left, 'tag': 'uploading'})
+    try:
+        inst = spawn_writer(gdriver, ctx, engine, glance, instances,
+                            local_images)
+        snap = new_snapshot_image(glance)
+        gdriver.snapshot(ctx, inst, snap['id'], TaskStates())
+        local_images.append(local_ref(snap['id']))
+        assert not engine_has(engine, left + ':uploading')
+    finally:
+        engine.remove_image(left + ':uploading')
