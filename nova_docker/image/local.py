@@ -63,11 +63,10 @@ class LocalImages:
         return lockutils.lock(names.lock_name(image_id))
 
     def touch(self, image_id: str) -> bool:
-        """True if the engine holds Glance image ``image_id``; tagging it
-        again records the time it was last used (the image cache ages
+        """True if the engine holds Glance image ``image_id``; naming it
+        anew records the time it was last used (the image cache ages
         images by that)."""
         try:
-            self.tag(names.local_ref(image_id), image_id)
             self._mark_used(image_id)
         except (docker_errors.NotFound, docker_errors.Conflict):
             # Removed meanwhile (its last name, the marker, could not go
