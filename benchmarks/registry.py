@@ -24,6 +24,7 @@ nothing: ``docker-registry`` comes from ``apt-get install docker-registry``
 
 import argparse
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -139,6 +140,44 @@ class Ours:
     def pids(self) -> list[int]:
         """The gunicorn workers (the master serves no request)."""
         return _children(self.registry.process.pid)
+
+    @property
+    def _log(self) -> str:
+        return os.path.join(self.registry.state_dir, 'oslo.log')
+
+    def log_mark(self) -> int:
+        return os.path.getsize(self._log) if os.path.exists(self._log) else 0
+
+    def phases(self, mark: int) -> dict:
+        """Seconds of the push's phases, from the registry's log since
+        ``mark``: each PATCH's receipt of a blob, each blob's copy into
+        Glance at its final PUT, the tag archive's write at the manifest
+        PUT."""
+        with open(self._log) as f:
+            f.seek(mark)
+            text = f.read()
+        found = {}
+        for key, pattern in _PHASES.items():
+            found[key] = [float(s) for s in pattern.findall(text)]
+        return found
+
+
+_PHASES = {
+    'patch': re.compile(r'after a PATCH of ([0-9.]+) s'),
+    'blob': re.compile(r'Stored blob \S+ of \S+ \(\d+ bytes\) in Glance '
+                       r'in ([0-9.]+) s'),
+    'archive': re.compile(r'Wrote the archive of .* to Glance in ([0-9.]+) '
+                          r's'),
+}
+
+
+def print_phases(push: float, phases: dict) -> None:
+    def fmt(values):
+        return '/'.join('%.2f' % v for v in sorted(values, reverse=True))
+    print('  profile: push %.2f s = PATCHes %s s, blob copies to Glance %s '
+          's, archive %s s' % (push, fmt(phases['patch']),
+                               fmt(phases['blob']), fmt(phases['archive'])),
+          flush=True)
 
 
 def _children(pid: int) -> list[int]:
@@ -282,6 +321,7 @@ def run(args, cli, ours, theirs) -> int:
         samples = {'ours': [], 'theirs': []}
         ours_rss = None
         for n in range(args.rounds):
+            mark = ours.log_mark()
             push, pull, start, top = measured(image, ours)
             samples['ours'].append((push, pull))
             if ours_rss is None or top > ours_rss[1]:
@@ -290,6 +330,8 @@ def run(args, cli, ours, theirs) -> int:
             samples['theirs'].append((push_b, pull_b))
             print('round %d: push %.2f s vs %.2f s, pull %.2f s vs %.2f s'
                   % (n + 1, push, push_b, pull, pull_b), flush=True)
+            if args.profile:
+                print_phases(push, ours.phases(mark))
         rss.append(('nova-docker-registry', args.size) + ours_rss)
         rss.append(('docker-registry', args.size, start_b, top_b))
     finally:
@@ -338,6 +380,9 @@ def main(argv=None) -> int:
     parser.add_argument('--big', action='store_true',
                         help='also push and pull a %d MB image once (RSS '
                              'at both sizes)' % BIG_MB)
+    parser.add_argument('--profile', action='store_true',
+                        help='print where each push of ours spent its '
+                             'time (from the registry\'s log)')
     parser.add_argument('--glance-workers', type=int, default=1)
     parser.add_argument('--glance-threads', type=int, default=8)
     parser.add_argument('--glance-chunk', type=int, default=MIB,

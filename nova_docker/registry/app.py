@@ -336,8 +336,11 @@ class Registry:
                 raise errors.RangeInvalid(
                     'Content-Range %s does not match Content-Length %d'
                     % (content_range, request.content_length))
+        began = time.monotonic()
         size = self.uploads.append(uuid, name, project, self._reader(request),
                                    start, request.content_length)
+        LOG.info('Upload %s of %s has %d bytes after a PATCH of %.2f s',
+                 uuid, name, size, time.monotonic() - began)
         return _empty(202, self._upload_headers(name, uuid, size))
 
     def upload_put(self, request, principal, name, uuid):

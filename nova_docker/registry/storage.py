@@ -318,8 +318,12 @@ class Storage:
     def store_blob(self, principal, name: str, finished) -> None:
         """Make a verified upload a blob image of the caller's project."""
         if self._own_blob(principal, finished.digest) is None:
+            began = time.monotonic()
             self._create_blob(principal, name, finished.digest, finished.diff,
                               lambda: open(finished.path, 'rb'))
+            LOG.info('Stored blob %s of %s (%d bytes) in Glance in %.2f s',
+                     finished.digest, name, finished.size,
+                     time.monotonic() - began)
 
     def _create_blob(self, principal, name, digest, diff, data) -> None:
         props = {BLOB: digest, REPOSITORY: name}
@@ -558,12 +562,16 @@ class Storage:
         def data():
             return archive.archive(config, manifests.digest_of(config),
                                    layers, glance_name)
+        began = time.monotonic()
         try:
             new = self._create_with_data(
                 principal, data, name=glance_name,
                 container_format='docker', disk_format='raw', **props)
         except ValueError as exc:
             raise errors.ManifestInvalid(str(exc)) from None
+        LOG.info('Wrote the archive of %s (%d bytes of layers) to Glance in '
+                 '%.2f s', glance_name, sum(layer.size for layer in layers),
+                 time.monotonic() - began)
         self._replace_older(principal, glance_name, new)
 
     def _replace_older(self, principal, glance_name: str, new: dict) -> None:
