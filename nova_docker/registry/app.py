@@ -322,7 +322,7 @@ class Registry:
         return _empty(204, self._upload_headers(name, uuid, size))
 
     def upload_patch(self, request, principal, name, uuid):
-        project = self._project(principal)
+        self._project(principal)
         start = None
         content_range = request.headers.get('Content-Range')
         if content_range:
@@ -337,11 +337,35 @@ class Registry:
                     'Content-Range %s does not match Content-Length %d'
                     % (content_range, request.content_length))
         began = time.monotonic()
-        size = self.uploads.append(uuid, name, project, self._reader(request),
-                                   start, request.content_length)
+        size = self._append_streamed(principal, name, uuid,
+                                     self._reader(request), start,
+                                     request.content_length)
         LOG.info('Upload %s of %s has %d bytes after a PATCH of %.2f s',
                  uuid, name, size, time.monotonic() - began)
         return _empty(202, self._upload_headers(name, uuid, size))
+
+    def _append_streamed(self, principal, name, upload_id, read, start,
+                         length) -> int:
+        """Append the PATCH's body, and send it into Glance as it comes
+        when it is the upload's first (Docker's one PATCH per blob): the
+        blob is then in Glance when its PUT arrives."""
+        project = self._project(principal)
+        if start or length == 0 or self.uploads.size(upload_id, name,
+                                                     project):
+            return self.uploads.append(upload_id, name, project, read, start,
+                                       length)
+        stream = self.storage.start_stream(principal, name)
+        try:
+            size = self.uploads.append(upload_id, name, project, read, start,
+                                       length, sink=stream.feed)
+        except BaseException:
+            stream.abort()
+            raise
+        image_id = stream.close()
+        if image_id is not None and not self.uploads.note_stream(
+                upload_id, image_id, size):
+            self.storage.discard_stream(image_id)
+        return size
 
     def upload_put(self, request, principal, name, uuid):
         digest = request.GET.get('digest')
@@ -361,13 +385,14 @@ class Registry:
                                 self._reader(request), None,
                                 request.content_length)
             finished = self.uploads.finish(upload_id, name, project, digest)
-            self.storage.store_blob(principal, name, finished)
+            kept = self.storage.store_blob(principal, name, finished,
+                                           self.uploads.streamed(upload_id))
         except errors.BlobUploadUnknown:
             raise
         except BaseException:
             self.uploads.remove(upload_id)
             raise
-        self.uploads.remove(upload_id)
+        self.uploads.remove(upload_id, keep_stream=kept)
         return self._created(name, digest)
 
     @staticmethod
