@@ -354,7 +354,14 @@ class Registry:
                                                      project):
             return self.uploads.append(upload_id, name, project, read, start,
                                        length)
-        stream = self.storage.start_stream(principal, name)
+        try:
+            stream = self.storage.start_stream(principal, name)
+        except (errors.Unavailable, GlanceError) as exc:
+            # The copy at the PUT still works, or says why it can't.
+            LOG.info('Upload %s is not streamed into Glance: %s', upload_id,
+                     exc)
+            return self.uploads.append(upload_id, name, project, read, start,
+                                       length)
         try:
             size = self.uploads.append(upload_id, name, project, read, start,
                                        length, sink=stream.feed)
