@@ -150,9 +150,9 @@ class Ours:
 
     def phases(self, mark: int) -> dict:
         """Seconds of the push's phases, from the registry's log since
-        ``mark``: each PATCH's receipt of a blob, each blob's copy into
-        Glance at its final PUT, the tag archive's write at the manifest
-        PUT."""
+        ``mark``: each PATCH's receipt of a blob, each blob's store into
+        Glance at its final PUT, the manifest PUT and, in it, the tag
+        archive's write."""
         with open(self._log) as f:
             f.seek(mark)
             text = f.read()
@@ -166,6 +166,7 @@ _PHASES = {
     'patch': re.compile(r'after a PATCH of ([0-9.]+) s'),
     'blob': re.compile(r'Stored blob \S+ of \S+ \(\d+ bytes\) in Glance '
                        r'in ([0-9.]+) s'),
+    'manifest': re.compile(r'Stored manifest \S+ as \S+ in ([0-9.]+) s'),
     'archive': re.compile(r'Wrote the archive of .* to Glance in ([0-9.]+) '
                           r's'),
 }
@@ -174,10 +175,10 @@ _PHASES = {
 def print_phases(push: float, phases: dict) -> None:
     def fmt(values):
         return '/'.join('%.2f' % v for v in sorted(values, reverse=True))
-    print('  profile: push %.2f s = PATCHes %s s, blob copies to Glance %s '
-          's, archive %s s' % (push, fmt(phases['patch']),
-                               fmt(phases['blob']), fmt(phases['archive'])),
-          flush=True)
+    print('  profile: push %.2f s: PATCHes %s s, blobs into Glance at '
+          'their PUT %s s, manifest PUT %s s (of which the archive %s s)'
+          % (push, fmt(phases['patch']), fmt(phases['blob']),
+             fmt(phases['manifest']), fmt(phases['archive'])), flush=True)
 
 
 def _children(pid: int) -> list[int]:

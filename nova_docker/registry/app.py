@@ -231,8 +231,11 @@ class Registry:
             raise errors.ManifestTooLarge('manifest is larger than '
                                           'max_manifest_size (%d)'
                                           % self.max_manifest_size)
+        began = time.monotonic()
         manifest = self.storage.put_manifest(principal, name, ref, raw,
                                              request.content_type)
+        LOG.info('Stored manifest %s as %s:%s in %.2f s', manifest.digest,
+                 name, ref, time.monotonic() - began)
         return _empty(201, {
             'Location': '/v2/%s/manifests/%s' % (name, manifest.digest),
             'Docker-Content-Digest': manifest.digest})
