@@ -366,6 +366,10 @@ class Registry:
             return self.uploads.append(upload_id, name, project, read, start,
                                        length)
         try:
+            # Named before a byte goes: a registry killed mid-PATCH leaves
+            # the image to the reaper of any process, not in Glance. (An
+            # upload gone meanwhile makes the append BLOB_UPLOAD_UNKNOWN.)
+            self.uploads.note_stream(upload_id, stream.image_id, None)
             size = self.uploads.append(upload_id, name, project, read, start,
                                        length, sink=stream.feed)
         except BaseException:

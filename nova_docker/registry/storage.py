@@ -318,7 +318,7 @@ class Storage:
         return None
 
     def store_blob(self, principal, name: str, finished,
-                   streamed: tuple[str, int] | None = None) -> bool:
+                   streamed: tuple[str, int | None] | None = None) -> bool:
         """Make a verified upload a blob image of the caller's project:
         the image ``streamed`` names when it holds every byte of the
         upload (True: it was kept), else a copy of the upload file."""

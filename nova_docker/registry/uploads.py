@@ -389,9 +389,11 @@ class Uploads:
             return {}
         return meta if isinstance(meta, dict) else {}
 
-    def note_stream(self, upload_id: str, image_id: str, size: int) -> bool:
+    def note_stream(self, upload_id: str, image_id: str,
+                    size: int | None) -> bool:
         """Record that Glance image ``image_id`` holds the upload's first
-        ``size`` bytes; False when the upload is gone."""
+        ``size`` bytes (None: it is being filled); False when the upload
+        is gone."""
         _, meta_path = self._paths(upload_id)
         with self._host_lock():
             meta = self._meta(upload_id)
@@ -403,12 +405,13 @@ class Uploads:
             os.rename(meta_path + '.tmp', meta_path)
         return True
 
-    def streamed(self, upload_id: str) -> tuple[str, int] | None:
+    def streamed(self, upload_id: str) -> tuple[str, int | None] | None:
         """The Glance image the upload streamed into and how many bytes
-        it holds, if any."""
+        it holds (None: not known to be complete), if any."""
         stream = self._meta(upload_id).get('stream')
         if (isinstance(stream, list) and len(stream) == 2 and
-                isinstance(stream[0], str) and isinstance(stream[1], int)):
+                isinstance(stream[0], str) and
+                isinstance(stream[1], (int, type(None)))):
             return stream[0], stream[1]
         return None
 
