@@ -231,8 +231,11 @@ class Registry:
             raise errors.ManifestTooLarge('manifest is larger than '
                                           'max_manifest_size (%d)'
                                           % self.max_manifest_size)
+        began = time.monotonic()
         manifest = self.storage.put_manifest(principal, name, ref, raw,
                                              request.content_type)
+        LOG.info('Stored manifest %s as %s:%s in %.2f s', manifest.digest,
+                 name, ref, time.monotonic() - began)
         return _empty(201, {
             'Location': '/v2/%s/manifests/%s' % (name, manifest.digest),
             'Docker-Content-Digest': manifest.digest})
@@ -322,7 +325,7 @@ class Registry:
         return _empty(204, self._upload_headers(name, uuid, size))
 
     def upload_patch(self, request, principal, name, uuid):
-        project = self._project(principal)
+        self._project(principal)
         start = None
         content_range = request.headers.get('Content-Range')
         if content_range:
@@ -336,9 +339,47 @@ class Registry:
                 raise errors.RangeInvalid(
                     'Content-Range %s does not match Content-Length %d'
                     % (content_range, request.content_length))
-        size = self.uploads.append(uuid, name, project, self._reader(request),
-                                   start, request.content_length)
+        began = time.monotonic()
+        size = self._append_streamed(principal, name, uuid,
+                                     self._reader(request), start,
+                                     request.content_length)
+        LOG.info('Upload %s of %s has %d bytes after a PATCH of %.2f s',
+                 uuid, name, size, time.monotonic() - began)
         return _empty(202, self._upload_headers(name, uuid, size))
+
+    def _append_streamed(self, principal, name, upload_id, read, start,
+                         length) -> int:
+        """Append the PATCH's body, and send it into Glance as it comes
+        when it is the upload's first (Docker's one PATCH per blob): the
+        blob is then in Glance when its PUT arrives."""
+        project = self._project(principal)
+        if start or length == 0 or self.uploads.size(upload_id, name,
+                                                     project):
+            return self.uploads.append(upload_id, name, project, read, start,
+                                       length)
+        try:
+            stream = self.storage.start_stream(principal, name)
+        except (errors.Unavailable, GlanceError) as exc:
+            # The copy at the PUT still works, or says why it can't.
+            LOG.info('Upload %s is not streamed into Glance: %s', upload_id,
+                     exc)
+            return self.uploads.append(upload_id, name, project, read, start,
+                                       length)
+        try:
+            # Named before a byte goes: a registry killed mid-PATCH leaves
+            # the image to the reaper of any process, not in Glance. (An
+            # upload gone meanwhile makes the append BLOB_UPLOAD_UNKNOWN.)
+            self.uploads.note_stream(upload_id, stream.image_id, None)
+            size = self.uploads.append(upload_id, name, project, read, start,
+                                       length, sink=stream.feed)
+        except BaseException:
+            stream.abort()
+            raise
+        image_id = stream.close()
+        if image_id is not None and not self.uploads.note_stream(
+                upload_id, image_id, size):
+            self.storage.discard_stream(image_id)
+        return size
 
     def upload_put(self, request, principal, name, uuid):
         digest = request.GET.get('digest')
@@ -358,13 +399,14 @@ class Registry:
                                 self._reader(request), None,
                                 request.content_length)
             finished = self.uploads.finish(upload_id, name, project, digest)
-            self.storage.store_blob(principal, name, finished)
+            kept = self.storage.store_blob(principal, name, finished,
+                                           self.uploads.streamed(upload_id))
         except errors.BlobUploadUnknown:
             raise
         except BaseException:
             self.uploads.remove(upload_id)
             raise
-        self.uploads.remove(upload_id)
+        self.uploads.remove(upload_id, keep_stream=kept)
         return self._created(name, digest)
 
     @staticmethod

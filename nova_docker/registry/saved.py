@@ -51,6 +51,9 @@ class Blob:
     diff: tuple[str, int] | None = None
     # A config made by the registry lives here, not in Glance.
     data: bytes | None = None
+    # The project whose sealed blob image this is (None: a part of an
+    # uploaded image, or made by the registry).
+    owner: str | None = None
 
 
 @dataclasses.dataclass

@@ -47,6 +47,7 @@ from nova_docker.registry import manifests
 from nova_docker.registry import records
 from nova_docker.registry import references
 from nova_docker.registry import saved
+from nova_docker.registry import streaming
 
 LOG = logging.getLogger(__name__)
 
@@ -70,7 +71,8 @@ def _blob_of(image: dict) -> saved.Blob:
     diff = None
     if image.get(DIFF_ID):
         diff = image[DIFF_ID], int(image[DIFF_SIZE])
-    return saved.Blob(image['id'], 0, image['size'], image[BLOB], diff)
+    return saved.Blob(image['id'], 0, image['size'], image[BLOB], diff,
+                      owner=image.get('owner'))
 
 
 def _opened(payload):
@@ -315,11 +317,68 @@ class Storage:
                 return _blob_of(found[0]) if found else None
         return None
 
-    def store_blob(self, principal, name: str, finished) -> None:
-        """Make a verified upload a blob image of the caller's project."""
-        if self._own_blob(principal, finished.digest) is None:
+    def store_blob(self, principal, name: str, finished,
+                   streamed: tuple[str, int | None] | None = None) -> bool:
+        """Make a verified upload a blob image of the caller's project:
+        the image ``streamed`` names when it holds every byte of the
+        upload (True: it was kept), else a copy of the upload file."""
+        if self._own_blob(principal, finished.digest) is not None:
+            return False
+        began = time.monotonic()
+        kept = (streamed is not None and streamed[1] == finished.size and
+                self._seal_streamed(principal, name, finished, streamed[0]))
+        if not kept:
             self._create_blob(principal, name, finished.digest, finished.diff,
                               lambda: open(finished.path, 'rb'))
+        LOG.info('Stored blob %s of %s (%d bytes) in Glance in %.2f s%s',
+                 finished.digest, name, finished.size,
+                 time.monotonic() - began,
+                 ' (streamed with its upload)' if kept else '')
+        return kept
+
+    def start_stream(self, principal, name: str) -> streaming.BlobStream:
+        """A hidden Glance image of the caller's project, with no records
+        (nothing serves it), filled while an upload arrives."""
+        glance = self._for(principal)
+        body = {'owner': principal.project_id} if not principal.token else {}
+        image = glance.create(
+            id=str(uuid.uuid4()), name=('%s@upload' % name)[:255],
+            container_format='bare', disk_format='raw', os_hidden=True,
+            visibility='private', **body)
+        try:
+            self._check_owner(image, principal)
+        except errors.RegistryError:
+            self._delete_quietly(image['id'])
+            raise
+        return streaming.BlobStream(image['id'], glance.upload,
+                                    self.discard_stream)
+
+    def _seal_streamed(self, principal, name, finished, image_id) -> bool:
+        """Seal a streamed image as blob ``finished`` once Glance says it
+        holds that many bytes; False (and it is deleted) otherwise."""
+        image = self._glance.image(image_id)
+        if (not image or image.get('status') != 'active' or
+                image.get('size') != finished.size or
+                image.get('owner') != principal.project_id):
+            self._delete_quietly(image_id)
+            return False
+        props = {BLOB: finished.digest, REPOSITORY: name}
+        if finished.diff:
+            props[DIFF_ID] = finished.diff[0]
+            props[DIFF_SIZE] = str(finished.diff[1])
+        try:
+            self._glance.patch(image_id,
+                               name=('%s@%s' % (name, finished.digest))[:255],
+                               **self._sealer.sealed(
+                                   image_id, principal.project_id, **props))
+        except BaseException:
+            self._delete_quietly(image_id)
+            raise
+        self._changed()
+        return True
+
+    def discard_stream(self, image_id: str) -> None:
+        self._delete_quietly(image_id)
 
     def _create_blob(self, principal, name, digest, diff, data) -> None:
         props = {BLOB: digest, REPOSITORY: name}
@@ -335,6 +394,10 @@ class Storage:
         project's) one of the caller's project's own: a copy, so the
         caller's tags never resolve a digest outside their project, nor
         depend on what another project deletes or hides later."""
+        if blob.owner is not None and blob.owner == principal.project_id:
+            # Found as a sealed blob image of the caller's project: one
+            # Glance query per blob less in every manifest PUT.
+            return
         if self._own_blob(principal, blob.digest) is None:
             self._create_blob(principal, name, blob.digest, blob.diff,
                               lambda: self._chunks(blob))
@@ -558,12 +621,16 @@ class Storage:
         def data():
             return archive.archive(config, manifests.digest_of(config),
                                    layers, glance_name)
+        began = time.monotonic()
         try:
             new = self._create_with_data(
                 principal, data, name=glance_name,
                 container_format='docker', disk_format='raw', **props)
         except ValueError as exc:
             raise errors.ManifestInvalid(str(exc)) from None
+        LOG.info('Wrote the archive of %s (%d bytes of layers) to Glance in '
+                 '%.2f s', glance_name, sum(layer.size for layer in layers),
+                 time.monotonic() - began)
         self._replace_older(principal, glance_name, new)
 
     def _replace_older(self, principal, glance_name: str, new: dict) -> None:

@@ -158,8 +158,11 @@ class Uploads:
     shares ``directory``: the caps count what is in it."""
 
     def __init__(self, directory: str, max_size: int, timeout: int,
-                 limits: Limits | None = None):
+                 limits: Limits | None = None, discard=None):
         self.directory = directory
+        # discard(image_id): deletes the Glance image an upload streamed
+        # into when the upload goes without it being kept.
+        self.discard = discard
         self.max_size = max_size
         self.timeout = timeout
         self.limits = limits or Limits()
@@ -262,9 +265,12 @@ class Uploads:
         return size
 
     def append(self, upload_id: str, name: str, project: str, read,
-               start: int | None = None, length: int | None = None) -> int:
+               start: int | None = None, length: int | None = None,
+               sink=None) -> int:
         """Add the body ``read(n)`` gives to the upload; returns its new
-        size. ``start`` (from Content-Range) must be where it stands."""
+        size. ``start`` (from Content-Range) must be where it stands.
+        ``sink(chunk)`` gets each chunk once it is within bounds and
+        written."""
         size = self.size(upload_id, name, project)
         if start is not None and start != size:
             raise errors.RangeInvalid(
@@ -280,14 +286,14 @@ class Uploads:
         limit = self.max_size if room is None else min(self.max_size,
                                                        size + room)
         try:
-            size = self._write(upload_id, read, size, length, limit)
+            size = self._write(upload_id, read, size, length, limit, sink)
         except BaseException:
             self.cancel(upload_id, name, project)
             raise
         return size
 
     def _write(self, upload_id: str, read, size: int, length: int | None,
-               limit: int) -> int:
+               limit: int, sink=None) -> int:
         """Append what ``read`` gives, up to ``limit`` bytes in all."""
         probe = self._probe(upload_id, size)
         data, _ = self._paths(upload_id)
@@ -305,6 +311,8 @@ class Uploads:
                 f.write(chunk)
                 if probe is not None:
                     self._probe_update(probe, chunk)
+                if sink is not None:
+                    sink(chunk)
                 if length is not None:
                     length -= len(chunk)
         os.utime(data)
@@ -367,9 +375,48 @@ class Uploads:
         self.size(upload_id, name, project)
         self.remove(upload_id)
 
-    def remove(self, upload_id: str) -> None:
+    def _meta(self, upload_id: str) -> dict:
+        try:
+            with open(self._paths(upload_id)[1]) as f:
+                meta = json.load(f)
+        except (OSError, ValueError):
+            return {}
+        return meta if isinstance(meta, dict) else {}
+
+    def note_stream(self, upload_id: str, image_id: str,
+                    size: int | None) -> bool:
+        """Record that Glance image ``image_id`` holds the upload's first
+        ``size`` bytes (None: it is being filled); False when the upload
+        is gone."""
+        _, meta_path = self._paths(upload_id)
+        with self._host_lock():
+            meta = self._meta(upload_id)
+            if not meta:
+                return False
+            meta['stream'] = [image_id, size]
+            with open(meta_path + '.tmp', 'w') as f:
+                json.dump(meta, f)
+            os.rename(meta_path + '.tmp', meta_path)
+        return True
+
+    def streamed(self, upload_id: str) -> tuple[str, int | None] | None:
+        """The Glance image the upload streamed into and how many bytes
+        it holds (None: not known to be complete), if any."""
+        stream = self._meta(upload_id).get('stream')
+        if (isinstance(stream, list) and len(stream) == 2 and
+                isinstance(stream[0], str) and
+                isinstance(stream[1], (int, type(None)))):
+            return stream[0], stream[1]
+        return None
+
+    def remove(self, upload_id: str, keep_stream: bool = False) -> None:
+        """Remove the upload and, unless ``keep_stream`` (it became the
+        blob), the Glance image it streamed into."""
+        stream = None if keep_stream else self.streamed(upload_id)
         with self._lock:
             self._probes.pop(upload_id, None)
+        if stream is not None and self.discard is not None:
+            self.discard(stream[0])
         for path in self._paths(upload_id):
             try:
                 os.unlink(path)

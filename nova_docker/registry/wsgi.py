@@ -56,7 +56,8 @@ def build(conf=registry_conf.CONF) -> app.Registry:
     store = storage.Storage(client, indexer, sealer_from_conf(conf),
                             conf.glance.architecture)
     in_flight = uploads.Uploads(opts.upload_dir, opts.max_blob_size,
-                                opts.upload_timeout, upload_limits(conf))
+                                opts.upload_timeout, upload_limits(conf),
+                                discard=store.discard_stream)
     return app.Registry(
         store, in_flight, auth.from_conf(conf),
         anonymous_pull=opts.anonymous_pull,

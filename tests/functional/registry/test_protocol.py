@@ -983,3 +983,64 @@ def test_the_process_exits_0_on_a_stop_signal(extra_registry, sig):
     server = extra_registry()
     assert Client(server)('GET', '/v2/').status_code == 200
     assert server.stop(sig) == 0
+
+
+# -- a blob streamed into Glance while its PATCH arrives (issue 25) ----------
+
+def _unsealed(glance):
+    return [i for i in glance.list_images(os_hidden='true')
+            if not i.get('nova_docker_blob')]
+
+
+def test_a_patched_blob_is_in_glance_before_its_put(
+        alice, glance_server, registry):
+    data = os.urandom(3 * 1024 * 1024 + 5)
+    location = _start_upload(alice, 'pushes')
+    resp = alice('PATCH', location, data=data)
+    assert resp.status_code == 202, resp.text
+    [streamed] = _unsealed(glance_server)
+    assert streamed['owner'] == 'project-a'
+    assert streamed['size'] == len(data)
+    assert streamed['status'] == 'active'
+    resp = alice('PUT', location, params={'digest': digest_of(data)})
+    assert resp.status_code == 201, resp.text
+    [image] = _blob_image(glance_server, digest_of(data))
+    assert image['id'] == streamed['id']
+    assert image['os_hidden'] is True
+    assert _unsealed(glance_server) == []
+    assert registry.uploads_in_flight() == []
+    got = alice('GET', '/v2/pushes/blobs/' + digest_of(data))
+    assert got.content == data
+
+
+def test_a_streamed_upload_with_a_wrong_digest_leaves_nothing(
+        alice, unchanged):
+    check = unchanged()
+    location = _start_upload(alice, 'pushes')
+    assert alice('PATCH', location, data=b'the data').status_code == 202
+    resp = alice('PUT', location, params={'digest': digest_of(b'other')})
+    error_of(resp, 400, 'DIGEST_INVALID')
+    check()
+
+
+def test_a_blob_in_two_patches_leaves_one_image(alice, glance_server):
+    data = b'first part, ' + b'second part'
+    location = _start_upload(alice, 'pushes')
+    assert alice('PATCH', location, data=data[:12]).status_code == 202
+    assert alice('PATCH', location, data=data[12:]).status_code == 202
+    resp = alice('PUT', location, params={'digest': digest_of(data)})
+    assert resp.status_code == 201, resp.text
+    [image] = glance_server.list_images(os_hidden='true')
+    assert image['nova_docker_blob'] == digest_of(data)
+    assert image['size'] == len(data)
+
+
+def test_a_blob_pushed_twice_keeps_one_image(alice, glance_server):
+    data = b'the same blob twice'
+    for _ in range(2):
+        location = _start_upload(alice, 'pushes')
+        assert alice('PATCH', location, data=data).status_code == 202
+        resp = alice('PUT', location, params={'digest': digest_of(data)})
+        assert resp.status_code == 201, resp.text
+    [image] = glance_server.list_images(os_hidden='true')
+    assert image['nova_docker_blob'] == digest_of(data)

@@ -276,3 +276,64 @@ def test_probe_of_a_zstd_bomb_stops_at_the_bound():
     probe = uploads.LayerProbe(max_unpacked=100 << 20)
     with pytest.raises(uploads.compression.UnpacksTooLarge):
         probe.update(blob)
+
+
+# -- the Glance image an upload streamed into --------------------------------
+
+def _discarding(tmp_path, **kwargs):
+    gone = []
+    store = uploads.Uploads(str(tmp_path / 'u'), max_size=1000, timeout=60,
+                            discard=gone.append, **kwargs)
+    return store, gone
+
+
+def test_the_sink_gets_each_written_chunk(tmp_path):
+    store, _ = _discarding(tmp_path)
+    upload_id = store.start('app', 'p')
+    got = []
+    store.append(upload_id, 'app', 'p', _reader(b'x' * 300), sink=got.append)
+    assert b''.join(got) == b'x' * 300
+
+
+def test_the_sink_gets_nothing_past_the_size_bound(tmp_path):
+    store, _ = _discarding(tmp_path)
+    upload_id = store.start('app', 'p')
+    got = []
+    with pytest.raises(errors.BlobTooLarge):
+        store.append(upload_id, 'app', 'p', _reader(b'x' * 1001),
+                     sink=got.append)
+    assert sum(map(len, got)) <= 1000
+
+
+def test_a_noted_stream_is_discarded_with_its_upload(tmp_path):
+    store, gone = _discarding(tmp_path)
+    upload_id = store.start('app', 'p')
+    assert store.note_stream(upload_id, 'image-1', 5)
+    assert store.streamed(upload_id) == ('image-1', 5)
+    store.cancel(upload_id, 'app', 'p')
+    assert gone == ['image-1']
+    assert _files(store) == []
+
+
+def test_a_kept_stream_is_not_discarded(tmp_path):
+    store, gone = _discarding(tmp_path)
+    upload_id = store.start('app', 'p')
+    store.note_stream(upload_id, 'image-1', 5)
+    store.remove(upload_id, keep_stream=True)
+    assert gone == []
+    assert _files(store) == []
+
+
+def test_a_stream_of_a_gone_upload_is_not_noted(tmp_path):
+    store, _ = _discarding(tmp_path)
+    upload_id = store.start('app', 'p')
+    store.remove(upload_id)
+    assert not store.note_stream(upload_id, 'image-1', 5)
+
+
+def test_the_reaper_discards_the_stream_of_an_expired_upload(tmp_path):
+    store, gone = _discarding(tmp_path)
+    upload_id = store.start('app', 'p')
+    store.note_stream(upload_id, 'image-1', 5)
+    assert store.reap(now=time.time() + 120) == [upload_id]
+    assert gone == ['image-1']
