@@ -21,17 +21,22 @@ from tests.fixtures.glance_boot import engine_has
 from tests.fixtures.glance_boot import local_ref
 from tests.fixtures import images as image_fx
 from tests.fixtures.images import digest_of
+from tests.fixtures.images import engine_id_of
 from tests.fixtures.images import save_tar
 from tests.fixtures.images import unique_labels
 from tests.fixtures import ports
 from tests.fixtures import nova_objects
+
+pytestmark = pytest.mark.every_engine
 
 
 @pytest.fixture
 def victim(engine, local_images):
     """Another project's image on the engine: (its tag, its image id)."""
     tar = save_tar(cmd=['/bin/victim'])
-    loaded = engine.load(tar).split('Loaded image ID: ')[1].strip()
+    # Docker: 'Loaded image ID: sha256:...'; Podman: 'Loaded image:
+    # sha256:...'.
+    loaded = engine.load(tar).strip().rsplit(' ', 1)[1]
     tag = 'victim-%s:latest' % uuid.uuid4().hex[:12]
     repo, _, name = tag.partition(':')
     engine.post('/images/%s/tag' % loaded, params={'repo': repo, 'tag': name})
@@ -82,7 +87,13 @@ def test_the_engine_reads_a_non_canonical_manifest(engine, victim,
     save, evil = hijacking_archive(tag)
     local_images.append(digest_of(save))
     engine.load(evil)
-    assert tag_target(engine, tag) == digest_of(save)
+    if engine.kind == 'podman':
+        # Podman (4.3) reads the canonical manifest.json only: the tag
+        # stays where it was. The loader's check holds all the same.
+        assert tag_target(engine, tag) == victim_id
+        return
+    local_images.append(engine_id_of(engine, save))
+    assert tag_target(engine, tag) == engine_id_of(engine, save)
     repo, _, name = tag.partition(':')
     engine.post('/images/%s/tag' % victim_id,
                 params={'repo': repo, 'tag': name})
@@ -99,7 +110,7 @@ def test_a_second_manifest_cannot_retag_another_image(
         boot(gdriver, ctx, instances(), image['id'])
     assert tag_target(engine, tag) == victim_id
     assert not engine_has(engine, local_ref(image['id']))
-    assert not engine_has(engine, digest_of(save))
+    assert engine_id_of(engine, save) is None
 
 
 def test_names_the_engine_applied_anyway_are_put_back(
@@ -119,11 +130,18 @@ def test_names_the_engine_applied_anyway_are_put_back(
     image = glance.create_image('evil:2', archive)
     local_images.extend([local_ref(image['id']), digest_of(save), new_tag])
     with pytest.raises(exception.ImageUnacceptable,
-                       match='applied the image names'):
+                       match='applied the image names') as refused:
         boot(gdriver, ctx, instances(), image['id'])
-    assert tag_target(engine, tag) == victim_id
+    if engine.kind == 'docker26-containerd':
+        # The containerd store drops an image whose only name a load
+        # moves: nothing to give it back to. The name must not stay on
+        # the archive's image, and the refusal says so.
+        assert 'but for %s' % tag in str(refused.value)
+        assert tag_target(engine, tag) is None
+    else:
+        assert tag_target(engine, tag) == victim_id
     assert tag_target(engine, new_tag) is None
-    assert not engine_has(engine, digest_of(save))
+    assert engine_id_of(engine, save) is None
     assert not engine_has(engine, local_ref(image['id']))
 
 

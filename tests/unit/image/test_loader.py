@@ -110,6 +110,10 @@ class FakeClient:
         assert data.endswith(tarstream.END_OF_ARCHIVE)
         return LoadResult(image_ids=('sha256:' + 'a' * 64,))
 
+    def list_images(self):
+        return [{'Id': image, 'RepoTags': [tag]}
+                for tag, image in self.tags.items()]
+
     def import_image(self, body, repo, tag, changes=None):
         self.calls.append(('import', changes))
         b''.join(body)
