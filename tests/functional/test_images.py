@@ -30,6 +30,8 @@ from tests.fixtures.images import digest_of
 from tests.fixtures.images import save_tar
 from tests.fixtures.spies import CountingCalls
 
+pytestmark = pytest.mark.every_engine
+
 
 def unique_rootfs(extra=None):
     files = {'etc/motd': uuid.uuid4().hex.encode()}
