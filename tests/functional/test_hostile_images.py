@@ -322,6 +322,11 @@ INJECTED = '6.6.6.6 victim.example'
 def test_the_engine_writes_names_verbatim(engine, busybox_image):
     # Why the driver checks them: a newline in a name server or a hosts
     # entry is a line of its own in the instance's files.
+    if engine.kind != 'host':
+        # Docker 20.10's behaviour, the reason for the driver's check (which
+        # the tests below run on every engine): Docker 26 starts nothing
+        # with such names (no output), Podman refuses them at create.
+        pytest.skip('documents Docker 20.10 only')
     name = 'verbatim-%s' % uuid.uuid4().hex[:12]
     reply = engine.post('/containers/create', params={'name': name}, json={
         'Image': 'glance/%s:latest' % busybox_image.id,
