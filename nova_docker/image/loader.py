@@ -278,12 +278,23 @@ class ImageLoader:
         if kind is None:
             raise docker_exception.unloadable(
                 image_id, 'the tar archive holds no named file')
+        before = self._tags()
         loaded = self._client.load_image(pieces)
-        self._tag_loaded(image_id, loaded, pieces.tar)
+        self._tag_loaded(image_id, loaded, pieces.tar, before)
+
+    def _tags(self) -> dict[str, str]:
+        """``{tag: image id}`` of every tagged image on the engine: what
+        a name the load should not have applied was on before it. Only
+        Docker's classic store says so in its reply; its containerd
+        store and Podman move a tag silently."""
+        return {tag: image['Id'] for image in self._client.list_images()
+                for tag in image.get('RepoTags') or ()
+                if tag != '<none>:<none>'}
 
     def _tag_loaded(self, image_id: str, loaded: LoadResult,
-                    tar: tarstream.TarStream) -> None:
-        self._check_no_names_applied(image_id, loaded)
+                    tar: tarstream.TarStream,
+                    before: dict[str, str]) -> None:
+        self._check_no_names_applied(image_id, loaded, before)
         ids = list(loaded.image_ids) or tarstream.config_digests(
             tar.manifest or [])
         if len(ids) != 1:
@@ -293,26 +304,64 @@ class ImageLoader:
                           '(%s)' % last)
         self._local.tag(ids[0], image_id)
 
-    def _check_no_names_applied(self, image_id: str,
-                                loaded: LoadResult) -> None:
+    def _check_no_names_applied(self, image_id: str, loaded: LoadResult,
+                                before: dict[str, str]) -> None:
         """The archive went in without names; if the engine applied one
-        anyway, another image may have lost it: give it back, refuse."""
-        tags, renamed = list(loaded.names), loaded.renamed
+        anyway, another image may have lost it: give it back, refuse.
+
+        :param before: the engine's tags before the load (:meth:`_tags`),
+            for the names the engine's reply does not say it took.
+        """
+        tags = list(loaded.names)
+        renamed = {tag: before[tag] for tag in tags if tag in before}
+        renamed.update(loaded.renamed)
         if not tags and not renamed:
             return
         LOG.error('Loading Glance image %s applied the names %s (taken '
                   'from %s); putting them back', image_id, tags, renamed)
+        # The loaded image, by the ids the engine gives it (the containerd
+        # store's are manifest digests, not the archive's config digest).
+        loaded_ids = self._ids_of(tags)
         for tag in tags:
             if tag not in renamed:
                 self._remove_left(tag, image_id)
-        for tag, previous in renamed.items():
-            repo, _sep, name = tag.rpartition(':')
-            self._client.tag_image(previous, repo, name)
+        lost = [tag for tag, previous in sorted(renamed.items())
+                if not self._put_back(tag, previous, image_id)]
+        self._remove_untagged(loaded_ids - set(renamed.values()), image_id)
         applied = ', '.join(sorted(set(tags) | set(renamed)))
-        raise docker_exception.unloadable(
-            image_id, 'the engine applied the image names %s from it, which '
-                      'the driver never asked for; they were put back as '
-                      'they were' % applied)
+        reason = ('the engine applied the image names %s from it, which '
+                  'the driver never asked for; they were put back as they '
+                  'were' % applied)
+        if lost:
+            reason += (', but for %s: the engine dropped the image that '
+                       'held it, so it names nothing now (load or pull it '
+                       'again; a glance/ name is loaded again from Glance '
+                       'at its next boot)' % ', '.join(lost))
+        raise docker_exception.unloadable(image_id, reason)
+
+    def _put_back(self, tag: str, previous: str, image_id: str) -> bool:
+        """Give ``tag`` back to the image ``previous``; False when the
+        engine no longer has it (the containerd store drops an image
+        whose only name a load moved): the name is then removed, never
+        left on the archive's image."""
+        repo, _sep, name = tag.rpartition(':')
+        try:
+            self._client.tag_image(previous, repo, name)
+            return True
+        except docker_errors.NotFound:
+            LOG.error('Image %s, which held the name %s, is gone from the '
+                      'engine; removing the name', previous, tag)
+            self._remove_left(tag, image_id)
+            return False
+
+    def _ids_of(self, refs) -> set[str]:
+        ids = set()
+        for ref in refs:
+            try:
+                ids.add(self._client.inspect_image(ref)['Id'])
+            except docker_errors.NotFound:
+                pass
+        return ids
 
     # -- failures ---------------------------------------------------------
 
@@ -321,16 +370,20 @@ class ImageLoader:
         """Remove what a failed load may have left: our tag, and the
         untagged image(s) the archive describes."""
         self._remove_left(names.local_ref(image_id), image_id)
-        for digest in tarstream.config_digests(tar.manifest or []):
+        self._remove_untagged(tarstream.config_digests(tar.manifest or []),
+                              image_id)
+
+    def _remove_untagged(self, refs, image_id: str) -> None:
+        for ref in refs:
             try:
-                info = self._client.inspect_image(digest)
+                info = self._client.inspect_image(ref)
             except docker_errors.NotFound:
                 continue
             # A tagged image with this id was there before (the same
             # data under another Glance id): not ours to remove.
             if not [t for t in info.get('RepoTags') or []
                     if t != '<none>:<none>']:
-                self._remove_left(digest, image_id)
+                self._remove_left(ref, image_id)
 
     def _remove_left(self, ref: str, image_id: str) -> None:
         self._local.remove(ref, 'left by the failed load of image %s'

@@ -7,6 +7,7 @@ was. Real glance-api, real engine.
 import gzip
 import io
 import json
+import signal
 import tarfile
 import time
 import uuid
@@ -21,17 +22,22 @@ from tests.fixtures.glance_boot import engine_has
 from tests.fixtures.glance_boot import local_ref
 from tests.fixtures import images as image_fx
 from tests.fixtures.images import digest_of
+from tests.fixtures.images import engine_id_of
 from tests.fixtures.images import save_tar
 from tests.fixtures.images import unique_labels
 from tests.fixtures import ports
 from tests.fixtures import nova_objects
+
+pytestmark = pytest.mark.every_engine
 
 
 @pytest.fixture
 def victim(engine, local_images):
     """Another project's image on the engine: (its tag, its image id)."""
     tar = save_tar(cmd=['/bin/victim'])
-    loaded = engine.load(tar).split('Loaded image ID: ')[1].strip()
+    # Docker: 'Loaded image ID: sha256:...'; Podman: 'Loaded image:
+    # sha256:...'.
+    loaded = engine.load(tar).strip().rsplit(' ', 1)[1]
     tag = 'victim-%s:latest' % uuid.uuid4().hex[:12]
     repo, _, name = tag.partition(':')
     engine.post('/images/%s/tag' % loaded, params={'repo': repo, 'tag': name})
@@ -82,7 +88,13 @@ def test_the_engine_reads_a_non_canonical_manifest(engine, victim,
     save, evil = hijacking_archive(tag)
     local_images.append(digest_of(save))
     engine.load(evil)
-    assert tag_target(engine, tag) == digest_of(save)
+    if engine.kind == 'podman':
+        # Podman (4.3) reads the canonical manifest.json only: the tag
+        # stays where it was. The loader's check holds all the same.
+        assert tag_target(engine, tag) == victim_id
+        return
+    local_images.append(engine_id_of(engine, save))
+    assert tag_target(engine, tag) == engine_id_of(engine, save)
     repo, _, name = tag.partition(':')
     engine.post('/images/%s/tag' % victim_id,
                 params={'repo': repo, 'tag': name})
@@ -99,7 +111,7 @@ def test_a_second_manifest_cannot_retag_another_image(
         boot(gdriver, ctx, instances(), image['id'])
     assert tag_target(engine, tag) == victim_id
     assert not engine_has(engine, local_ref(image['id']))
-    assert not engine_has(engine, digest_of(save))
+    assert engine_id_of(engine, save) is None
 
 
 def test_names_the_engine_applied_anyway_are_put_back(
@@ -119,11 +131,18 @@ def test_names_the_engine_applied_anyway_are_put_back(
     image = glance.create_image('evil:2', archive)
     local_images.extend([local_ref(image['id']), digest_of(save), new_tag])
     with pytest.raises(exception.ImageUnacceptable,
-                       match='applied the image names'):
+                       match='applied the image names') as refused:
         boot(gdriver, ctx, instances(), image['id'])
-    assert tag_target(engine, tag) == victim_id
+    if engine.kind == 'docker26-containerd':
+        # The containerd store drops an image whose only name a load
+        # moves: nothing to give it back to. The name must not stay on
+        # the archive's image, and the refusal says so.
+        assert 'but for %s' % tag in str(refused.value)
+        assert tag_target(engine, tag) is None
+    else:
+        assert tag_target(engine, tag) == victim_id
     assert tag_target(engine, new_tag) is None
-    assert not engine_has(engine, digest_of(save))
+    assert engine_id_of(engine, save) is None
     assert not engine_has(engine, local_ref(image['id']))
 
 
@@ -203,7 +222,15 @@ def test_an_images_healthcheck_is_not_run(gdriver, glance, ctx, engine,
     info = inspect(engine, labels.container_name(inst))
     assert info['State']['Running']
     assert info['Config']['Healthcheck']['Test'] == ['NONE']
-    assert 'Health' not in info['State']
+    # Docker shows no Health with no probe; Podman always shows one, with
+    # an empty Status when there is none ('starting' with the image's).
+    assert not (info['State'].get('Health') or {}).get('Status')
+    if engine.kind == 'podman':
+        # Podman's own API: running the probe finds none to run.
+        reply = engine.get('/v4.0.0/libpod/containers/%s/healthcheck'
+                           % labels.container_name(inst))
+        assert reply.status_code == 409
+        assert 'no defined healthcheck' in reply.text
 
 
 def test_an_image_with_a_volume_is_refused_and_leaves_nothing(
@@ -219,13 +246,21 @@ def test_an_image_with_a_volume_is_refused_and_leaves_nothing(
     assert not engine_has(engine, local_ref(image_id))
 
 
+def signal_number(name):
+    name = str(name).upper()
+    if name.isdigit():
+        return int(name)
+    return signal.Signals[name if name.startswith('SIG') else 'SIG' + name]
+
+
 def test_an_image_picks_a_valid_stop_signal(gdriver, glance, ctx, engine,
                                             instances, local_images):
     image_id = config_image(glance, local_images, StopSignal='SIGINT')
     inst = instances()
     boot(gdriver, ctx, inst, image_id)
     info = inspect(engine, labels.container_name(inst))
-    assert info['Config']['StopSignal'] == 'SIGINT'
+    # Docker shows the image's name for it, Podman its number ('2').
+    assert signal_number(info['Config']['StopSignal']) == signal.SIGINT
     gdriver.power_off(inst, timeout=5)
     assert not inspect(engine, labels.container_name(inst))[
         'State']['Running']
@@ -287,6 +322,11 @@ INJECTED = '6.6.6.6 victim.example'
 def test_the_engine_writes_names_verbatim(engine, busybox_image):
     # Why the driver checks them: a newline in a name server or a hosts
     # entry is a line of its own in the instance's files.
+    if engine.kind != 'host':
+        # Docker 20.10's behaviour, the reason for the driver's check (which
+        # the tests below run on every engine): Docker 26 starts nothing
+        # with such names (no output), Podman refuses them at create.
+        pytest.skip('documents Docker 20.10 only')
     name = 'verbatim-%s' % uuid.uuid4().hex[:12]
     reply = engine.post('/containers/create', params={'name': name}, json={
         'Image': 'glance/%s:latest' % busybox_image.id,

@@ -110,6 +110,10 @@ class RecordingEngine:
             received += piece
         return LoadResult(image_ids=('sha256:' + 'a' * 64,))
 
+    def list_images(self):
+        return [{'Id': image, 'RepoTags': [tag]}
+                for tag, image in self.tags.items()]
+
     def import_image(self, body, repo, tag, changes=None):
         raise AssertionError('a docker save archive is loaded, not imported')
 

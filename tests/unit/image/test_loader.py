@@ -110,6 +110,10 @@ class FakeClient:
         assert data.endswith(tarstream.END_OF_ARCHIVE)
         return LoadResult(image_ids=('sha256:' + 'a' * 64,))
 
+    def list_images(self):
+        return [{'Id': image, 'RepoTags': [tag]}
+                for tag, image in self.tags.items()]
+
     def import_image(self, body, repo, tag, changes=None):
         self.calls.append(('import', changes))
         b''.join(body)
@@ -174,3 +178,44 @@ def test_engine_gone_mid_load_is_hypervisor_unavailable():
     with pytest.raises(exception.HypervisorUnavailable, match='Cannot talk'):
         loader.ImageLoader(client, image_api=api).ensure_local(
             None, nova_objects.image_meta(image_id=api.image['id']))
+
+
+class SilentMover(FakeClient):
+    """An engine whose load moves a name without saying from which image
+    (Docker's containerd store, Podman); ``drops`` as the containerd
+    store does the image that held it."""
+
+    def __init__(self, drops=False):
+        super().__init__()
+        self.tags = {'victim:latest': 'sha256:' + 'v' * 64}
+        self.drops = drops
+
+    def load_image(self, body):
+        b''.join(body)
+        self.tags['victim:latest'] = 'sha256:' + 'e' * 64
+        return LoadResult(names=('victim:latest',))
+
+    def tag_image(self, image, repo, tag):
+        if self.drops and image == 'sha256:' + 'v' * 64:
+            raise docker_errors.NotFound('no such image', 404)
+        super().tag_image(image, repo, tag)
+
+    def remove_image(self, name, **kwargs):
+        self.removed.append(name)
+        self.tags.pop(name, None)
+
+
+@pytest.mark.parametrize('drops', [False, True])
+def test_a_name_moved_silently_is_put_back_or_removed(drops):
+    api = FakeImageAPI(fx.docker_save_tar(None, ['/bin/sh']))
+    client = SilentMover(drops=drops)
+    image_loader = loader.ImageLoader(client, image_api=api)
+    meta = nova_objects.image_meta(image_id=api.image['id'])
+    with pytest.raises(exception.ImageUnacceptable,
+                       match='applied the image names victim:latest') as exc:
+        image_loader.ensure_local(None, meta)
+    if drops:
+        assert 'victim:latest' not in client.tags
+        assert 'but for victim:latest' in str(exc.value)
+    else:
+        assert client.tags['victim:latest'] == 'sha256:' + 'v' * 64
