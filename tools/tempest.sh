@@ -126,6 +126,10 @@ image_ref_alt = $image_alt
 flavor_ref = $flavor
 flavor_ref_alt = $flavor_alt
 min_compute_nodes = 2
+# Nova's microversions up to the newest (the tests of a microversion
+# are skipped when it is outside [min, max]; unset is 2.1 only).
+min_microversion = 2.1
+max_microversion = ${TEMPEST_MAX_MICROVERSION:-latest}
 fixed_network_name = $net
 build_timeout = 300
 [compute-feature-enabled]
