@@ -161,7 +161,8 @@ attach_encrypted_volume = false
 swap_volume = false
 volume_multiattach = false
 [validation]
-# No router and no floating IPs in this cloud, and busybox has no sshd.
+# busybox has no sshd, and tempest's own projects get no router to the
+# public network.
 run_validation = false
 [network-feature-enabled]
 ipv6 = false
