@@ -644,7 +644,7 @@ class DockerDriver(driver.ComputeDriver):
         try:
             migration_mod.check_disk(guest.instance, flavor, guest.disk_used())
             limits = migration_mod.limits(flavor, CONF.docker,
-                                      self._host.facts.cpus)
+                                          self._host.facts.cpus)
             if same_host:
                 migration_mod.update_body(guest.inspect()['HostConfig'],
                                           limits, guest.instance, flavor)
@@ -657,7 +657,7 @@ class DockerDriver(driver.ComputeDriver):
     def _apply_flavor(self, guest) -> None:
         """The workload's limits become its instance's flavor's."""
         limits = migration_mod.limits(guest.instance.flavor, CONF.docker,
-                                  self._host.facts.cpus)
+                                      self._host.facts.cpus)
         guest.update(migration_mod.update_body(
             guest.inspect()['HostConfig'], limits, guest.instance,
             guest.instance.flavor))
@@ -765,8 +765,8 @@ class DockerDriver(driver.ComputeDriver):
                 instance.task_state != task_states.RESIZE_REVERTING):
             return False
         try:
-            return migration_mod.same_host(self._find_migration(context,
-                                                            instance))
+            return migration_mod.same_host(
+                self._find_migration(context, instance))
         except Exception as exc:
             # Keeping a container that should have gone is recoverable;
             # removing the server's only copy is not.
