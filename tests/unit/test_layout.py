@@ -85,3 +85,20 @@ def test_no_module_imports_a_test_module():
     assert offences == [], (
         'move the shared helpers to tests/fixtures/ (a conftest keeps its '
         'fixtures and may import from there):\n' + '\n'.join(offences))
+
+
+def test_the_cloud_tier_imports_no_eventlet_at_collection():
+    """pytest collects tests/cloud before tests/e2e, whose package runs
+    nova's monkey patching: nova refuses (and the whole collection
+    stops) if eventlet was imported before it. The cloud tier is a
+    client of the cloud and needs none of the driver's modules."""
+    import subprocess
+    import sys
+    code = ('import sys, pathlib\n'
+            'import tests.cloud.conftest\n'
+            'for p in sorted(pathlib.Path("tests/cloud").glob("test_*.py")):\n'
+            '    __import__("tests.cloud." + p.stem)\n'
+            'assert "eventlet" not in sys.modules, "eventlet imported"\n')
+    proc = subprocess.run([sys.executable, '-c', code], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
