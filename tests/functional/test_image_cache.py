@@ -14,6 +14,7 @@ import uuid
 import pytest
 
 from nova_docker import driver as driver_mod
+from nova_docker.docker import references
 from nova_docker.image import names
 from tests.fixtures.glance_boot import boot
 from tests.fixtures.glance_boot import engine_has
@@ -45,9 +46,11 @@ def load(drv, ctx, glance, local_images, tar=None):
 
 
 def others_in_use(engine, mine):
-    """Instances standing for every cached image this test did not make."""
-    cached = [names.glance_id(tag) for i in engine.images()
-              for tag in i.get('RepoTags') or []]
+    """Instances standing for every cached image this test did not make
+    (Podman names them docker.io/glance/...: read in Docker's form, or
+    the pass removes the other modules' images of the session)."""
+    cached = [names.glance_id(references.familiar(tag))
+              for i in engine.images() for tag in i.get('RepoTags') or []]
     return [nova_objects.instance(image_ref=image_id) for image_id in cached
             if image_id and image_id not in mine]
 
