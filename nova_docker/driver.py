@@ -773,4 +773,3 @@ class DockerDriver(driver.ComputeDriver):
             LOG.warning('Could not read the migration being reverted '
                         '(%s): the containers stay', exc, instance=instance)
             return True
-

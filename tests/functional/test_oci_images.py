@@ -211,4 +211,3 @@ def test_a_tampered_layout_is_refused_leaving_nothing(
     # Others' images on the shared engine may come and go: none moved.
     after = tags(engine)
     assert not {t for t in before if t in after and after[t] != before[t]}
-
