@@ -78,9 +78,10 @@ def mem_available_kb():
     raise RuntimeError('no MemAvailable in /proc/meminfo')
 
 
-def _status_kb(pid, key):
+def _proc_kb(pid, name, key):
+    """The kB figure of ``key`` in /proc/<pid>/<name>; 0 once gone."""
     try:
-        with open('/proc/%d/status' % pid) as f:
+        with open('/proc/%d/%s' % (pid, name)) as f:
             for line in f:
                 if line.startswith(key + ':'):
                     return int(line.split()[1])
@@ -89,15 +90,12 @@ def _status_kb(pid, key):
     return 0
 
 
+def _status_kb(pid, key):
+    return _proc_kb(pid, 'status', key)
+
+
 def _pss_kb(pid):
-    try:
-        with open('/proc/%d/smaps_rollup' % pid) as f:
-            for line in f:
-                if line.startswith('Pss:'):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    return _proc_kb(pid, 'smaps_rollup', 'Pss')
 
 
 def _comm(pid):
