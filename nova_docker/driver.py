@@ -220,10 +220,9 @@ class DockerDriver(driver.ComputeDriver):
         container.check_resolution(plan.dns_servers, plan.hosts)
         return plan
 
-    @staticmethod
-    def _check_ports(network_info) -> None:
+    def _check_ports(self, network_info) -> None:
         network_plan.check_supported(network_info)
-        if network_info and not CONF.docker.host_url.startswith('unix://'):
+        if network_info and not self._host.engine_is_local:
             raise docker_exception.PortsNeedLocalEngine(
                 url=CONF.docker.host_url)
 
@@ -235,7 +234,7 @@ class DockerDriver(driver.ComputeDriver):
         own); its host directory, else None."""
         if not configdrive.required_by(instance):
             return None
-        if not CONF.docker.host_url.startswith('unix://'):
+        if not self._host.engine_is_local:
             raise docker_exception.ConfigDriveNeedsLocalEngine(
                 url=CONF.docker.host_url)
         md = self._instance_metadata(instance, injected_files,

@@ -177,8 +177,15 @@ class Host:
             workload_hostname=product == PODMAN,
             cpus=info.get('NCPU'), arch=info.get('Architecture'),
             storage=resources.storage_facts(
-                info, local=CONF.docker.host_url.startswith('unix://')))
+                info, local=self.engine_is_local))
         return self._facts
+
+    @property
+    def engine_is_local(self) -> bool:
+        """Whether the engine runs on this host (``[docker] host_url`` a
+        unix socket): what binds a host directory or wires a port into a
+        container's namespace needs it."""
+        return CONF.docker.host_url.startswith('unix://')
 
     def get_guest(self, instance) -> guest.Guest:
         return guest.Guest(self.client, instance,
