@@ -204,8 +204,8 @@ class Transfers:
     def forget(self, image_id: str, instance) -> None:
         """Remove the engine's copy of a transfer image (quietly; one a
         container uses stays)."""
-        self._local.remove(names.local_ref(image_id),
-                           'the loaded transfer image', instance=instance)
+        self._local.remove_cached(image_id, 'the loaded transfer image',
+                                  instance=instance)
 
     def delete(self, context, image_id: str, instance) -> None:
         """Delete the transfer image from Glance; gone is fine, and a

@@ -3,7 +3,9 @@
 Which images: those tagged ``glance/<image id>:latest`` (the loader's
 names), and nothing else on the engine; plus the committed images that
 failed snapshots could not remove (see
-:meth:`nova_docker.image.local.LocalImages.remove_leftover_commits`).
+:meth:`nova_docker.image.local.LocalImages.remove_leftover_commits`), and
+last-use markers (``glance/<id>:used``) whose image lost its main name:
+a marker alone would keep the data for ever.
 
 In use: an image that any container on the engine runs (in any state),
 or that an instance Nova passes in ``all_instances`` was booted from
@@ -57,6 +59,16 @@ def cached_images(images: list[dict]) -> dict[str, dict]:
     return found
 
 
+def orphan_markers(images: list[dict]) -> set[str]:
+    """Glance ids whose last-use marker (``glance/<id>:used``) names an
+    image that is no longer cached as ``glance/<id>:latest``: a removal
+    of the image's main name alone left it."""
+    tags = {tag for image in images for tag in image.get('RepoTags') or []}
+    marked = {names.marked_id(tag) for tag in tags} - {None}
+    return {image_id for image_id in marked
+            if names.local_ref(image_id) not in tags}
+
+
 def last_used(info: dict) -> datetime.datetime:
     """When an image was last tagged (loaded, booted or seen in use), or
     created if it never was tagged; from ``GET /images/{name}/json``."""
@@ -85,6 +97,8 @@ class ImageCache:
     def manage(self, context, all_instances) -> None:
         listed = self._client.list_images()
         self._local.remove_leftover_commits(listed)
+        for image_id in sorted(orphan_markers(listed)):
+            self._remove_orphan_marker(image_id)
         cached = cached_images(listed)
         if not cached:
             return
@@ -135,6 +149,19 @@ class ImageCache:
                 return
             self._local.remove_cached(
                 image_id, 'cached image, unused for %d s' % age)
+
+    def _remove_orphan_marker(self, image_id: str) -> None:
+        # Under the load lock: a load of the image names it ``latest``
+        # before it marks it used, so the check below sees it.
+        with self._local.lock(image_id):
+            try:
+                self._client.inspect_image(names.local_ref(image_id))
+                return
+            except docker_errors.NotFound:
+                pass
+            self._local.remove(names.used_ref(image_id),
+                               'the last-use marker of an image no longer '
+                               'cached')
 
     def _used_by_a_container(self, engine_id: str) -> bool:
         containers = self._client.list_containers(all=True)

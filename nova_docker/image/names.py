@@ -25,6 +25,7 @@ COMMIT_REPO_PREFIX = 'nova-docker-snapshot/'
 COMMIT_TAG = 'uploading'
 
 _LOCAL_REF = re.compile(r'glance/([0-9a-f-]{36}):latest\Z')
+_USED_REF = re.compile(r'glance/([0-9a-f-]{36}):used\Z')
 
 
 def local_repo(image_id: str) -> str:
@@ -42,6 +43,13 @@ def used_ref(image_id: str) -> str:
 def glance_id(ref: str) -> str | None:
     """The Glance image id of a local ref made by :func:`local_ref`."""
     match = _LOCAL_REF.match(ref)
+    return match.group(1) if match else None
+
+
+def marked_id(ref: str) -> str | None:
+    """The Glance image id of a last-use marker made by :func:`used_ref`.
+    """
+    match = _USED_REF.match(ref)
     return match.group(1) if match else None
 
 

@@ -9,6 +9,7 @@ to go.
 """
 
 import time
+import urllib.parse
 import uuid
 
 import pytest
@@ -142,3 +143,19 @@ def test_a_removed_image_loads_again_on_the_next_boot(
     inst = instances(uuid=str(uuid.uuid4()))
     boot(gdriver, ctx, inst, image_id)
     assert engine_has(engine, local_ref(image_id))
+
+
+def test_a_last_use_marker_left_alone_is_removed(
+        gdriver, glance, ctx, engine, local_images):
+    """A ``glance/<id>:used`` without its ``glance/<id>:latest`` (the
+    main name was removed alone) would keep the image's data forever:
+    the next pass removes it."""
+    image_id = load(gdriver, ctx, glance, local_images)
+    used = names.used_ref(image_id)
+    local_images.append(used)
+    assert gdriver._local_images.touch(image_id)
+    engine.delete('/images/%s' % urllib.parse.quote(local_ref(image_id),
+                                                    safe=''))
+    assert engine_has(engine, used)
+    gdriver.manage_image_cache(ctx, others_in_use(engine, {image_id}))
+    assert not engine_has(engine, used)

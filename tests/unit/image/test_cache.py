@@ -7,6 +7,7 @@ import uuid
 import pytest
 from oslo_utils import fixture as utils_fixture
 
+from nova_docker.docker import errors as docker_errors
 from nova_docker.image import cache
 from nova_docker.image import names
 from tests.fixtures import nova_objects
@@ -25,6 +26,17 @@ def test_cached_images_are_the_loaders_tags_only():
     found = cache.cached_images(images)
     assert {k: v['Id'] for k, v in found.items()} == {
         ids[0]: 'sha256:1', ids[1]: 'sha256:4'}
+
+
+def test_orphan_markers_are_used_names_without_their_latest():
+    cached, orphan = (str(uuid.uuid4()) for _ in range(2))
+    images = [
+        {'Id': 'sha256:1', 'RepoTags': [names.local_ref(cached),
+                                        names.used_ref(cached)]},
+        {'Id': 'sha256:2', 'RepoTags': [names.used_ref(orphan)]},
+        {'Id': 'sha256:3', 'RepoTags': ['app:used']},
+    ]
+    assert cache.orphan_markers(images) == {orphan}
 
 
 def test_last_used_is_the_last_tag_time_else_creation():
@@ -60,7 +72,9 @@ class CacheClient:
         return self.containers
 
     def inspect_image(self, ref):
-        image = cache.cached_images(self.images)[names.glance_id(ref)]
+        image = cache.cached_images(self.images).get(names.glance_id(ref))
+        if image is None:
+            raise docker_errors.NotFound('no such image: %s' % ref)
         return {'Id': image['Id'],
                 'Metadata': {'LastTagTime': self.last_tag}}
 
@@ -111,6 +125,17 @@ def test_unused_images_go_after_the_minimum_age(frozen_now, age_s, removed):
     finally:
         CONF.clear_override('remove_unused_original_minimum_age_seconds',
                             'image_cache')
+
+
+def test_an_orphan_marker_goes_and_a_cached_image_keeps_its_own(
+        frozen_now):
+    cached, orphan = (str(uuid.uuid4()) for _ in range(2))
+    images = [{'Id': 'sha256:0', 'RepoTags': [names.local_ref(cached),
+                                              names.used_ref(cached)]},
+              {'Id': 'sha256:1', 'RepoTags': [names.used_ref(orphan)]}]
+    client = CacheClient(images, [], '2026-11-28T11:59:59Z')
+    cache.ImageCache(client).manage(None, [])
+    assert client.removed == [names.used_ref(orphan)]
 
 
 def test_nothing_is_removed_when_removal_is_off(frozen_now):
