@@ -149,14 +149,16 @@ class Cloud:
 
 def one_at_a_time(cloud, count):
     """Seconds from each create call's answer to ACTIVE, one server at a
-    time; the last server's id and the time of its create call."""
+    time; every boot as (server id, wall-clock times of the create call,
+    its answer and ACTIVE seen)."""
     samples = []
-    last = None
+    boots = []
     for _ in range(count):
         prefix = common.unique(PREFIX + 'one')
         called = time.time()
         server = cloud.create(prefix)
         answered = time.monotonic()
+        answered_wall = time.time()
         while True:
             status = cloud.demo.compute.get_server(server.id).status
             if status in ('ACTIVE', 'ERROR'):
@@ -165,9 +167,9 @@ def one_at_a_time(cloud, count):
         if status == 'ERROR':
             raise RuntimeError('server %s went to ERROR' % server.id)
         samples.append(time.monotonic() - answered)
-        last = (server.id, called, time.time())
+        boots.append((server.id, called, answered_wall, time.time()))
         cloud.delete_all(prefix)
-    return samples, last
+    return samples, boots
 
 
 def at_once(cloud, count):
@@ -308,6 +310,58 @@ def raw_at_once(engines, count):
 
 # -- the timeline ------------------------------------------------------------
 
+# Each boot's milestones, from the services' logs: (name, service, the
+# text that marks it, what names the boot in it: 'server' or 'port').
+MILESTONES = (
+    ('claim', 'nova-compute', 'Claim successful', 'server'),
+    ('plugged', 'nova-compute', 'Successfully plugged vif', 'port'),
+    ('agent', 'neutron-openvswitch-agent', ' updated. Details', 'port'),
+    ('up', 'neutron-openvswitch-agent', 'Configuration for devices up',
+     'port'),
+    ('event', 'nova-api', 'Creating event network-vif-plugged', 'port'),
+    ('spawned', 'nova-compute', 'seconds to spawn', 'server'),
+)
+_EVENT = re.compile(r'network-vif-plugged:([0-9a-f-]{36}) for instance '
+                    r'([0-9a-f-]{36})')
+
+
+def _log_lines():
+    lines = []
+    for path in glob.glob(os.path.join(STATE, 'log', '*.log')):
+        with open(path, errors='replace') as f:
+            lines.extend((os.path.basename(path)[:-4], line.rstrip())
+                         for line in f)
+    return lines
+
+
+def milestones(boots):
+    """Where each one-at-a-time boot's time went: seconds from the create
+    call's answer to each milestone (the first line of it after the
+    call), and to ACTIVE seen by the poll."""
+    lines = [(service, _stamp(line), line)
+             for service, line in _log_lines()]
+    lines = [entry for entry in lines if entry[1] is not None]
+    ports = {}
+    for _service, _when, line in lines:
+        match = _EVENT.search(line)
+        if match:
+            ports.setdefault(match.group(2), match.group(1))
+    print('\nEach one-at-a-time boot (seconds from the create call\'s '
+          'answer; "-": not in the logs)')
+    print('  ' + ' '.join('%8s' % name for name, *_ in MILESTONES) +
+          '   ACTIVE')
+    for server_id, called, answered, active in boots:
+        port = ports.get(server_id)
+        row = []
+        for _name, service, text, key in MILESTONES:
+            needle = server_id if key == 'server' else port
+            found = [stamp for s, stamp, line in lines
+                     if s.startswith(service) and called - 0.05 < stamp and
+                     text in line and needle and needle in line]
+            row.append('%8.2f' % (min(found) - answered) if found else
+                       '%8s' % '-')
+        print('  ' + ' '.join(row) + '   %6.2f' % (active - answered))
+
 _STAMP = re.compile(r'^(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?)')
 _REQUEST = re.compile(r'req-[0-9a-f-]{36}')
 
@@ -324,12 +378,7 @@ def timeline(server_id, called, active, width=110):
     """The services' log lines about one boot until it was seen ACTIVE,
     in time order: those naming the server, and those of the requests
     that did."""
-    logs = glob.glob(os.path.join(STATE, 'log', '*.log'))
-    lines = []
-    for path in logs:
-        with open(path, errors='replace') as f:
-            lines.extend((os.path.basename(path)[:-4], line.rstrip())
-                         for line in f)
+    lines = _log_lines()
     # The requests that worked on the server beyond the API: the create
     # (its id travels to the conductor, scheduler and compute host) and
     # Neutron's events; not the benchmark's own polls.
@@ -395,7 +444,7 @@ def main(argv=None):
     engines = warm_up(cloud)
 
     rows = []
-    ours, last = one_at_a_time(cloud, args.one)
+    ours, boots = one_at_a_time(cloud, args.one)
     floor = raw_one(engines, args.one)
     rows.append(('one at a time, p50 (target <= 1.5 s)',
                  statistics.median(ours), statistics.median(floor), 's',
@@ -430,8 +479,10 @@ def main(argv=None):
                            statistics.median(confirms)))
     for line in details:
         print(line)
-    if not args.no_timeline and last:
-        timeline(*last)
+    if not args.no_timeline and boots:
+        milestones(boots)
+        server_id, called, _answered, active = boots[-1]
+        timeline(server_id, called, active)
 
 
 if __name__ == '__main__':
