@@ -120,12 +120,16 @@ EOF
 
 # Every privsep context a neutron or nova process may start: there is no
 # sudo here, and the cloud runs as root, so the helper is started directly.
+# PRIVSEP_THREADS, if set, is each daemon's thread_pool_size (the calls it
+# runs at once; privsep's default is the number of cores).
 privsep_sections() {
     local conf_args=$1 section
     shift
     for section in "$@"; do
         printf '\n[%s]\nhelper_command = %s %s\n' "$section" \
             "$VENV/bin/privsep-helper" "$conf_args"
+        [ -z "${PRIVSEP_THREADS:-}" ] ||
+            printf 'thread_pool_size = %s\n' "$PRIVSEP_THREADS"
     done
 }
 
@@ -203,7 +207,9 @@ tunnel_types =
 # How long a new port waits, at most, for the agent to see it (and so
 # the server for network-vif-plugged): the agent's loop sleeps this much
 # between passes, even with ovsdb monitoring on. Neutron's default of 2 s
-# is half a container's boot on average; 1 s is the option's least.
+# is half a container's boot on average; 1 s is the option's least. The
+# cloud starts its agents through tools/cloud/ovs_agent.py, which polls
+# every $AGENT_POLL seconds instead (tools/cloud/services.sh).
 polling_interval = 1
 [securitygroup]
 # Security groups as OpenFlow rules with conntrack (ct()) in br-int: the
@@ -338,7 +344,12 @@ host_url = unix://$(engine_socket "$host")
 [serial_console]
 port_range = $(serial_ports "$host")
 EOF
-    privsep_sections "--config-file $ETC/nova/nova.conf --config-file $file" \
+    # Eight calls at once in each privileged daemon: a boot wires its port
+    # through several (the namespace's links, the veth, routes; pyroute2
+    # forks into the namespace for each), and with privsep's default of
+    # one per core, two, 25 boots on a host queued for them.
+    PRIVSEP_THREADS=8 privsep_sections \
+        "--config-file $ETC/nova/nova.conf --config-file $file" \
         nova_docker_privileged vif_plug_ovs_privileged >>"$file"
 }
 
