@@ -16,6 +16,11 @@ same engines in the same run, in turns:
   ``server migrate`` to VERIFY_RESIZE (running on the other host), and
   from the confirm to ACTIVE (``benchmarks/migration.py`` has the ratio
   against moving the same bytes raw);
+- each one-at-a-time boot's milestones from the services' logs (claim,
+  port plugged, the OVS agent's pass, device up, network-vif-plugged at
+  nova-api, spawned, ACTIVE seen), as offsets from the create's answer;
+- the CPU seconds each of the cloud's services used in each phase (from
+  /proc, by the session each runs in);
 - a per-boot timeline of one server: every line of the services' logs
   that names the server or one of the requests that worked on it, as an
   offset from the create call.
@@ -187,14 +192,16 @@ def at_once(cloud, count):
         cloud.create('%s-%02d' % (prefix, i), conns[i % len(conns)])
         calls.append(time.monotonic() - began)
 
+    cpu = cpu_by_service()
     start = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(len(conns)) as pool:
         list(pool.map(create, range(count)))
     done, errors = cloud.wait_active(prefix, count)
+    cpu = cpu_line(cpu, cpu_by_service())
     ids = list(cloud.statuses(prefix))
     return {'all_active': done - start, 'calls_p50': statistics.median(calls),
             'errors': len(errors), 'hosts': cloud.hosts(ids),
-            'prefix': prefix}
+            'prefix': prefix, 'cpu': cpu}
 
 
 def wait_status(conn, server_id, want, timeout=600):
@@ -306,6 +313,42 @@ def raw_at_once(engines, count):
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda m: m[0].remove(m[1]), made))
     return took, time.monotonic() - start
+
+
+# -- where the CPU went -------------------------------------------------------
+
+_TICK = os.sysconf('SC_CLK_TCK')
+
+
+def cpu_by_service():
+    """CPU seconds used so far by each of the cloud's processes, with
+    their children (each runs in a session of its own: $STATE/run/NAME.pid
+    holds its leader's pid)."""
+    leaders = {}
+    for path in glob.glob(os.path.join(STATE, 'run', '*.pid')):
+        with open(path) as f:
+            leaders[int(f.read().split()[0])] = os.path.basename(path)[:-4]
+    used = {}
+    for path in glob.glob('/proc/[0-9]*/stat'):
+        try:
+            with open(path) as f:
+                fields = f.read().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        name = leaders.get(int(fields[3]))  # the session's leader
+        if name:
+            ticks = sum(int(v) for v in fields[11:15])  # u, s, cu, cs
+            used[name] = used.get(name, 0) + ticks / _TICK
+    return used
+
+
+def cpu_line(before, after, width=6):
+    """The services that used the most CPU between two readings."""
+    spent = sorted(((after.get(k, 0) - before.get(k, 0), k) for k in after),
+                   reverse=True)
+    total = sum(s for s, _ in spent)
+    return 'CPU %.1f s: %s' % (total, ', '.join(
+        '%s %.1f' % (k, s) for s, k in spent[:width]))
 
 
 # -- the timeline ------------------------------------------------------------
@@ -444,14 +487,16 @@ def main(argv=None):
     engines = warm_up(cloud)
 
     rows = []
+    cpu = cpu_by_service()
     ours, boots = one_at_a_time(cloud, args.one)
+    details = ['one at a time (%d, deletes included): %s' % (
+        args.one, cpu_line(cpu, cpu_by_service()))]
     floor = raw_one(engines, args.one)
     rows.append(('one at a time, p50 (target <= 1.5 s)',
                  statistics.median(ours), statistics.median(floor), 's',
                  '1.5 s'))
     rows.append(('one at a time, p99 (target <= 2.5 s)',
                  percentile(ours, 99), percentile(floor, 99), 's', '2.5 s'))
-    details = []
     deleted = None
     for count in batches:
         result = at_once(cloud, count)
@@ -462,7 +507,12 @@ def main(argv=None):
         details.append('%d at once: create calls p50 %.2f s, errors %d, '
                        'per host %s' % (count, result['calls_p50'],
                                         result['errors'], result['hosts']))
+        details.append('%d at once, to the last ACTIVE: %s' % (
+            count, result['cpu']))
+        cpu = cpu_by_service()
         took = cloud.delete_all(result['prefix'])
+        details.append('delete of %d: %s' % (
+            count, cpu_line(cpu, cpu_by_service())))
         if count == max(batches):
             deleted = (count, took, raw_removed)
     if deleted:
