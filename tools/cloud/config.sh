@@ -149,9 +149,10 @@ notify_nova_on_port_status_changes = true
 notify_nova_on_port_data_changes = true
 # Events to nova (network-vif-plugged: what a boot waits for) go at once,
 # then the notifier holds every later one for this long to send them
-# together: with neutron's 2 s, a server's vif-plugged often waited behind
-# the previous server's unplug (a one-at-a-time boot's p50 was 2.25 s at
-# the API where its traced timeline said 1.4 s). 1 s is the least.
+# together: with neutron's 2 s, from a port up to its event at nova-api
+# took 1.1 s and 0.6 s (p50; p90 1.4 s and 2.3 s) in batches of 20 and
+# 50 boots; with 1 s, the least, 0.2 s and none (p90 0.6 s and 0.8 s).
+# benchmarks/README.rst has the runs.
 send_events_interval = 1
 # api_workers is neutron-server's own (gunicorn's --workers serves the
 # API: tools/cloud/services.sh). Two RPC workers: the agents' port
@@ -329,13 +330,15 @@ instances_path = $DATA/$host/instances
 cpu_allocation_ratio = 32.0
 # Builds at once per host. Under native threading nova runs at most this
 # many (default 10; the long-task pool is sized by the larger of the two
-# limits, so both are set) and each build spends most of its second
-# waiting on Neutron: 25 boots a host went in three waves.
+# limits, so both are set) and each build spends most of its time
+# waiting on Neutron: with 10, 20 and 50 boots at once logged "long_task pool
+# does not have free threads" 30 times (the 11th build on a host waited
+# for one of the first ten); with 32, none (benchmarks/README.rst).
 max_concurrent_builds = 32
 max_concurrent_snapshots = 32
 # Nova's default pool runs each build's network allocation (the port's
-# binding update, 0.4 s of waiting on neutron-api); 10 threads made the
-# 11th build wait for one to finish.
+# binding update: 0.4 s of waiting on neutron-api alone, seconds in a
+# batch): with 32 builds at once, its 10 threads would hold the 11th.
 default_thread_pool_size = 64
 [oslo_concurrency]
 lock_path = $DATA/$host/lock
@@ -346,8 +349,9 @@ port_range = $(serial_ports "$host")
 EOF
     # Eight calls at once in each privileged daemon: a boot wires its port
     # through several (the namespace's links, the veth, routes; pyroute2
-    # forks into the namespace for each), and with privsep's default of
-    # one per core, two, 25 boots on a host queued for them.
+    # forks into the namespace for each), and privsep's default, one per
+    # core, is two here for 25 boots at once on a host. (Not measured
+    # apart from the other settings.)
     PRIVSEP_THREADS=8 privsep_sections \
         "--config-file $ETC/nova/nova.conf --config-file $file" \
         nova_docker_privileged vif_plug_ovs_privileged >>"$file"

@@ -328,7 +328,10 @@ start_apis() {
     # Two workers for the APIs every boot goes through (each a Python
     # process: one holds one core at most, whatever its threads). With one
     # nova-api worker, 20 creates at once took 3.07 s a call (p50) and 50
-    # took 4.09 s; neutron-api makes, binds and updates every port.
+    # took 4.09 s; neutron-api makes, binds and updates every port: with
+    # one worker, 50 boots at once took 30.7 s (p50) from the compute
+    # host's claim to the port plugged, with two 10.7 s (a busier machine
+    # for the first; benchmarks/README.rst, runs C and B).
     WSGI_WORKERS=2 start_wsgi neutron-api "$NEUTRON_PORT" \
         "'neutron.wsgi.api'" \
         OS_NEUTRON_CONFIG_DIR="$ETC/neutron" \
