@@ -16,6 +16,11 @@ same engines in the same run, in turns:
   ``server migrate`` to VERIFY_RESIZE (running on the other host), and
   from the confirm to ACTIVE (``benchmarks/migration.py`` has the ratio
   against moving the same bytes raw);
+- each one-at-a-time boot's milestones from the services' logs (claim,
+  port plugged, the OVS agent's pass, device up, network-vif-plugged at
+  nova-api, spawned, ACTIVE seen), as offsets from the create's answer;
+- the CPU seconds each of the cloud's services used in each phase (from
+  /proc, by the session each runs in);
 - a per-boot timeline of one server: every line of the services' logs
   that names the server or one of the requests that worked on it, as an
   offset from the create call.
@@ -149,14 +154,16 @@ class Cloud:
 
 def one_at_a_time(cloud, count):
     """Seconds from each create call's answer to ACTIVE, one server at a
-    time; the last server's id and the time of its create call."""
+    time; every boot as (server id, wall-clock times of the create call,
+    its answer and ACTIVE seen)."""
     samples = []
-    last = None
+    boots = []
     for _ in range(count):
         prefix = common.unique(PREFIX + 'one')
         called = time.time()
         server = cloud.create(prefix)
         answered = time.monotonic()
+        answered_wall = time.time()
         while True:
             status = cloud.demo.compute.get_server(server.id).status
             if status in ('ACTIVE', 'ERROR'):
@@ -165,9 +172,9 @@ def one_at_a_time(cloud, count):
         if status == 'ERROR':
             raise RuntimeError('server %s went to ERROR' % server.id)
         samples.append(time.monotonic() - answered)
-        last = (server.id, called, time.time())
+        boots.append((server.id, called, answered_wall, time.time()))
         cloud.delete_all(prefix)
-    return samples, last
+    return samples, boots
 
 
 def at_once(cloud, count):
@@ -185,14 +192,16 @@ def at_once(cloud, count):
         cloud.create('%s-%02d' % (prefix, i), conns[i % len(conns)])
         calls.append(time.monotonic() - began)
 
+    cpu = cpu_by_service()
     start = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(len(conns)) as pool:
         list(pool.map(create, range(count)))
     done, errors = cloud.wait_active(prefix, count)
+    cpu = cpu_line(cpu, cpu_by_service())
     ids = list(cloud.statuses(prefix))
     return {'all_active': done - start, 'calls_p50': statistics.median(calls),
             'errors': len(errors), 'hosts': cloud.hosts(ids),
-            'prefix': prefix}
+            'prefix': prefix, 'cpu': cpu}
 
 
 def wait_status(conn, server_id, want, timeout=600):
@@ -306,7 +315,95 @@ def raw_at_once(engines, count):
     return took, time.monotonic() - start
 
 
+# -- where the CPU went -------------------------------------------------------
+
+_TICK = os.sysconf('SC_CLK_TCK')
+
+
+def cpu_by_service():
+    """CPU seconds used so far by each of the cloud's processes, with
+    their children (each runs in a session of its own: $STATE/run/NAME.pid
+    holds its leader's pid)."""
+    leaders = {}
+    for path in glob.glob(os.path.join(STATE, 'run', '*.pid')):
+        with open(path) as f:
+            leaders[int(f.read().split()[0])] = os.path.basename(path)[:-4]
+    used = {}
+    for path in glob.glob('/proc/[0-9]*/stat'):
+        try:
+            with open(path) as f:
+                fields = f.read().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        name = leaders.get(int(fields[3]))  # the session's leader
+        if name:
+            ticks = sum(int(v) for v in fields[11:15])  # u, s, cu, cs
+            used[name] = used.get(name, 0) + ticks / _TICK
+    return used
+
+
+def cpu_line(before, after, width=6):
+    """The services that used the most CPU between two readings."""
+    spent = sorted(((after.get(k, 0) - before.get(k, 0), k) for k in after),
+                   reverse=True)
+    total = sum(s for s, _ in spent)
+    return 'CPU %.1f s: %s' % (total, ', '.join(
+        '%s %.1f' % (k, s) for s, k in spent[:width]))
+
+
 # -- the timeline ------------------------------------------------------------
+
+# Each boot's milestones, from the services' logs: (name, service, the
+# text that marks it, what names the boot in it: 'server' or 'port').
+MILESTONES = (
+    ('claim', 'nova-compute', 'Claim successful', 'server'),
+    ('plugged', 'nova-compute', 'Successfully plugged vif', 'port'),
+    ('agent', 'neutron-openvswitch-agent', ' updated. Details', 'port'),
+    ('up', 'neutron-openvswitch-agent', 'Configuration for devices up',
+     'port'),
+    ('event', 'nova-api', 'Creating event network-vif-plugged', 'port'),
+    ('spawned', 'nova-compute', 'seconds to spawn', 'server'),
+)
+_EVENT = re.compile(r'network-vif-plugged:([0-9a-f-]{36}) for instance '
+                    r'([0-9a-f-]{36})')
+
+
+def _log_lines():
+    lines = []
+    for path in glob.glob(os.path.join(STATE, 'log', '*.log')):
+        with open(path, errors='replace') as f:
+            lines.extend((os.path.basename(path)[:-4], line.rstrip())
+                         for line in f)
+    return lines
+
+
+def milestones(boots):
+    """Where each one-at-a-time boot's time went: seconds from the create
+    call's answer to each milestone (the first line of it after the
+    call), and to ACTIVE seen by the poll."""
+    lines = [(service, _stamp(line), line)
+             for service, line in _log_lines()]
+    lines = [entry for entry in lines if entry[1] is not None]
+    ports = {}
+    for _service, _when, line in lines:
+        match = _EVENT.search(line)
+        if match:
+            ports.setdefault(match.group(2), match.group(1))
+    print('\nEach one-at-a-time boot (seconds from the create call\'s '
+          'answer; "-": not in the logs)')
+    print('  ' + ' '.join('%8s' % name for name, *_ in MILESTONES) +
+          '   ACTIVE')
+    for server_id, called, answered, active in boots:
+        port = ports.get(server_id)
+        row = []
+        for _name, service, text, key in MILESTONES:
+            needle = server_id if key == 'server' else port
+            found = [stamp for s, stamp, line in lines
+                     if s.startswith(service) and called - 0.05 < stamp and
+                     text in line and needle and needle in line]
+            row.append('%8.2f' % (min(found) - answered) if found else
+                       '%8s' % '-')
+        print('  ' + ' '.join(row) + '   %6.2f' % (active - answered))
 
 _STAMP = re.compile(r'^(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?)')
 _REQUEST = re.compile(r'req-[0-9a-f-]{36}')
@@ -324,12 +421,7 @@ def timeline(server_id, called, active, width=110):
     """The services' log lines about one boot until it was seen ACTIVE,
     in time order: those naming the server, and those of the requests
     that did."""
-    logs = glob.glob(os.path.join(STATE, 'log', '*.log'))
-    lines = []
-    for path in logs:
-        with open(path, errors='replace') as f:
-            lines.extend((os.path.basename(path)[:-4], line.rstrip())
-                         for line in f)
+    lines = _log_lines()
     # The requests that worked on the server beyond the API: the create
     # (its id travels to the conductor, scheduler and compute host) and
     # Neutron's events; not the benchmark's own polls.
@@ -344,6 +436,11 @@ def timeline(server_id, called, active, width=110):
         if stamp is None or not called - 0.05 < stamp < active + 0.5:
             continue
         if service == 'nova-api' and '"GET ' in line:
+            continue
+        # The OVS agent's passes carry one request id for its whole life,
+        # and it passes five times a second: the milestones above say
+        # which pass saw the port.
+        if 'Agent rpc_loop - iteration' in line:
             continue
         if server_id in line or requests & set(_REQUEST.findall(line)):
             wanted.append((stamp - called, service, line))
@@ -395,14 +492,16 @@ def main(argv=None):
     engines = warm_up(cloud)
 
     rows = []
-    ours, last = one_at_a_time(cloud, args.one)
+    cpu = cpu_by_service()
+    ours, boots = one_at_a_time(cloud, args.one)
+    details = ['one at a time (%d, deletes included): %s' % (
+        args.one, cpu_line(cpu, cpu_by_service()))]
     floor = raw_one(engines, args.one)
     rows.append(('one at a time, p50 (target <= 1.5 s)',
                  statistics.median(ours), statistics.median(floor), 's',
                  '1.5 s'))
     rows.append(('one at a time, p99 (target <= 2.5 s)',
                  percentile(ours, 99), percentile(floor, 99), 's', '2.5 s'))
-    details = []
     deleted = None
     for count in batches:
         result = at_once(cloud, count)
@@ -413,7 +512,12 @@ def main(argv=None):
         details.append('%d at once: create calls p50 %.2f s, errors %d, '
                        'per host %s' % (count, result['calls_p50'],
                                         result['errors'], result['hosts']))
+        details.append('%d at once, to the last ACTIVE: %s' % (
+            count, result['cpu']))
+        cpu = cpu_by_service()
         took = cloud.delete_all(result['prefix'])
+        details.append('delete of %d: %s' % (
+            count, cpu_line(cpu, cpu_by_service())))
         if count == max(batches):
             deleted = (count, took, raw_removed)
     if deleted:
@@ -430,8 +534,10 @@ def main(argv=None):
                            statistics.median(confirms)))
     for line in details:
         print(line)
-    if not args.no_timeline and last:
-        timeline(*last)
+    if not args.no_timeline and boots:
+        milestones(boots)
+        server_id, called, _answered, active = boots[-1]
+        timeline(server_id, called, active)
 
 
 if __name__ == '__main__':

@@ -120,12 +120,16 @@ EOF
 
 # Every privsep context a neutron or nova process may start: there is no
 # sudo here, and the cloud runs as root, so the helper is started directly.
+# PRIVSEP_THREADS, if set, is each daemon's thread_pool_size (the calls it
+# runs at once; privsep's default is the number of cores).
 privsep_sections() {
     local conf_args=$1 section
     shift
     for section in "$@"; do
         printf '\n[%s]\nhelper_command = %s %s\n' "$section" \
             "$VENV/bin/privsep-helper" "$conf_args"
+        [ -z "${PRIVSEP_THREADS:-}" ] ||
+            printf 'thread_pool_size = %s\n' "$PRIVSEP_THREADS"
     done
 }
 
@@ -143,9 +147,20 @@ auth_strategy = keystone
 transport_url = $(transport_url)
 notify_nova_on_port_status_changes = true
 notify_nova_on_port_data_changes = true
-# One worker each: a 2-core machine, and memory for the whole cloud.
+# Events to nova (network-vif-plugged: what a boot waits for) go at once,
+# then the notifier holds every later one for this long to send them
+# together: with neutron's 2 s, from a port up to its event at nova-api
+# took 1.1 s and 0.6 s (p50; p90 1.4 s and 2.3 s) in batches of 20 and
+# 50 boots; with 1 s, the least, 0.2 s and none (p90 0.6 s and 0.8 s).
+# benchmarks/README.rst has the runs.
+send_events_interval = 1
+# api_workers is neutron-server's own (gunicorn's --workers serves the
+# API: tools/cloud/services.sh). Two RPC workers: the agents' port
+# details and device up/down calls of a batch of boots, each a round trip
+# the port's network-vif-plugged waits on; memory is plentiful (23 GB),
+# cores are two.
 api_workers = 1
-rpc_workers = 1
+rpc_workers = 2
 rpc_state_report_workers = 1
 [database]
 connection = $(db_url neutron neutron)
@@ -193,7 +208,9 @@ tunnel_types =
 # How long a new port waits, at most, for the agent to see it (and so
 # the server for network-vif-plugged): the agent's loop sleeps this much
 # between passes, even with ovsdb monitoring on. Neutron's default of 2 s
-# is half a container's boot on average; 1 s is the option's least.
+# is half a container's boot on average; 1 s is the option's least. The
+# cloud starts its agents through tools/cloud/ovs_agent.py, which polls
+# every $AGENT_POLL seconds instead (tools/cloud/services.sh).
 polling_interval = 1
 [securitygroup]
 # Security groups as OpenFlow rules with conntrack (ct()) in br-int: the
@@ -253,7 +270,9 @@ connection = $(db_url nova nova_api)
 [database]
 connection = $(db_url nova nova)
 [conductor]
-workers = 1
+# Two: every boot's build request, schedule and instance updates pass
+# through the conductor (one Python process holds one core at most).
+workers = 2
 [filter_scheduler]
 # nova counts a boot the driver refuses (a user's non-docker image) as a
 # failure of the host, and the BuildFailureWeigher then sends every later
@@ -261,7 +280,9 @@ workers = 1
 # stacks all servers on the other. The other default weighers stay.
 build_failure_weight_multiplier = 0
 [scheduler]
-workers = 1
+# Two: each select_destinations of a batch of creates is placement round
+# trips; placement settles two schedulers' claims on the same host.
+workers = 2
 # New compute hosts are mapped to the cell without nova-manage.
 discover_hosts_in_cells_interval = 10
 [oslo_concurrency]
@@ -307,6 +328,18 @@ instances_path = $DATA/$host/instances
 # Containers share the host's CPUs as processes do: nova's default of 4
 # vCPUs per core (8 m1.tiny servers on a 2-core host) is a VM's ratio.
 cpu_allocation_ratio = 32.0
+# Builds at once per host. Under native threading nova runs at most this
+# many (default 10; the long-task pool is sized by the larger of the two
+# limits, so both are set) and each build spends most of its time
+# waiting on Neutron: with 10, 20 and 50 boots at once logged "long_task pool
+# does not have free threads" 30 times (the 11th build on a host waited
+# for one of the first ten); with 32, none (benchmarks/README.rst).
+max_concurrent_builds = 32
+max_concurrent_snapshots = 32
+# Nova's default pool runs each build's network allocation (the port's
+# binding update: 0.4 s of waiting on neutron-api alone, seconds in a
+# batch): with 32 builds at once, its 10 threads would hold the 11th.
+default_thread_pool_size = 64
 [oslo_concurrency]
 lock_path = $DATA/$host/lock
 [docker]
@@ -314,7 +347,13 @@ host_url = unix://$(engine_socket "$host")
 [serial_console]
 port_range = $(serial_ports "$host")
 EOF
-    privsep_sections "--config-file $ETC/nova/nova.conf --config-file $file" \
+    # Eight calls at once in each privileged daemon: a boot wires its port
+    # through several (the namespace's links, the veth, routes; pyroute2
+    # forks into the namespace for each), and privsep's default, one per
+    # core, is two here for 25 boots at once on a host. (Not measured
+    # apart from the other settings.)
+    PRIVSEP_THREADS=8 privsep_sections \
+        "--config-file $ETC/nova/nova.conf --config-file $file" \
         nova_docker_privileged vif_plug_ovs_privileged >>"$file"
 }
 

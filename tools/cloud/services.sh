@@ -274,14 +274,15 @@ sync_nova_schemas() {
 # -- the API services -------------------------------------------------------
 
 # start_wsgi NAME PORT APP [VAR=value ...]: gunicorn, one worker with
-# threads (a 2-core machine; memory for the whole cloud). APP is the
-# argument list of wsgi_apps.app(): 'module' or 'module', wrap='filter'.
+# threads (a 2-core machine; memory for the whole cloud), or
+# WSGI_WORKERS of them. APP is the argument list of wsgi_apps.app():
+# 'module' or 'module', wrap='filter'.
 start_wsgi() {
     local name=$1 port=$2 module=$3
     shift 3
     check_port_free "$name" "$port"
     start_process "$name" "$@" -- "$VENV/bin/python" -m gunicorn \
-        --bind "$HOST_IP:$port" --workers 1 --threads 8 \
+        --bind "$HOST_IP:$port" --workers "${WSGI_WORKERS:-1}" --threads 8 \
         --worker-class gthread --timeout 600 --graceful-timeout 5 \
         --no-control-socket --pythonpath "$REPO/tools/cloud" \
         --name "$name" "wsgi_apps:app($module)"
@@ -324,10 +325,19 @@ start_apis() {
         OS_GLANCE_CONFIG_DIR="$ETC/glance"
     start_wsgi placement-api "$PLACEMENT_PORT" "'placement.wsgi.api'" \
         OS_PLACEMENT_CONFIG_DIR="$ETC/placement"
-    start_wsgi neutron-api "$NEUTRON_PORT" "'neutron.wsgi.api'" \
+    # Two workers for the APIs every boot goes through (each a Python
+    # process: one holds one core at most, whatever its threads). With one
+    # nova-api worker, 20 creates at once took 3.07 s a call (p50) and 50
+    # took 4.09 s; neutron-api makes, binds and updates every port: with
+    # one worker, 50 boots at once took 30.7 s (p50) from the compute
+    # host's claim to the port plugged, with two 10.7 s (a busier machine
+    # for the first; benchmarks/README.rst, runs C and B).
+    WSGI_WORKERS=2 start_wsgi neutron-api "$NEUTRON_PORT" \
+        "'neutron.wsgi.api'" \
         OS_NEUTRON_CONFIG_DIR="$ETC/neutron" \
         OS_NEUTRON_CONFIG_FILES='neutron.conf;ml2_conf.ini'
-    start_wsgi nova-api "$NOVA_API_PORT" "'nova.wsgi.osapi_compute'" \
+    WSGI_WORKERS=2 start_wsgi nova-api "$NOVA_API_PORT" \
+        "'nova.wsgi.osapi_compute'" \
         OS_NOVA_CONFIG_DIR="$ETC/nova" \
         OS_NOVA_CONFIG_FILES='api-paste.ini;nova.conf'
     # The agents' RPC (state reports, port details) is served apart from
@@ -375,11 +385,20 @@ ensure_bridges() {
     ip link set "$phys" up
 }
 
+# The agents poll for new ports every $AGENT_POLL seconds
+# (tools/cloud/ovs_agent.py: neutron's option is whole seconds, at least
+# 1). A boot waits for the agent's next pass after its port is plugged:
+# with 1 s, half a second on average and up to a second, of a boot of
+# 1.5 s at the API; with 0.2 s, 0.1 s on average, for about 1 % of a core
+# per agent. NOVA_DOCKER_CLOUD_AGENT_POLL=1 gives neutron's least.
+AGENT_POLL=${NOVA_DOCKER_CLOUD_AGENT_POLL:-0.2}
+
 start_ovs_agents() {
     local host
     for host in "${COMPUTES[@]}"; do
-        start_process "neutron-openvswitch-agent@$host" -- \
-            "$VENV/bin/neutron-openvswitch-agent" \
+        start_process "neutron-openvswitch-agent@$host" \
+            NOVA_DOCKER_CLOUD_AGENT_POLL="$AGENT_POLL" -- \
+            "$VENV/bin/python" "$REPO/tools/cloud/ovs_agent.py" \
             --config-file "$ETC/neutron/neutron.conf" \
             --config-file "$ETC/neutron/ovs-agent-$host.ini"
     done
