@@ -24,15 +24,14 @@ inside reads it there too. Here root inside the workload (cloud-init's
 user) reads it; other users of the image do not.
 """
 
-import os
 import posixpath
-import shutil
-import tempfile
 
 from nova.api.metadata import base as instance_metadata
 from nova import exception
 from nova.network import model as network_model
 from oslo_log import log as logging
+
+from nova_docker import instance_files
 
 LOG = logging.getLogger(__name__)
 
@@ -103,94 +102,10 @@ def mount(source: str) -> dict:
             'ReadOnly': True}
 
 
-class ConfigDrives:
+class ConfigDrives(instance_files.InstanceFiles):
     """The config drives of this host's instances, under
     ``<instances_path>/<uuid>/config_drive``."""
 
     def __init__(self, instances_path: str):
-        self.instances_path = instances_path
-
-    def instance_dir(self, instance_uuid: str) -> str:
-        return os.path.join(self.instances_path, instance_uuid)
-
-    def path(self, instance_uuid: str) -> str:
-        return os.path.join(self.instance_dir(instance_uuid), DIR_NAME)
-
-    def write(self, instance_uuid: str, files: dict[str, bytes]) -> str:
-        """Write ``files`` (:func:`tree`) as the instance's config drive,
-        replacing any it had; its path. All or nothing: the files go into
-        a temporary directory beside it that is renamed into place, and
-        a failure removes it (and the instance's directory, if it made
-        it) before InstanceDeployFailure."""
-        top = self.instance_dir(instance_uuid)
-        made_top = not os.path.isdir(top)
-        try:
-            os.makedirs(top, exist_ok=True)
-            staging = tempfile.mkdtemp(prefix='.%s-' % DIR_NAME, dir=top)
-        except OSError as exc:
-            raise self._failure(top, exc) from None
-        try:
-            for path, data in files.items():
-                _write_file(staging, path, data)
-            self._replace(staging, self.path(instance_uuid))
-        except OSError as exc:
-            shutil.rmtree(staging, ignore_errors=True)
-            if made_top:
-                _remove_if_empty(top)
-            raise self._failure(top, exc) from None
-        return self.path(instance_uuid)
-
-    @staticmethod
-    def _replace(staging: str, final: str) -> None:
-        # rename() will not replace a non-empty directory: the old drive
-        # steps aside first, and goes once the new one is in place.
-        old = None
-        if os.path.lexists(final):
-            old = staging + '.old'
-            os.rename(final, old)
-        os.rename(staging, final)
-        if old:
-            shutil.rmtree(old, ignore_errors=True)
-
-    @staticmethod
-    def _failure(top: str, exc: OSError) -> Exception:
-        return exception.InstanceDeployFailure(
-            reason='its config drive could not be written under %s (%s): '
-                   'check that [DEFAULT] instances_path is a writable '
-                   'directory with free space' % (top, exc))
-
-    def remove(self, instance_uuid: str) -> None:
-        """Remove the instance's config drive (and any half-written one),
-        then its directory if nothing else is in it."""
-        top = self.instance_dir(instance_uuid)
-        if not os.path.isdir(top):
-            return
-        for name in os.listdir(top):
-            if name == DIR_NAME or name.startswith('.' + DIR_NAME + '-'):
-                shutil.rmtree(os.path.join(top, name))
-        _remove_if_empty(top)
-
-
-def _write_file(staging: str, path: str, data: bytes) -> None:
-    full = os.path.join(staging, path)
-    _make_dirs(staging, os.path.dirname(path))
-    fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
-                 FILE_MODE)
-    with os.fdopen(fd, 'wb') as f:
-        f.write(data)
-
-
-def _make_dirs(staging: str, relative: str) -> None:
-    current = staging
-    for part in [p for p in relative.split('/') if p]:
-        current = os.path.join(current, part)
-        if not os.path.isdir(current):
-            os.mkdir(current, DIR_MODE)
-
-
-def _remove_if_empty(path: str) -> None:
-    try:
-        os.rmdir(path)
-    except OSError:
-        # Not empty (nova or an operator keeps something there) or gone.
-        pass
+        super().__init__(instances_path, DIR_NAME, 'its config drive',
+                         dir_mode=DIR_MODE, file_mode=FILE_MODE)

@@ -35,6 +35,7 @@ from nova_docker import host as host_mod
 from nova_docker import images
 from nova_docker import labels
 from nova_docker import migration as migration_mod
+from nova_docker import resolution
 from nova_docker.network import plan as network_plan
 from nova_docker.network import privileged
 from nova_docker.network import wiring
@@ -105,6 +106,8 @@ class DockerDriver(driver.ComputeDriver):
         self._volumes = volumes or volume_manager.Volumes()
         self._config_drives = (config_drives or
                                config_drive.ConfigDrives(CONF.instances_path))
+        self._resolutions = resolution.Resolutions(
+            self._config_drives.instances_path)
         self._instance_metadata = (instance_metadata or
                                    config_drive.metadata)
         self._find_migration = find_migration or migration_mod.find_migration
@@ -257,10 +260,20 @@ class DockerDriver(driver.ComputeDriver):
             serial_port=self._serial_port(instance))
         body = self._workload_body(instance, image_meta, image_ref,
                                    guest.sandbox, drive)
-        binds = self._volumes.binds(instance)
+        binds = self._volumes.binds(instance) + self._resolution_binds(
+            instance, plan)
         if binds:
             body['HostConfig'].setdefault('Mounts', []).extend(binds)
         guest.create(sandbox_body, body)
+
+    def _resolution_binds(self, instance, plan) -> list[dict]:
+        """On an engine that shares no resolv.conf and hosts with a
+        joined workload, the workload's own (nova_docker.resolution)."""
+        if not (self._host.facts.workload_resolution and
+                self._host.engine_is_local):
+            return []
+        return self._resolutions.write_for(instance.uuid, plan.dns_servers,
+                                           plan.hosts)
 
     def _workload_body(self, instance, image_meta, image_ref: str,
                        sandbox: str, drive: str | None = None) -> dict:
@@ -375,6 +388,7 @@ class DockerDriver(driver.ComputeDriver):
         self._host.consoles.close(instance.uuid)
         if destroy_disks:
             self._config_drives.remove(instance.uuid)
+            self._resolutions.remove(instance.uuid)
         self._volumes.remove_all(instance, block_device_info)
         if destroy_vifs:
             # As libvirt's clean-up: a port that cannot be unplugged (its

@@ -102,6 +102,10 @@ class EngineFacts:
     # itself: Podman 4 gives it a hostname of its own (its id); Docker
     # shares the sandbox's and refuses one there.
     workload_hostname: bool = False
+    # Whether the workload needs its own /etc/resolv.conf and /etc/hosts
+    # (nova_docker.resolution): Podman 4 writes none for the sandbox (its
+    # network is none) nor for a workload joined to it.
+    workload_resolution: bool = False
 
 
 class Host:
@@ -175,6 +179,7 @@ class Host:
             keeps_running=(product == PODMAN or
                            bool(info.get('LiveRestoreEnabled'))),
             workload_hostname=product == PODMAN,
+            workload_resolution=product == PODMAN,
             cpus=info.get('NCPU'), arch=info.get('Architecture'),
             storage=resources.storage_facts(
                 info, local=self.engine_is_local))

@@ -32,6 +32,19 @@ def pytest_generate_tests(metafunc):
                              indirect=True, scope='session')
 
 
+@pytest.fixture(scope='session', autouse=True)
+def instances_path(tmp_path_factory):
+    """[DEFAULT] instances_path of every driver of the tier (config
+    drives, resolution files): a directory of the run's own, which must
+    be empty again at the end."""
+    path = tmp_path_factory.mktemp('instances')
+    driver_mod.CONF.set_override('instances_path', str(path))
+    yield path
+    driver_mod.CONF.clear_override('instances_path')
+    left = sorted(p.name for p in path.iterdir())
+    assert not left, 'instance directories left behind: %s' % left
+
+
 @pytest.fixture(scope='session')
 def engine_kind(request):
     """Which engine ``engine`` is: 'host' unless parametrized."""

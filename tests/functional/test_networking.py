@@ -230,6 +230,7 @@ def assert_wired(engine, inst, port, ifname='eth0', host=None):
     assert 'inet6 fd00:77::%d/64' % host in addresses
 
 
+@pytest.mark.every_engine
 def test_two_servers_see_their_ports_and_reach_each_other(
         net, engine, busybox_image):
     port_a, port_b = net.port(11), net.port(12)
@@ -266,6 +267,7 @@ def test_two_servers_see_their_ports_and_reach_each_other(
         assert reachable(engine, source, 'fd00:77::%d' % host)
 
 
+@pytest.mark.every_engine
 def test_ports_survive_reboots_and_stop_start(net, engine, busybox_image):
     port_a, port_b = net.port(21), net.port(22)
     a = net.boot(busybox_image, port_a)
@@ -319,6 +321,7 @@ def test_the_hybrid_plug_puts_the_port_behind_a_qbr_bridge(
     assert serves(engine, a, b, 'fd00:77::31')
 
 
+@pytest.mark.every_engine
 @pytest.mark.parametrize('hybrid', [False, True], ids=['ovs', 'hybrid'])
 def test_tcp_and_udp_pass_between_servers(net, engine, busybox_image,
                                           hybrid):
