@@ -16,7 +16,8 @@ import sys
 RATE = 250
 TOP = 15
 # Inclusive shares of these, by the first frame of theirs on a stack.
-PACKAGES = ('nova_docker/', 'glanceclient/', 'urllib3/', 'requests/',
+PACKAGES = ('nova_docker/', 'nova_docker/archive/background.py',
+            'glanceclient/', 'urllib3/', 'requests/',
             'http/client', 'keystoneauth1/', 'nova/image/', 'hashlib',
             'queue.py', 'threading.py')
 
@@ -51,12 +52,18 @@ def _function(frame):
     return '%s (%s)' % (name, where.split('site-packages/')[-1])
 
 
-def summary(lines, within='nova_docker/image/'):
+# The frames of a load's threads: the send and the download (image/),
+# and the metering of a compressed layer beside them (background.py).
+LOAD_FRAMES = ('nova_docker/image/', 'nova_docker/archive/background.py')
+
+
+def summary(lines, within=LOAD_FRAMES):
     """The text of a summary of py-spy's collapsed stacks ``lines``,
-    of the samples with a frame of ``within`` (not the start-up)."""
+    of the samples with a frame of one of ``within`` (not the
+    start-up)."""
     leaf, package, total = collections.Counter(), collections.Counter(), 0
     for frames, count in _stacks(lines):
-        if not any(within in frame for frame in frames):
+        if not any(name in frame for frame in frames for name in within):
             continue
         total += count
         leaf[_function(frames[-1])] += count

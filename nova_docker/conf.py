@@ -191,7 +191,9 @@ image_opts = [
              'disk; the data is verified either way and nothing is stored '
              'unless it matched. Set it when the engine reads slower than '
              'Glance may keep a download open. The copy has no name in '
-             'the directory and is gone when the load ends.'),
+             'the directory and is gone when the load ends. A zstd layer '
+             'of an OCI archive is unpacked into a file here too (the '
+             'engine gets it plain); unset, into the default temp dir.'),
 ]
 
 volume_opts = [

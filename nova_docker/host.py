@@ -79,6 +79,23 @@ def _product(version: dict) -> str:
     return DOCKER
 
 
+# /info DriverStatus 'driver-type' of Docker's containerd image store.
+CONTAINERD_SNAPSHOTTER = 'io.containerd.snapshotter.v1'
+
+
+def checks_diff_ids(version: dict, info: dict) -> bool:
+    """Whether the engine's load refuses a layer that does not unpack to
+    the diff id its image config records, and leaves nothing of it:
+    Docker's classic image store ("invalid diffID for layer 0", seen on
+    20.10 and 26). Its containerd store refuses too ("wrong diff id
+    calculated on extraction") but keeps the image record it made before
+    unpacking, and Podman refuses with an HTTP 500: the driver checks the
+    diff ids itself there (tests/functional/test_oci_images.py)."""
+    return (_product(version) == DOCKER and
+            disk.driver_status(info).get('driver-type') !=
+            CONTAINERD_SNAPSHOTTER)
+
+
 @dataclasses.dataclass(frozen=True)
 class EngineFacts:
     """What the engine is and has, read from ``/version`` and ``/info``."""

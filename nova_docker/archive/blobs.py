@@ -11,6 +11,9 @@ bound as it streams.
 
 import contextlib
 import tarfile
+import tempfile
+from collections.abc import Callable
+from typing import IO
 
 from nova_docker.archive import background
 from nova_docker.archive import compression
@@ -36,14 +39,19 @@ class SaveData:
     """The data members of one ``docker save`` archive.
 
     :param max_size: the archive's bound on what the engine unpacks.
+    :param hash_unpacked, spool: see :class:`layers.BlobMeter`.
     """
 
-    def __init__(self, max_size: int | None = None):
+    def __init__(self, max_size: int | None = None,
+                 hash_unpacked: bool | Callable[[], bool] = True,
+                 spool: Callable[[], IO[bytes]] = tempfile.TemporaryFile):
         self.blobs: dict[str, oci.Blob] = {}
         # Bytes compressed members unpack to beyond their own size.
         self.extra = 0
         self.outside: str | None = None
         self._max_size = max_size
+        self._meter_options = {'hash_unpacked': hash_unpacked,
+                               'spool': spool}
         self._json = 0
         self.meter: layers.BlobMeter | None = None
         self._left = 0
@@ -65,7 +73,7 @@ class SaveData:
         if self._max_size is not None:
             budget = self._max_size - archive_size - self.extra + size
         self.meter = layers.BlobMeter(bare, size, max_size=budget,
-                                      hashed=is_blob)
+                                      hashed=is_blob, **self._meter_options)
         self._left = size
         if not size:
             self.feed(b'')

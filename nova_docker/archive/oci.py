@@ -178,7 +178,9 @@ def _manifest_entry(blobs: dict, index: dict,
     return entry
 
 
-def _layer(blobs: dict, entry, diff_id, check_data: bool = True) -> str:
+def _layer(blobs: dict, entry, diff_id, check_data: bool = True,
+           engine_checks_diff_ids: bool | Callable[[], bool] = False
+           ) -> str:
     entry = _descriptor(entry, 'layer')
     media = entry.get('mediaType')
     if media in FOREIGN_TYPES:
@@ -195,6 +197,12 @@ def _layer(blobs: dict, entry, diff_id, check_data: bool = True) -> str:
         raise _refuse('the layer %s is %s data, but its media type %s says '
                       '%s' % (entry['digest'], blob.compression, media,
                               LAYER_TYPES[media]))
+    if blob.diff_id is None and (engine_checks_diff_ids()
+                                 if callable(engine_checks_diff_ids)
+                                 else engine_checks_diff_ids):
+        # Not hashed on the way (BlobMeter hash_unpacked): the engine
+        # refuses the load itself if the layer unpacks to anything else.
+        return blob_name(entry['digest'])
     if blob.diff_id != diff_id:
         raise _refuse('the layer %s unpacks to %s, but the image config '
                       'records the diff id %r' % (entry['digest'],
@@ -204,13 +212,19 @@ def _layer(blobs: dict, entry, diff_id, check_data: bool = True) -> str:
 
 def resolve(index_json: bytes, blobs: dict[str, Blob],
             platform: Platform | Callable[[], Platform] | None = None,
-            check_data: bool = True) -> dict:
+            check_data: bool = True,
+            engine_checks_diff_ids: bool | Callable[[], bool] = False
+            ) -> dict:
     """The classic ``manifest.json`` entry (without ``RepoTags``) of the
     one image of ``index_json`` for ``platform`` (or what a callable
     returns, called only for an index that lists platforms); ``blobs``
     maps every digest the archive held to what it held. ``check_data``
     False: the layers' compression and diff ids are not known (the
-    registry, which serves them as they are, to a client that checks)."""
+    registry, which serves them as they are, to a client that checks).
+    ``engine_checks_diff_ids`` True (or a callable returning True): a
+    compressed layer whose unpacked data was not hashed (its diff id None)
+    is left to the engine, which refuses a layer that does not unpack to
+    the config's diff id."""
     try:
         index = json.loads(index_json)
     except ValueError:
@@ -234,5 +248,6 @@ def resolve(index_json: bytes, blobs: dict[str, Blob],
                       ' same number of layers' % entry['digest'])
     pairs = zip(layers, diff_ids, strict=True)
     return {'Config': blob_name(config_entry['digest']), 'RepoTags': None,
-            'Layers': [_layer(blobs, layer, diff_id, check_data)
+            'Layers': [_layer(blobs, layer, diff_id, check_data,
+                              engine_checks_diff_ids)
                        for layer, diff_id in pairs]}

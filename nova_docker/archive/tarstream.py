@@ -21,6 +21,9 @@ the pieces of a chunk that straddles a member boundary.
 import json
 import re
 import tarfile
+import tempfile
+from collections.abc import Callable
+from typing import IO
 
 from nova_docker.archive import blobs
 from nova_docker.archive import members
@@ -172,6 +175,12 @@ class TarStream:
         counted at their unpacked size as they stream.
     :param platform: the engine's :class:`oci.Platform`, to pick the image
         of a multi-platform index.
+    :param engine_checks_diff_ids: the engine refuses a layer that does
+        not unpack to the diff id its config records, leaving nothing: a
+        compressed layer's unpacked data is then counted, not hashed. A
+        callable is asked once, at the first compressed blob.
+    :param spool: makes the file a zstd layer is unpacked into (see
+        :class:`layers.BlobMeter`).
 
     After the first member header, :attr:`kind` is DOCKER_SAVE or ROOTFS;
     once the archive ended (:meth:`finish`), :attr:`manifest` is the
@@ -183,7 +192,9 @@ class TarStream:
 
     def __init__(self, rewrite_manifest: bool = False,
                  max_size: int | None = None,
-                 platform: oci.Platform | None = None):
+                 platform: oci.Platform | None = None,
+                 engine_checks_diff_ids: bool | Callable[[], bool] = False,
+                 spool: Callable[[], IO[bytes]] = tempfile.TemporaryFile):
         self.kind: str | None = None
         self.manifest: list | None = None
         self.members = 0
@@ -193,7 +204,10 @@ class TarStream:
         self._max_size = max_size
         self._platform = platform
         self._save_members = members.SaveMembers()
-        self._data = blobs.SaveData(max_size)
+        self._engine_checks = engine_checks_diff_ids
+        self._data = blobs.SaveData(
+            max_size, hash_unpacked=lambda: not self._checks_diff_ids(),
+            spool=spool)
         self._index: bytes | None = None
         # A blob's header waits until its compression is known: a zstd
         # layer goes to the engine unpacked, under a header of its own.
@@ -266,6 +280,18 @@ class TarStream:
                             [END_OF_ARCHIVE])
         return END_OF_ARCHIVE
 
+    def close(self) -> None:
+        """Close the file of a zstd layer not yet sent (a load that
+        stopped): it holds room in the spool directory until then."""
+        for meter in (self._data.meter, self._spooling):
+            if meter is not None and meter.spool is not None:
+                meter.spool.close()
+
+    def _checks_diff_ids(self) -> bool:
+        if callable(self._engine_checks):
+            self._engine_checks = bool(self._engine_checks())
+        return self._engine_checks
+
     def _check_size(self) -> None:
         if (self._max_size is not None and
                 self.size + self._data.extra > self._max_size):
@@ -284,8 +310,9 @@ class TarStream:
                 'member %r of the OCI image layout lies outside blobs/; '
                 'the layout holds nothing else but its index.json, '
                 'oci-layout and manifest.json' % self._data.outside)
-        self.manifest = [oci.resolve(self._index, self._data.blobs,
-                                     self._platform)]
+        self.manifest = [oci.resolve(
+            self._index, self._data.blobs, self._platform,
+            engine_checks_diff_ids=self._checks_diff_ids)]
         if self._manifest_info is None:
             self._manifest_info = tarfile.TarInfo(MANIFEST)
 

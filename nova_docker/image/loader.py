@@ -28,6 +28,7 @@ from oslo_utils import units
 
 from nova_docker import conf as docker_conf
 from nova_docker import exception as docker_exception
+from nova_docker import host as host_mod
 from nova_docker.docker import errors as docker_errors
 from nova_docker.docker.load_reply import LoadResult
 from nova_docker.image import glance_api
@@ -144,6 +145,7 @@ class ImageLoader:
         # Its downloads are hashed once, by HashCheck (see glance_api).
         self._image_api = image_api or glance_api.ImageAPI()
         self._platform: oci.Platform | None = None
+        self._checks_diff_ids: bool | None = None
 
     def ensure_local(self, context, image_meta, root_gb: int = 0,
                      trusted_certs=None) -> str:
@@ -218,7 +220,10 @@ class ImageLoader:
                           lambda tar: self._still_in_glance(context,
                                                             image_id)],
             max_size=size_limit_gb(root_gb) * units.Gi,
-            platform=self._engine_platform)
+            platform=self._engine_platform,
+            engine_checks_diff_ids=self._engine_checks_diff_ids,
+            spool=functools.partial(source.LayerSpool, image_id,
+                                    CONF.docker.image_download_dir or None))
         try:
             with load_errors(image_id, root_gb):
                 self._send(image, pieces)
@@ -239,6 +244,16 @@ class ImageLoader:
             self._platform = oci.Platform(version.get('Os') or 'linux',
                                           version.get('Arch') or '')
         return self._platform
+
+    def _engine_checks_diff_ids(self) -> bool:
+        """Whether the engine refuses a layer that does not unpack to its
+        config's diff id, leaving nothing (see :func:`host.
+        checks_diff_ids`), read once, at the first compressed layer of an
+        OCI layout: then such a layer is not hashed unpacked on the way."""
+        if self._checks_diff_ids is None:
+            self._checks_diff_ids = host_mod.checks_diff_ids(
+                self._client.version(), self._client.info())
+        return self._checks_diff_ids
 
     def _download(self, context, image: dict, trusted_certs):
         # Push-style (data=sink): without a destination, nova's image API

@@ -30,6 +30,7 @@ import queue
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from typing import IO
 
 from cryptography import exceptions as crypto_exceptions
 from cursive import exception as cursive_exception
@@ -123,12 +124,12 @@ def _spooled(fetch: Callable[[Sink], None], check: HashCheck,
     # The file has no name (O_TMPFILE where the kernel has it, else
     # unlinked at once): it disappears with the process whatever happens.
     # Nothing leaves it before the whole download was verified.
-    with _spool_errors(check, directory):
+    with _spool_errors(check.image_id, directory):
         spool = tempfile.TemporaryFile(dir=directory)
     with spool:
         _checked(fetch, check, functools.partial(_spool_write, spool, check,
                                                  directory))
-        with _spool_errors(check, directory):
+        with _spool_errors(check.image_id, directory):
             spool.seek(0)
         for piece in _spool_pieces(spool, check, directory):
             write(piece)
@@ -136,14 +137,14 @@ def _spooled(fetch: Callable[[Sink], None], check: HashCheck,
 
 def _spool_write(spool, check: HashCheck, directory: str,
                  chunk: bytes) -> None:
-    with _spool_errors(check, directory):
+    with _spool_errors(check.image_id, directory):
         spool.write(chunk)
 
 
 def _spool_pieces(spool, check: HashCheck, directory: str
                   ) -> Iterator[bytes]:
     while True:
-        with _spool_errors(check, directory):
+        with _spool_errors(check.image_id, directory):
             piece = spool.read(SPOOL_PIECE)
         if not piece:
             return
@@ -151,16 +152,47 @@ def _spool_pieces(spool, check: HashCheck, directory: str
 
 
 @contextlib.contextmanager
-def _spool_errors(check: HashCheck, directory: str) -> Iterator[None]:
+def _spool_errors(image_id: str, directory: str) -> Iterator[None]:
     # A full or missing spool directory is the operator's to fix, and an
     # OSError raised into the engine upload would read as "is dockerd
     # running?": say what it is.
     try:
         yield
     except OSError as exc:
-        raise docker_exception.SpoolFailed(image_id=check.image_id,
-                                 directory=directory,
-                                 reason=exc.strerror or exc) from exc
+        raise docker_exception.SpoolFailed(image_id=image_id,
+                                           directory=directory,
+                                           reason=exc.strerror or exc
+                                           ) from exc
+
+
+class LayerSpool:
+    """The anonymous file a zstd layer is unpacked into (Docker 20.10
+    reads no zstd layer): in ``directory`` (``[docker]
+    image_download_dir``, where the operator lets image data land) or,
+    unset, the default temp dir; its failures say where
+    (:class:`SpoolFailed`), not "is the engine running?" as an OSError
+    raised into the upload to the engine would.
+    """
+
+    def __init__(self, image_id: str, directory: str | None = None):
+        self._where = (image_id, directory or tempfile.gettempdir())
+        with _spool_errors(*self._where):
+            self._file = tempfile.TemporaryFile(dir=directory)
+
+    def write(self, data) -> int:
+        with _spool_errors(*self._where):
+            return self._file.write(data)
+
+    def seek(self, offset: int) -> int:
+        with _spool_errors(*self._where):
+            return self._file.seek(offset)
+
+    def read(self, size: int = -1) -> bytes:
+        with _spool_errors(*self._where):
+            return self._file.read(size)
+
+    def close(self) -> None:
+        self._file.close()
 
 
 def download_error(check: HashCheck, exc: Exception) -> Exception:
@@ -374,17 +406,22 @@ class TarPieces:
     :param final_checks: callables given the TarStream once the whole
         source went by, before the end-of-archive marker is released; they
         raise to stop the load.
-    :param rewrite_manifest, max_size, platform: see TarStream
-        (``max_size`` bounds the data after gzip is undone).
+    :param rewrite_manifest, max_size, platform, engine_checks_diff_ids,
+        spool: see TarStream (``max_size`` bounds the data after gzip is
+        undone).
     """
 
     def __init__(self, source: Iterable[bytes],
                  final_checks: Iterable[Callable[[TarStream], None]] = (),
                  rewrite_manifest: bool = True,
                  max_size: int | None = None,
-                 platform: Platform | None = None):
+                 platform: Platform | None = None,
+                 engine_checks_diff_ids: bool | Callable[[], bool] = False,
+                 spool: Callable[[], IO[bytes]] = tempfile.TemporaryFile):
         self.tar = TarStream(rewrite_manifest=rewrite_manifest,
-                             max_size=max_size, platform=platform)
+                             max_size=max_size, platform=platform,
+                             engine_checks_diff_ids=engine_checks_diff_ids,
+                             spool=spool)
         self._source = source
         self._final_checks = list(final_checks)
         self._gunzip = Gunzip()
@@ -415,6 +452,7 @@ class TarPieces:
         """Stop reading the source (safe to call more than once)."""
         self._pieces.close()
         close_quietly(self._source)
+        self.tar.close()
 
     def _generate(self) -> Iterator[bytes]:
         for raw in self._source:

@@ -86,3 +86,20 @@ def test_a_full_spool_directory_is_reported_as_that(
         loader.ensure_local(None, meta)
     assert not engine_has(engine, names.local_ref(meta.id))
     assert not list(tiny_spool_dir.iterdir())
+
+
+def test_a_zstd_layer_is_unpacked_in_the_spool_directory(
+        engine_client, engine, image_api, tiny_spool_dir):
+    # Under 512k in Glance (zeros pack to almost nothing), 2 MB unpacked:
+    # the zstd layer's unpacked copy lands where the operator said image
+    # data may land, and fills it, not the default temp dir.
+    rootfs = image_fx.tar_of({'zeros': bytes(2 << 20)})
+    archive = image_fx.oci_save_tar(compression='zstd', rootfs=rootfs)
+    assert len(archive) < 512 * 1024
+    meta = image_api.add(archive)
+    loader = images.ImageLoader(engine_client, image_api=image_api)
+    with pytest.raises(docker_exception.SpoolFailed,
+                       match='image_download_dir.*No space left on device'):
+        loader.ensure_local(None, meta)
+    assert not engine_has(engine, names.local_ref(meta.id))
+    assert not list(tiny_spool_dir.iterdir())

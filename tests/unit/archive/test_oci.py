@@ -255,6 +255,67 @@ def test_a_layer_whose_diff_id_differs_from_the_config_is_refused():
     refused(made, 'but the image config records the diff id')
 
 
+def other_diff_id(compression):
+    """A layout whose config records the diff id of another rootfs."""
+    made = layout(compression=compression)
+    other = fx.busybox_rootfs_tar({'etc/motd': b'hi\n'})
+    made.blobs.pop(oci.blob_name(made.config_desc['digest']))
+    config = json.loads(made.config)
+    config['rootfs']['diff_ids'] = ['sha256:' + fx.sha256_hex(other)]
+    made.config = json.dumps(config).encode()
+    made.manifest['config'] = made.add_blob(made.config, fx.OCI_CONFIG)
+    made.replace_manifest()
+    return made
+
+
+class Asked:
+    """``engine_checks_diff_ids`` as a callable that counts its calls."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.calls = 0
+
+    def __call__(self):
+        self.calls += 1
+        return self.answer
+
+
+@pytest.mark.parametrize('compression', ['gzip', 'zstd'])
+def test_a_compressed_layers_diff_id_is_left_to_an_engine_that_checks_it(
+        behind, compression):
+    # Docker's classic store refuses such a layer itself, leaving nothing
+    # (tests/functional/test_oci_images.py): its unpacked data is counted
+    # but not hashed, and the engine asked once.
+    asked = Asked(True)
+    stream, out = run(other_diff_id(compression).tar(),
+                      engine_checks_diff_ids=asked)
+    assert asked.calls == 1
+    [blob] = [b for b in stream._data.blobs.values()
+              if b.compression == compression]
+    assert blob.diff_id is None
+    assert stream.manifest[0]['Layers']
+
+
+@pytest.mark.parametrize('compression', ['gzip', 'zstd'])
+def test_an_engine_that_does_not_check_diff_ids_leaves_it_to_the_driver(
+        compression):
+    asked = Asked(False)
+    refused(other_diff_id(compression),
+            'but the image config records the diff id',
+            engine_checks_diff_ids=asked)
+    assert asked.calls == 1
+
+
+def test_a_plain_layers_diff_id_is_checked_whatever_the_engine():
+    # Its digest is its diff id: known at no cost, and the engine is not
+    # asked.
+    asked = Asked(True)
+    refused(other_diff_id('plain'),
+            'but the image config records the diff id',
+            engine_checks_diff_ids=asked)
+    assert asked.calls == 0
+
+
 def test_a_layer_compressed_unlike_its_media_type_is_refused():
     made = layout(compression='zstd')
     made.manifest['layers'][0]['mediaType'] = fx.OCI_LAYER['gzip']
