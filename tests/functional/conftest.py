@@ -33,7 +33,7 @@ def pytest_generate_tests(metafunc):
 
 
 @pytest.fixture(scope='session', autouse=True)
-def instances_path(tmp_path_factory):
+def run_instances_path(tmp_path_factory):
     """[DEFAULT] instances_path of every driver of the tier (config
     drives, resolution files): a directory of the run's own, which must
     be empty again at the end."""
