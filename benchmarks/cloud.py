@@ -99,13 +99,12 @@ class Cloud:
             os.unlink(path)
 
     def fit(self, count):
-        """Quotas that let any number of servers in (the defaults hold
-        ten). No limit on ports either: with one, nova-api lists every
-        port of the project at each create to count them."""
+        """Quotas that let ``count`` more servers in (the defaults hold
+        ten)."""
         project = self.demo.current_project_id
         self.admin.set_compute_quotas(project, instances=-1, cores=-1,
                                       ram=-1)
-        self.admin.network.update_quota(project, ports=-1)
+        self.admin.network.update_quota(project, ports=max(100, count * 2))
 
     def create(self, name, conn=None):
         conn = conn or self.demo

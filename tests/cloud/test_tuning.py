@@ -69,15 +69,6 @@ def test_nova_api_and_neutron_api_serve_with_two_workers(cloud):
 
 # -- what a boot costs the services in CPU (issue 25, the profile) -----------
 
-def test_a_project_may_have_any_number_of_ports(cloud):
-    # With a port quota, nova-api lists every port of the project at each
-    # server create to count them (20 % of neutron-api's CPU in a batch).
-    default = cloud.admin.json('quota', 'show', '--default', '--network')
-    if isinstance(default, list):  # rows of Resource and Limit
-        default = {row['Resource']: row['Limit'] for row in default}
-    assert default.get('ports', default.get('port')) == -1, default
-
-
 def _dhcp_warnings():
     with open(os.path.join(LOG, 'neutron-api.log'), errors='replace') as f:
         return sum('No more DHCP agents' in line or

@@ -82,7 +82,8 @@ provider = fernet
 # request: a token is validated again in each), and without this each
 # validation reads the user, project, roles and catalog from MariaDB:
 # in a profiled run of benchmarks.cloud, validations were 35 % of
-# keystone's CPU and reading role assignments 54 % (FIGURE_KEYSTONE).
+# keystone's CPU and reading role assignments 54 %; with the cache,
+# keystone's samples fell from 670 to 108 (benchmarks/README.rst).
 [cache]
 enabled = true
 backend = oslo_cache.dict
@@ -184,13 +185,6 @@ lock_path = $DATA/neutron/lock
 [agent]
 # Root already; neutron's privileged calls go through privsep (below).
 root_helper =
-[quotas]
-# No limit on a project's ports: at every server create nova-api checks
-# the port quota and, when there is a limit, lists every port of the
-# project to count them (nova's validate_networks), which neutron-api
-# builds in full for each create of a batch: 20 % of its CPU in a
-# profiled run of benchmarks.cloud (FIGURE_PORTS).
-quota_port = -1
 $(auth_section keystone_authtoken neutron)
 $(auth_section nova nova)
 EOF
