@@ -6,7 +6,11 @@ import datetime
 import os
 import re
 import statistics
+import subprocess
 import time
+import urllib.request
+
+import yaml
 
 from tests.cloud import cloud as cloud_mod
 
@@ -61,3 +65,73 @@ def test_nova_api_and_neutron_api_serve_with_two_workers(cloud):
     pids = cloud_mod.recorded_pids()
     for name in ('nova-api', 'neutron-api'):
         assert len(_workers(pids[name])) == 2, name
+
+
+# -- what a boot costs the services in CPU (issue 25, the profile) -----------
+
+def _dhcp_warnings():
+    with open(os.path.join(LOG, 'neutron-api.log'), errors='replace') as f:
+        return sum('No more DHCP agents' in line or
+                   'Unable to schedule network' in line for line in f)
+
+
+def test_ports_are_not_offered_to_dhcp_agents_the_cloud_has_not(cloud):
+    before = _dhcp_warnings()
+    port = cloud.demo.json('port', 'create', '--network', 'private',
+                           'tuning-dhcp-check')
+    try:
+        cloud.demo.run('port', 'set', '--name', 'tuning-dhcp-check2',
+                       port['id'])
+    finally:
+        cloud.demo.run('port', 'delete', port['id'])
+    assert _dhcp_warnings() == before, (
+        'neutron-api tried to schedule the network to a DHCP agent: '
+        'dhcp_agent_notification should be off')
+
+
+def _selects():
+    sock = os.path.join(cloud_mod.STATE, 'data', 'mysql-run', 'mysql.sock')
+    out = subprocess.run(
+        ['mariadb', '--no-defaults', '-S', sock, '-u', 'root', '-N', '-e',
+         "SHOW GLOBAL STATUS LIKE 'Com_select'"],
+        check=True, capture_output=True, text=True).stdout
+    return int(out.split()[-1])
+
+
+def _keystone_url():
+    with open(os.path.join(cloud_mod.STATE, 'clouds.yaml')) as f:
+        clouds = yaml.safe_load(f)['clouds']
+    return clouds['nova-docker-admin']['auth']['auth_url'].rstrip('/')
+
+
+def test_keystone_validates_a_token_again_from_its_cache(cloud):
+    # Each API worker's keystonemiddleware validates a token once per
+    # cached copy (one per concurrent request); keystone answers a token
+    # it has validated from its cache, not from MariaDB.
+    admin = cloud.admin.json('token', 'issue')['id']
+    subject = cloud.demo.json('token', 'issue')['id']
+    url = _keystone_url()
+    if not url.endswith('/v3'):
+        url += '/v3'
+
+    def validate():
+        request = urllib.request.Request(
+            url + '/auth/tokens',
+            headers={'X-Auth-Token': admin, 'X-Subject-Token': subject})
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            assert reply.status == 200
+
+    validate()
+    count = 40
+    best = None
+    for _ in range(3):  # the other services query MariaDB meanwhile
+        before = _selects()
+        for _ in range(count):
+            validate()
+        used = _selects() - before
+        best = used if best is None else min(best, used)
+        if best < count:
+            break
+    assert best < count, (
+        '%d validations of one token took %d SELECTs in MariaDB: keystone '
+        'should answer them from its cache' % (count, best))
