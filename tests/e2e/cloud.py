@@ -186,6 +186,11 @@ class EngineClean(fixtures.Fixture):
             self.engine.remove_container(c['Id'])
         for tag in self.cached_images():
             self.engine.remove_image(tag)
+        # Then each last-use marker again: nova-compute still runs, and
+        # its image cache pass may have named an image anew (removed and
+        # tagged ``used`` again) while ``latest`` was still there.
+        for image_id in self.image_ids:
+            self.engine.remove_image(LOCAL_REPO_PREFIX + image_id + ':used')
         images = self.leftover_images()
         for i in images:
             self.engine.remove_image(i['Id'])
