@@ -77,15 +77,22 @@ def tiny_spool_dir(tmp_path):
     subprocess.run(['umount', str(directory)], check=True)
 
 
-def test_a_full_spool_directory_is_reported_as_that(
-        engine_client, engine, image_api, tiny_spool_dir):
-    meta = image_api.add(image_fx.docker_save_tar(None, ['/bin/sh']))
+def assert_full_spool(engine_client, engine, image_api, spool_dir, archive):
+    """Loading ``archive`` fills ``spool_dir``: SpoolFailed says so, and
+    nothing is left there or on the engine."""
+    meta = image_api.add(archive)
     loader = images.ImageLoader(engine_client, image_api=image_api)
     with pytest.raises(docker_exception.SpoolFailed,
                        match='image_download_dir.*No space left on device'):
         loader.ensure_local(None, meta)
     assert not engine_has(engine, names.local_ref(meta.id))
-    assert not list(tiny_spool_dir.iterdir())
+    assert not list(spool_dir.iterdir())
+
+
+def test_a_full_spool_directory_is_reported_as_that(
+        engine_client, engine, image_api, tiny_spool_dir):
+    assert_full_spool(engine_client, engine, image_api, tiny_spool_dir,
+                      image_fx.docker_save_tar(None, ['/bin/sh']))
 
 
 def test_a_zstd_layer_is_unpacked_in_the_spool_directory(
@@ -96,10 +103,5 @@ def test_a_zstd_layer_is_unpacked_in_the_spool_directory(
     rootfs = image_fx.tar_of({'zeros': bytes(2 << 20)})
     archive = image_fx.oci_save_tar(compression='zstd', rootfs=rootfs)
     assert len(archive) < 512 * 1024
-    meta = image_api.add(archive)
-    loader = images.ImageLoader(engine_client, image_api=image_api)
-    with pytest.raises(docker_exception.SpoolFailed,
-                       match='image_download_dir.*No space left on device'):
-        loader.ensure_local(None, meta)
-    assert not engine_has(engine, names.local_ref(meta.id))
-    assert not list(tiny_spool_dir.iterdir())
+    assert_full_spool(engine_client, engine, image_api, tiny_spool_dir,
+                      archive)
