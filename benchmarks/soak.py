@@ -25,6 +25,7 @@ from nova_docker import container
 from nova_docker import driver as driver_mod
 from nova_docker import host as host_mod
 from nova_docker import labels
+from nova_docker.image.local import LocalImages
 from tests.fixtures import images as image_fixtures
 from tests.fixtures import nova_objects
 
@@ -49,7 +50,8 @@ def cached_image(client, run_label):
 
 
 def remove_image(client, meta):
-    client.remove_image('glance/%s:latest' % meta.id, force=True)
+    # Both names: each boot of the cached image marked it used too.
+    LocalImages(client).remove_cached(meta.id, 'the soak image')
 
 
 def cycle(drv, meta, project):

@@ -31,6 +31,11 @@ def soak(engine, tmp_path, monkeypatch):
     yield run
     run.close()
     driver_mod.CONF.clear_override('image_download_dir', 'docker')
+    # Every boot named the cached image anew (glance/<id>:used): the
+    # close removes that name too.
+    names = {t for i in engine.images() for t in i.get('RepoTags') or []}
+    assert not {t for t in names if t.startswith('glance/%s:' %
+                                                  run.meta.id)}
 
 
 def test_boot_delete_cycles_leak_nothing(soak):
