@@ -16,6 +16,8 @@ from nova_docker import disk
 from nova_docker import docker
 from nova_docker.docker import errors
 from nova_docker import engine_checks
+from nova_docker import engine_facts
+from nova_docker.engine_facts import EngineFacts
 from nova_docker import events
 from nova_docker import exception as docker_exception
 from nova_docker import guest
@@ -50,79 +52,6 @@ def client_from_conf() -> 'docker.DockerClient':
                                connect_timeout=opts.connect_timeout,
                                read_timeout=opts.read_timeout,
                                image_timeout=opts.image_timeout)
-
-
-DOCKER = 'Docker Engine'
-PODMAN = 'Podman Engine'
-# Podman gives each container RLIMIT_NOFILE and RLIMIT_NPROC of 1048576
-# unless its create request says otherwise, above the hard limits of a
-# root without CAP_SYS_RESOURCE (as on hosts in containers or VMs with
-# tight limits): there no container starts ("error setting rlimit type
-# 7"). Limits of the common soft defaults, under such hard ones, are
-# asked for explicitly. Docker sets none: containers inherit dockerd's.
-PODMAN_ULIMITS = (
-    {'Name': 'nofile', 'Soft': 1024, 'Hard': 4096},
-    {'Name': 'nproc', 'Soft': 4096, 'Hard': 4096},
-)
-
-
-def _product(version: dict) -> str:
-    """Which engine answers ('Docker Engine', 'Podman Engine'...): the
-    dialect a caller may need to speak, from ``/version``."""
-    for component in version.get('Components') or []:
-        name = component.get('Name', '')
-        # Docker's own component is plain 'Engine' (20.10 to 29).
-        if name == 'Engine':
-            return DOCKER
-        if name.endswith('Engine'):
-            return name
-    return DOCKER
-
-
-# /info DriverStatus 'driver-type' of Docker's containerd image store.
-CONTAINERD_SNAPSHOTTER = 'io.containerd.snapshotter.v1'
-
-
-def checks_diff_ids(version: dict, info: dict) -> bool:
-    """Whether the engine's load refuses a layer that does not unpack to
-    the diff id its image config records, and leaves nothing of it:
-    Docker's classic image store ("invalid diffID for layer 0", seen on
-    20.10 and 26). Its containerd store refuses too ("wrong diff id
-    calculated on extraction") but keeps the image record it made before
-    unpacking, and Podman refuses with an HTTP 500: the driver checks the
-    diff ids itself there (tests/functional/test_oci_images.py)."""
-    return (_product(version) == DOCKER and
-            disk.driver_status(info).get('driver-type') !=
-            CONTAINERD_SNAPSHOTTER)
-
-
-@dataclasses.dataclass(frozen=True)
-class EngineFacts:
-    """What the engine is and has, read from ``/version`` and ``/info``."""
-
-    api_version: str
-    product: str
-    # The CPU count bounds a container's CPU cap; the architecture picks
-    # the sandbox's pause program; the storage says what a disk bound is.
-    cpus: int | None
-    arch: str | None
-    storage: disk.StorageFacts
-    # What every create body must carry on this engine (HostConfig
-    # Ulimits), beyond what the flavor says.
-    ulimits: tuple = ()
-    # Whether instances keep running while the engine is stopped or
-    # restarted: Docker's live-restore; always on Podman, whose
-    # containers belong to their conmon, not to the API service (its
-    # /info says LiveRestoreEnabled false all the same).
-    keeps_running: bool = False
-    # Whether a workload joined to its sandbox carries the hostname
-    # itself: Podman 4 gives it a hostname of its own (its id); Docker
-    # shares the sandbox's and refuses one there.
-    workload_hostname: bool = False
-    # Whether the workload needs its own /etc/resolv.conf and /etc/hosts
-    # (nova_docker.resolution): Podman 4 writes none for the sandbox (its
-    # network is none) nor for a workload joined to it.
-    workload_resolution: bool = False
 
 
 class Host:
@@ -189,17 +118,8 @@ class Host:
         return self._facts
 
     def _read_facts(self, version: dict, info: dict) -> EngineFacts:
-        product = _product(version)
-        self._facts = EngineFacts(
-            api_version=self.client.api_version, product=product,
-            ulimits=PODMAN_ULIMITS if product == PODMAN else (),
-            keeps_running=(product == PODMAN or
-                           bool(info.get('LiveRestoreEnabled'))),
-            workload_hostname=product == PODMAN,
-            workload_resolution=product == PODMAN,
-            cpus=info.get('NCPU'), arch=info.get('Architecture'),
-            storage=resources.storage_facts(
-                info, local=self.engine_is_local))
+        self._facts = engine_facts.read(self.client.api_version, version,
+                                        info, local=self.engine_is_local)
         return self._facts
 
     @property

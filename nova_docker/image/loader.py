@@ -28,7 +28,7 @@ from oslo_utils import units
 
 from nova_docker import conf as docker_conf
 from nova_docker import exception as docker_exception
-from nova_docker import host as host_mod
+from nova_docker import engine_facts
 from nova_docker.docker import errors as docker_errors
 from nova_docker.docker.load_reply import LoadResult
 from nova_docker.image import glance_api
@@ -139,13 +139,13 @@ def check_manifest(image_id: str, tar: tarstream.TarStream) -> None:
 class ImageLoader:
     """Makes a Glance image available on the engine, once per image id."""
 
-    def __init__(self, client, image_api=None):
+    def __init__(self, client, image_api=None, facts=None):
         self._client = client
         self._local = LocalImages(client)
         # Its downloads are hashed once, by HashCheck (see glance_api).
         self._image_api = image_api or glance_api.ImageAPI()
-        self._platform: oci.Platform | None = None
-        self._checks_diff_ids: bool | None = None
+        self._facts = facts or self._read_facts
+        self._own_facts: engine_facts.EngineFacts | None = None
 
     def ensure_local(self, context, image_meta, root_gb: int = 0,
                      trusted_certs=None) -> str:
@@ -235,25 +235,27 @@ class ImageLoader:
         LOG.info('Loaded Glance image %s as %s', image_id,
                  names.local_ref(image_id))
 
+    def _read_facts(self) -> engine_facts.EngineFacts:
+        """The engine's facts, read once, for a loader made without the
+        Host's (tools and tests)."""
+        if self._own_facts is None:
+            self._own_facts = engine_facts.read(
+                self._client.api_version, self._client.version(),
+                self._client.info())
+        return self._own_facts
+
     def _engine_platform(self) -> oci.Platform:
         """The image of a multi-platform archive to load: the engine's
-        own platform, as its ``/version`` names it (Go's names, as OCI
-        indexes do: linux/amd64), read once."""
-        if self._platform is None:
-            version = self._client.version()
-            self._platform = oci.Platform(version.get('Os') or 'linux',
-                                          version.get('Arch') or '')
-        return self._platform
+        own platform."""
+        return self._facts().platform
 
     def _engine_checks_diff_ids(self) -> bool:
         """Whether the engine refuses a layer that does not unpack to its
-        config's diff id, leaving nothing (see :func:`host.
-        checks_diff_ids`), read once, at the first compressed layer of an
-        OCI layout: then such a layer is not hashed unpacked on the way."""
-        if self._checks_diff_ids is None:
-            self._checks_diff_ids = host_mod.checks_diff_ids(
-                self._client.version(), self._client.info())
-        return self._checks_diff_ids
+        config's diff id, leaving nothing (see :func:`nova_docker.
+        engine_facts.checks_diff_ids`), asked at the first compressed
+        layer of an OCI layout: then such a layer is not hashed unpacked
+        on the way."""
+        return self._facts().checks_diff_ids
 
     def _download(self, context, image: dict, trusted_certs):
         # Push-style (data=sink): without a destination, nova's image API

@@ -21,7 +21,7 @@ import uuid
 import pytest
 from nova import exception
 
-from nova_docker import host as host_mod
+from nova_docker import engine_facts
 from tests.fixtures import engines as engines_fx
 from tests.fixtures.glance_boot import boot
 from tests.fixtures.glance_boot import engine_has
@@ -239,7 +239,7 @@ def test_a_layer_that_unpacks_to_another_diff_id_is_refused_leaving_nothing(
     # there the driver checks before the archive completes.
     version = engine.get('/version').json()
     info = engine.get('/info').json()
-    assert host_mod.checks_diff_ids(version, info) == (
+    assert engine_facts.checks_diff_ids(version, info) == (
         engine.kind in (engines_fx.HOST, 'docker26'))
     made = with_diff_id_of_another_layer(image_fx.OciLayout(
         ['/bin/echo', 'x'], rootfs=fresh_rootfs(),

@@ -216,17 +216,3 @@ def test_podman_without_live_restore_keeps_its_instances_running(
     podman.init_host('node-7')
     assert podman.facts.keeps_running is True
     assert 'live-restore' not in caplog.text
-
-
-@pytest.mark.parametrize('component, status, checks', [
-    ('Engine', [['Backing Filesystem', 'extfs']], True),
-    ('Engine', [['driver-type', 'io.containerd.snapshotter.v1']], False),
-    ('Podman Engine', [], False),
-])
-def test_only_dockers_classic_store_is_left_the_diff_id_check(
-        component, status, checks):
-    # What each engine's load does with a layer that does not unpack to
-    # its diff id: tests/functional/test_oci_images.py.
-    version = {'Components': [{'Name': component}]}
-    assert host_mod.checks_diff_ids(version,
-                                    {'DriverStatus': status}) is checks

@@ -13,7 +13,9 @@ from nova_docker.docker.load_reply import LoadResult
 from nova_docker import exception as docker_exception
 from nova_docker.image import loader
 from nova_docker.image import names
+from nova_docker.archive import oci
 from nova_docker.archive import tarstream
+from nova_docker import engine_facts
 from tests.fixtures import image_api
 from tests.fixtures import images as fx
 from tests.fixtures import nova_objects
@@ -219,3 +221,27 @@ def test_a_name_moved_silently_is_put_back_or_removed(drops):
         assert 'but for victim:latest' in str(exc.value)
     else:
         assert client.tags['victim:latest'] == 'sha256:' + 'v' * 64
+
+
+def test_a_loader_given_the_hosts_facts_asks_the_engine_for_none():
+    # A multi-platform OCI archive with a gzip layer needs both the
+    # engine's platform and whether its load checks diff ids: the
+    # driver's loader takes them from the Host, which read them once at
+    # start (FakeClient has no version() or info() to ask).
+    archive = fx.OciLayout(platforms=['arm64']).tar()
+    api = FakeImageAPI(archive)
+    client = FakeClient()
+    asked = []
+
+    def facts():
+        asked.append(1)
+        return engine_facts.EngineFacts(
+            api_version='1.41', product=engine_facts.DOCKER, cpus=2,
+            arch='x86_64', storage=None,
+            platform=oci.Platform('linux', fx.host_arch()),
+            checks_diff_ids=True)
+
+    loader.ImageLoader(client, image_api=api, facts=facts).ensure_local(
+        None, nova_objects.image_meta(image_id=api.image['id']))
+    assert ('load',) in client.calls
+    assert asked
