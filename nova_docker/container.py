@@ -59,7 +59,6 @@ from typing import Any
 from nova import exception
 
 from nova_docker import conf
-from nova_docker import config_drive as config_drive_mod
 from nova_docker import labels
 from nova_docker import sandbox_image
 
@@ -412,10 +411,9 @@ def command_override(image_meta) -> list[str] | None:
                    % (props.os_command_line, exc)) from None
 
 
-def _config_drive(source: str | None) -> Body:
-    if not source:
-        return {}
-    return {'HostConfig': {'Mounts': [config_drive_mod.mount(source)]}}
+def _mounts(mounts) -> Body:
+    return {'HostConfig': {'Mounts': [dict(m) for m in mounts]}} \
+        if mounts else {}
 
 
 def _ulimits(ulimits) -> Body:
@@ -456,7 +454,7 @@ def create_body(instance, image_meta, image_ref: str, pids_limit: int,
                 image_config: dict | None = None,
                 storage_opt=None, ulimits=(),
                 own_hostname: bool = False, tty: bool = True,
-                config_drive: str | None = None) -> Body:
+                mounts=()) -> Body:
     """The ``POST /containers/create`` body for ``instance``.
 
     :param image_ref: the engine-local image to run (see nova_docker.images).
@@ -475,8 +473,8 @@ def create_body(instance, image_meta, image_ref: str, pids_limit: int,
     :param own_hostname: the workload carries the hostname though it
         joins a sandbox (an engine that shares no hostname, EngineFacts).
     :param tty: the workload runs on a terminal ([docker] workload_tty).
-    :param config_drive: the host directory of its config drive
-        (nova_docker.config_drive), bound read-only; None: none.
+    :param mounts: ``HostConfig.Mounts`` entries: its volumes, config
+        drive and resolution files (each module's own binds); empty: none.
     """
     flavor = instance.flavor
     hardening = hardening or Hardening()
@@ -496,7 +494,7 @@ def create_body(instance, image_meta, image_ref: str, pids_limit: int,
         _network(sandbox),
         {'HostConfig': {'StorageOpt': storage_opt}} if storage_opt else {},
         _ulimits(ulimits),
-        _config_drive(config_drive),
+        _mounts(mounts),
     )
 
 

@@ -98,7 +98,8 @@ class DockerDriver(driver.ComputeDriver):
         super().__init__(virtapi)
         self._host = host or host_mod.Host()
         client = self._host.client
-        self._images = images.ImageLoader(client, image_api=image_api)
+        self._images = images.ImageLoader(client, image_api=image_api,
+                                          facts=lambda: self._host.facts)
         self._snapshots = images.Snapshotter(client, image_api=image_api)
         self._image_cache = images.ImageCache(client)
         self._local_images = images.LocalImages(client)
@@ -258,12 +259,11 @@ class DockerDriver(driver.ComputeDriver):
             plan.hosts, host=self._host.name, node=self._host.name,
             ulimits=self._host.facts.ulimits,
             serial_port=self._serial_port(instance))
+        mounts = (self._volumes.binds(instance) +
+                  self._resolution_binds(instance, plan) +
+                  ([config_drive.mount(drive)] if drive else []))
         body = self._workload_body(instance, image_meta, image_ref,
-                                   guest.sandbox, drive)
-        binds = self._volumes.binds(instance) + self._resolution_binds(
-            instance, plan)
-        if binds:
-            body['HostConfig'].setdefault('Mounts', []).extend(binds)
+                                   guest.sandbox, mounts)
         guest.create(sandbox_body, body)
 
     def _resolution_binds(self, instance, plan) -> list[dict]:
@@ -276,7 +276,7 @@ class DockerDriver(driver.ComputeDriver):
                                            plan.hosts)
 
     def _workload_body(self, instance, image_meta, image_ref: str,
-                       sandbox: str, drive: str | None = None) -> dict:
+                       sandbox: str, mounts=()) -> dict:
         config = self._local_images.config(image_meta.id)
         try:
             return container.create_body(
@@ -289,7 +289,7 @@ class DockerDriver(driver.ComputeDriver):
                     instance.flavor.root_gb or CONF.docker.max_image_size_gb),
                 ulimits=self._host.facts.ulimits,
                 own_hostname=self._host.facts.workload_hostname,
-                tty=CONF.docker.workload_tty, config_drive=drive)
+                tty=CONF.docker.workload_tty, mounts=mounts)
         except exception.ImageUnacceptable:
             with excutils.save_and_reraise_exception():
                 self._local_images.forget_refused(image_meta.id,

@@ -41,7 +41,7 @@ def test_the_default_bound_is_novas_vfat_drive_size():
 def test_the_workload_body_binds_the_drive_read_only_at_the_seed_dir():
     body = container.create_body(
         nova_objects.instance(), nova_objects.image_meta(), 'glance/x:latest',
-        100, config_drive='/srv/instances/u/config_drive')
+        100, mounts=[config_drive.mount('/srv/instances/u/config_drive')])
     assert body['HostConfig']['Mounts'] == [{
         'Type': 'bind', 'Source': '/srv/instances/u/config_drive',
         'Target': '/var/lib/cloud/seed/config_drive', 'ReadOnly': True}]
