@@ -91,9 +91,38 @@ def checks_diff_ids(version: dict, info: dict) -> bool:
     calculated on extraction") but keeps the image record it made before
     unpacking, and Podman refuses with an HTTP 500: the driver checks the
     diff ids itself there (tests/functional/test_oci_images.py)."""
+    return _classic_docker_store(version, info)
+
+
+def _classic_docker_store(version: dict, info: dict) -> bool:
     return (_product(version) == DOCKER and
             disk.driver_status(info).get('driver-type') !=
             CONTAINERD_SNAPSHOTTER)
+
+
+def loads_partial_archives(version: dict, info: dict) -> bool:
+    """Whether the engine loads a ``docker save`` archive that lacks the
+    files of layers it already holds: Docker's classic image store looks
+    each layer up by its chain id first and reads only the files of
+    layers it lacks (seen on 20.10 and 26). Podman refuses such an
+    archive ("payload does not match any of the supported image
+    formats"); Docker's containerd store loads one only while its
+    content store still has the missing blobs, which nothing promises
+    (tests/functional/test_migration.py)."""
+    return _classic_docker_store(version, info)
+
+
+# The key of ComputeNode.stats (the driver's ``get_available_resource``
+# ``stats``, which nova's resource tracker stores) by which a migration's
+# source learns that the target's engine loads partial archives.
+PARTIAL_LOAD_STAT = 'docker_loads_partial_archives'
+
+
+def node_stats(facts: 'EngineFacts') -> dict:
+    """What this host tells the others through its ComputeNode record:
+    a fresh dict each time (nova's tracker adds to it)."""
+    return {PARTIAL_LOAD_STAT: 'true' if facts.loads_partial_archives
+            else 'false'}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +152,10 @@ class EngineFacts:
     # (nova_docker.resolution): Podman 4 writes none for the sandbox (its
     # network is none) nor for a workload joined to it.
     workload_resolution: bool = False
+    # Whether a load may lack the files of layers the engine holds
+    # (:func:`loads_partial_archives`): a migration's target that does
+    # gets only what its base image lacks.
+    loads_partial_archives: bool = False
 
 
 class Host:
@@ -197,6 +230,7 @@ class Host:
                            bool(info.get('LiveRestoreEnabled'))),
             workload_hostname=product == PODMAN,
             workload_resolution=product == PODMAN,
+            loads_partial_archives=loads_partial_archives(version, info),
             cpus=info.get('NCPU'), arch=info.get('Architecture'),
             storage=resources.storage_facts(
                 info, local=self.engine_is_local))
@@ -293,7 +327,9 @@ class Host:
             self._facts = dataclasses.replace(
                 self._facts, cpus=info.get('NCPU'),
                 arch=info.get('Architecture'))
-        return resources.available_resource(info, nodename)
+        offered = resources.available_resource(info, nodename)
+        offered['stats'] = node_stats(self.facts)
+        return offered
 
     # -- events ---------------------------------------------------------
 

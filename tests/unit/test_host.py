@@ -230,3 +230,24 @@ def test_only_dockers_classic_store_is_left_the_diff_id_check(
     version = {'Components': [{'Name': component}]}
     assert host_mod.checks_diff_ids(version,
                                     {'DriverStatus': status}) is checks
+
+
+@pytest.mark.parametrize('component, status, partial', [
+    ('Engine', [['Backing Filesystem', 'extfs']], 'true'),
+    ('Engine', [['driver-type', 'io.containerd.snapshotter.v1']], 'false'),
+    ('Podman Engine', [], 'false'),
+], ids=['docker-classic', 'docker-containerd', 'podman'])
+def test_the_resource_audit_says_whether_partial_archives_load(
+        engine_at, component, status, partial):
+    # What each engine's load does with an archive that lacks the layers
+    # it holds: tests/functional/test_migration.py. The word reaches the
+    # other hosts through ComputeNode.stats.
+    engine_at.route('GET', r'^/version$', json=dict(
+        fake_engine.DEFAULT_VERSION, Components=[{'Name': component,
+                                                  'Version': '1'}]))
+    engine_at.route('GET', r'^/info$', json=dict(fake_engine.DEFAULT_INFO,
+                                                 DriverStatus=status))
+    host = host_mod.Host()
+    host.init_host('node-7')
+    offered = host.available_resource('node-7')
+    assert offered['stats'] == {host_mod.PARTIAL_LOAD_STAT: partial}
