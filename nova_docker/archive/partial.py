@@ -245,6 +245,17 @@ class LayerFilter:
             self._epoch_dirs.add(_V1_JSON.match(name).group(1))
 
 
+def on_top(base, image) -> bool:
+    """Whether the diff ids ``image`` are those of ``base`` plus one
+    layer, each layer once: the one shape :class:`LayerFilter` is sure
+    to read right in every layout (Docker 20.10 dates every layer but the
+    top at the epoch; a layer that occurs twice is saved once and linked).
+    """
+    base, image = list(base), list(image)
+    return (bool(base) and len(image) == len(base) + 1 and
+            image[:-1] == base and len(set(image)) == len(image))
+
+
 def filtered(chunks, layer_filter: LayerFilter):
     """The chunks of a save stream through ``layer_filter``, its finish
     checked after the last."""
