@@ -27,6 +27,7 @@ from nova_docker import driver as driver_mod
 from nova_docker import host as host_mod
 from nova_docker import migration
 from tests.fixtures import config_drive as config_drive_fx
+from tests.fixtures import engines as engines_fx
 from tests.fixtures import private_engine as private_fixtures
 from tests.fixtures.glance_boot import boot
 from tests.fixtures.glance_boot import engine_has
@@ -598,3 +599,48 @@ def test_a_partial_arrival_without_its_base_fails_and_reverts_cleanly(
     inst.task_state = None
     assert state(engine, inst)['Running']
     assert read_state(engine, inst) == b'written-before\n'
+
+
+def test_a_docker26_source_leaves_the_base_blobs_out_of_its_oci_layout(
+        private_engines, target, glance, glance_image_api, ctx, moves,
+        node_stats):
+    # Docker 25+ saves an OCI layout, its layers named by diff id; the
+    # target (Docker 20.10) gets the classic form without the base's.
+    engines_fx.require('docker26')
+    private = private_engines.get('docker26')
+    client = docker.DockerClient(private.url)
+    src = driver_mod.DockerDriver(
+        virtapi=None, host=host_mod.Host(client),
+        image_api=glance_image_api, find_migration=moves,
+        target_stats=node_stats)
+    src.init_host('source-26')
+    api = private.api()
+    base = glance.create_image('base', save_tar(['/bin/sh']))
+    inst = nova_objects.instance(image_ref=base['id'])
+    meta = image_meta(base['id'], os_command_line=WRITER)
+    try:
+        boot(src, ctx, inst, base['id'], os_command_line=WRITER)
+        assert read_state(api, inst) == b'written-before\n'
+        base_layer = api.inspect_image(local_ref(base['id']))['RootFS'][
+            'Layers'][0]
+        move = moves.start(inst, 'source-26', 'compute-dst')
+        info = src.migrate_disk_and_power_off(ctx, inst, '127.0.0.1',
+                                              bigger(), [], None, 0, 0)
+        inst.flavor = bigger()
+        transfer = migration.transfer_from(info)
+        members = transfer_members(glance, transfer)
+        assert 'index.json' in members
+        assert 'blobs/sha256/' + base_layer[7:] not in members
+        assert glance.get_image(transfer)['size'] < 256 * 1024
+
+        target.finish_migration(ctx, move, inst, info, [], meta, True, {},
+                                None, True)
+        assert read_state(target.test_engine, inst) == b'written-before\n'
+        src.confirm_migration(ctx, move, inst, [])
+        assert names_on(api, inst) == []
+        target.destroy(ctx, inst, [])
+    finally:
+        src.cleanup(None, inst, None, destroy_vifs=False)
+        api.remove_image(local_ref(base['id']))
+        api.close()
+        client.close()
