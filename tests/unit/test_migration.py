@@ -132,3 +132,27 @@ def test_update_lifts_a_pids_limit_the_options_dropped():
     new = container.resource_limits(nova_objects.flavor(), 0, host_cpus=8)
     assert migration.update_body(current, new, nova_objects.instance(),
                                  nova_objects.flavor())['PidsLimit'] == -1
+
+
+@pytest.mark.parametrize('stats, partial', [
+    ({'docker_loads_partial_archives': 'true'}, True),
+    ({'docker_loads_partial_archives': 'false'}, False),
+    ({'docker_loads_partial_archives': 'True'}, False),
+    ({}, False), (None, False)])
+def test_only_a_target_that_says_so_gets_a_partial_transfer(stats, partial):
+    assert migration.loads_partial(stats) is partial
+
+
+def test_a_transfer_names_the_base_it_lacks_which_must_be_the_servers():
+    inst = nova_objects.instance(image_ref='base-1')
+    assert migration.partial_base_of({'id': 't'}, inst) is None
+    assert migration.partial_base_of(
+        {'id': 't', 'properties': {}}, inst) is None
+    base = migration.PartialBase('base-1', ('sha256:' + 'a' * 64,))
+    assert migration.partial_base_of(
+        {'id': 't', 'properties': base.properties}, inst) == 'base-1'
+    # A tenant may edit its image's properties: another image is refused.
+    with pytest.raises(exception.ImageUnacceptable, match='base-2'):
+        migration.partial_base_of(
+            {'id': 't', 'properties': {
+                migration.PARTIAL_BASE_PROPERTY: 'base-2'}}, inst)

@@ -180,3 +180,17 @@ def test_pax_headers_go_with_their_member():
         ('manifest.json', b'[]')], fmt=tarfile.PAX_FORMAT)
     out, _ = run(full, BASE, piece=100)
     assert names(out) == [long_dir + '/' + 'x' * 90, 'manifest.json']
+
+
+@pytest.mark.parametrize('base, image, fits', [
+    (['a'], ['a', 'b'], True),
+    (['a', 'b'], ['a', 'b', 'c'], True),
+    ([], ['a'], False),
+    (['a'], ['a'], False),
+    (['a'], ['a', 'b', 'c'], False),
+    (['a', 'b'], ['b', 'a', 'c'], False),
+    (['a'], ['a', 'a'], False),
+], ids=['one-on-one', 'one-on-two', 'no-base', 'nothing-on-top',
+        'two-on-top', 'other-order', 'top-repeats-base'])
+def test_only_the_base_plus_one_layer_is_filtered(base, image, fits):
+    assert partial.on_top(base, image) is fits
