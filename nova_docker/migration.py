@@ -269,9 +269,9 @@ class Transfers:
             # The upload deletes its image on failure, not the commit.
             self.delete(context, image_id, instance)
             raise
-        LOG.info('Sent the workload\'s file system as transfer image %s%s',
-                 image_id, ' (less the layers of image %s)' % held.image_id
-                 if held else '', instance=instance)
+        # Whether the base's layers were left out, the snapshot logs.
+        LOG.info('Sent the workload\'s file system as transfer image %s',
+                 image_id, instance=instance)
         return image_id
 
     def load(self, context, instance, image_meta, image_id: str):

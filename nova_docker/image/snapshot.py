@@ -333,8 +333,9 @@ class Snapshotter:
                 reason='Glance left the image %s after the upload'
                        % image.get('status'))
         if layer_filter is not None:
-            LOG.info('Left out %d bytes of the layers the receiver holds',
-                     layer_filter.dropped_bytes, instance=instance)
+            LOG.info('Left out %d bytes of the layers the receiver holds '
+                     '(%s)', layer_filter.dropped_bytes, held.properties,
+                     instance=instance)
 
     def _delete_partial(self, context, instance, image_id: str) -> None:
         # Glance may still be winding up the aborted upload and refuse
