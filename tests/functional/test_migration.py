@@ -644,3 +644,48 @@ def test_a_docker26_source_leaves_the_base_blobs_out_of_its_oci_layout(
         api.remove_image(local_ref(base['id']))
         api.close()
         client.close()
+
+
+@pytest.mark.parametrize('kind', ['docker26-containerd', 'podman'])
+def test_a_target_on_an_engine_without_partial_loads_gets_the_whole_image(
+        source, private_engines, glance, glance_image_api, ctx, engine,
+        instances, local_images, moves, node_stats, kind):
+    # Podman refuses an archive without the layers it holds; Docker's
+    # containerd store loads one only while its content store keeps the
+    # blobs: both report so, and get the whole image.
+    engines_fx.require(kind)
+    private = private_engines.get(kind)
+    client = docker.DockerClient(private.url)
+    dst = driver_mod.DockerDriver(virtapi=None, host=host_mod.Host(client),
+                                  image_api=glance_image_api,
+                                  find_migration=moves)
+    dst.init_host('compute-dst')
+    node_stats['compute-dst'] = dst.get_available_resource(
+        'compute-dst')['stats']
+    assert node_stats['compute-dst'] == {
+        host_mod.PARTIAL_LOAD_STAT: 'false'}
+    there = private.api()
+    inst, meta = running_writer(source, ctx, engine, glance, instances,
+                                local_images)
+    transfer = None
+    try:
+        move, _, info = move_away(source, dst, ctx, inst, meta, moves,
+                                  bigger())
+        transfer = migration.transfer_from(info)
+        image = glance.get_image(transfer)
+        assert migration.PARTIAL_BASE_PROPERTY not in image
+        assert image['size'] > 1024 * 1024
+        dst.finish_migration(ctx, move, inst, info, [], meta, True, {},
+                             None, True)
+        assert read_state(there, inst) == b'written-before\n'
+        source.confirm_migration(ctx, move, inst, [])
+        dst.destroy(ctx, inst, [])
+        assert names_on(there, inst) == []
+    finally:
+        dst.destroy(ctx, inst, [])
+        # The engine is the session's: what the target loaded goes.
+        for image_id in (inst.image_ref, transfer):
+            if image_id:
+                there.remove_image(local_ref(image_id))
+        there.close()
+        client.close()
