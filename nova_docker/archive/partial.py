@@ -33,6 +33,7 @@ import re
 import tarfile
 
 from nova_docker.archive.members import TarFormatError
+from nova_docker.archive import tarstream
 
 BLOCK = 512
 ZERO_BLOCK = bytes(BLOCK)
@@ -169,13 +170,10 @@ class LayerFilter:
             self._ext_path = data.rstrip(b'\0').decode('utf-8',
                                                        'surrogateescape')
         elif self._ext_type == tarfile.XHDTYPE:
-            for line in data.decode('utf-8', 'surrogateescape').split('\n'):
-                _len, _sp, record = line.partition(' ')
-                key, sep, value = record.partition('=')
-                if sep and key == 'path':
-                    self._ext_path = value
-                if sep and key == 'size':
-                    self._ext_size_override = int(value)
+            records = tarstream.parse_pax(data)
+            self._ext_path = records.get('path', self._ext_path)
+            if records.get('size', '').isdigit():
+                self._ext_size_override = int(records['size'])
 
     def _on_member(self, block: bytes, info: tarfile.TarInfo) -> list[bytes]:
         name = self._ext_path or info.name
