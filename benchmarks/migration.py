@@ -25,6 +25,21 @@ Each round, in turns (the order swapped every round):
   loaded image on the target: what ``docker commit`` + ``docker save |
   docker load`` + ``docker run`` cost, with no Glance and no sandbox.
 
+* floor, partial (``--base-mb`` > 0): the floor's steps, the save
+  streamed through :class:`nova_docker.archive.partial.LayerFilter`
+  (the base's layers left out) into the target's load: the raw move of
+  only what the target lacks.
+
+The base image is busybox plus ``--base-mb`` MB of random bytes in its one
+layer, cached on the source and (unless ``--cold-target``) on the target,
+as on hosts that booted it before; ``--cold-target`` removes it from the
+target before every driver round (and leaves out the partial floor, whose
+load needs it there). The target's driver reports its stats
+(``get_available_resource``) to the source, as nova's resource tracker
+does through ComputeNode.stats: a target whose engine loads partial
+archives gets a transfer image without the base's layers. The transfer
+image's size in Glance is printed each round.
+
 Medians of ``--repeat`` rounds are printed with common.print_table, and
 where the driver's time goes (flavor check, stop, commit, the engine's save,
 the upload to Glance, download + load, create, start, confirm), from
@@ -32,7 +47,8 @@ wall-clock timestamps taken around those calls. Everything made
 (containers, images, Glance images, both engines, the Glance server) is
 removed at the end, on failure and on Ctrl-C or SIGTERM too.
 
-Run as root: ``python -m benchmarks.migration [--repeat 3] [--mb 100]``.
+Run as root: ``python -m benchmarks.migration [--repeat 3] [--mb 100]
+[--base-mb 0] [--cold-target]``.
 """
 
 import argparse
@@ -49,6 +65,7 @@ from nova import context as nova_context
 from nova import objects
 
 from benchmarks import common
+from nova_docker.archive import partial
 from nova_docker import docker
 from nova_docker import driver as driver_mod
 from nova_docker import host as host_mod
@@ -61,6 +78,7 @@ from tests.fixtures import private_engine as private_fx
 
 REPEAT = 3
 MB = 100
+BASE_MB = 0
 SOURCE, TARGET = 'bench-src', 'bench-dst'
 # Writes once (a container made again from the commit finds /written and
 # only sleeps), then idles as a server would.
@@ -119,7 +137,7 @@ class Moves:
 class Host:
     """One private engine, a raw API on it, and a DockerDriver on it."""
 
-    def __init__(self, stack, name, moves):
+    def __init__(self, stack, name, moves, target_stats=None):
         self.engine = private_fx.PrivateEngine()
         stack.callback(self._teardown)
         self.engine.start()
@@ -128,7 +146,8 @@ class Host:
         self.image_api = glance_api.ImageAPI()
         self.drv = driver_mod.DockerDriver(
             virtapi=None, host=host_mod.Host(self.client),
-            image_api=self.image_api, find_migration=moves)
+            image_api=self.image_api, find_migration=moves,
+            target_stats=target_stats)
         self.drv.init_host(name)
 
     def _teardown(self):
@@ -166,8 +185,17 @@ class Host:
         self.api.delete('/images/%s' % ref, params={'force': 1})
 
 
+def base_tar(base_mb):
+    """A busybox image whose one layer holds ``base_mb`` MB more."""
+    extra = ({'base.bin': image_fx.random_bytes(base_mb * 1024 * 1024)}
+             if base_mb else None)
+    return image_fx.docker_save_tar(
+        None, ['/bin/sh'], rootfs=image_fx.busybox_rootfs_tar(extra),
+        labels=image_fx.unique_labels())
+
+
 class Bench:
-    def __init__(self, stack, mb):
+    def __init__(self, stack, mb, base_mb=BASE_MB, cold_target=False):
         self.mb = mb
         self.expected = mb * 1024 * 1024
         self.ctx = nova_context.RequestContext(
@@ -178,10 +206,13 @@ class Bench:
         glance_fx.point_nova_at(self.glance)
         stack.callback(glance_fx.unpoint_nova)
         self.moves = Moves()
-        self.src = Host(stack, SOURCE, self.moves)
+        # What nova's resource tracker stored of the target's report.
+        self.src = Host(stack, SOURCE, self.moves, target_stats=(
+            lambda ctx, move: self.dst.drv.get_available_resource(
+                TARGET).get('stats') or {}))
         self.dst = Host(stack, TARGET, self.moves)
         base = self.glance.create_image('bench-migration-base',
-                                        image_fx.save_tar(['/bin/sh']))
+                                        base_tar(base_mb))
         self.base_id = base['id']
         stack.callback(self.glance.delete_image, self.base_id)
         self.meta = nova_objects.image_meta(image_id=self.base_id,
@@ -189,6 +220,12 @@ class Bench:
         # The source has the image cached, as a host that booted it has.
         self.base_ref = self.src.drv._images.ensure_local(self.ctx,
                                                           self.meta)
+        self.base_layers = self.src.api.inspect_image(self.base_ref)[
+            'RootFS']['Layers']
+        self.cold_target = cold_target
+        if not cold_target:
+            self.dst.drv._images.ensure_local(self.ctx, self.meta)
+        self.transfer_sizes = []
         self.clock = Clock()
         self._instrument()
 
@@ -218,6 +255,9 @@ class Bench:
     def driver_round(self):
         inst = nova_objects.instance(image_ref=self.base_id)
         name = 'nova-' + inst.uuid
+        if self.cold_target:
+            # What the last round's target loaded goes: cold every round.
+            self.dst.drv._local_images.remove_cached(self.base_id, 'cold')
         transfer = None
         try:
             self.src.drv.spawn(self.ctx, inst, self.meta, [], None, {})
@@ -228,6 +268,8 @@ class Bench:
             info = self.src.drv.migrate_disk_and_power_off(
                 self.ctx, inst, TARGET, inst.flavor, [], None, 0, 0)
             transfer = migration_mod.transfer_from(info)
+            self.transfer_sizes.append(
+                self.glance.get_image(transfer)['size'])
             self.dst.drv.finish_migration(self.ctx, move, inst, info, [],
                                           self.meta, True, {}, None, True)
             self.src.drv.confirm_migration(self.ctx, move, inst, [])
@@ -246,7 +288,10 @@ class Bench:
 
     # -- the floor ----------------------------------------------------------
 
-    def floor_round(self):
+    def partial_floor_round(self):
+        return self.floor_round(held=self.base_layers)
+
+    def floor_round(self, held=None):
         name = common.unique('bench-migration-floor')
         body = {'Image': self.base_ref,
                 'Cmd': ['/bin/sh', '-c', SCRIPT % self.expected],
@@ -274,8 +319,8 @@ class Bench:
             resp.raise_for_status()
             committed = resp.json()['Id']
             lap('commit')
-            loaded = self._save_into_load(committed)
-            lap('save | load')
+            loaded = self._save_into_load(committed, held)
+            lap('save | load' if held is None else 'save | filter | load')
             resp = self.dst.api.post('/containers/create',
                                      params={'name': name},
                                      json={'Image': loaded,
@@ -297,12 +342,15 @@ class Bench:
             if loaded:
                 self.dst.remove_image(loaded)
 
-    def _save_into_load(self, image):
+    def _save_into_load(self, image, held=None):
         saved = self.src.api.get('/images/%s/get' % image, stream=True)
         try:
             saved.raise_for_status()
+            chunks = saved.iter_content(CHUNK)
+            if held is not None:
+                chunks = partial.filtered(chunks, partial.LayerFilter(held))
             resp = self.dst.api.post(
-                '/images/load', data=saved.iter_content(CHUNK),
+                '/images/load', data=chunks,
                 headers={'Content-Type': 'application/x-tar'})
         finally:
             saved.close()
@@ -325,15 +373,20 @@ def load_average():
         return ' '.join(f.read().split()[:3])
 
 
-def run(repeat, mb):
-    ours, floor = [], []
-    ours_parts, floor_parts = collections.defaultdict(list), \
-        collections.defaultdict(list)
+def run(repeat, mb, base_mb=BASE_MB, cold_target=False):
+    ours, floor, partial_floor = [], [], []
+    ours_parts, floor_parts, partial_parts = (
+        collections.defaultdict(list), collections.defaultdict(list),
+        collections.defaultdict(list))
     with contextlib.ExitStack() as stack:
-        bench = Bench(stack, mb)
+        bench = Bench(stack, mb, base_mb, cold_target)
         for round_ in range(repeat):
             turns = [('driver', bench.driver_round, ours, ours_parts),
                      ('floor', bench.floor_round, floor, floor_parts)]
+            if base_mb and not cold_target:
+                # A cold target lacks the layers the filter leaves out.
+                turns.append(('floor, partial', bench.partial_floor_round,
+                              partial_floor, partial_parts))
             if round_ % 2:
                 turns.reverse()
             for what, fn, samples, parts in turns:
@@ -341,11 +394,15 @@ def run(repeat, mb):
                 samples.append(took)
                 for label, seconds in spent.items():
                     parts[label].append(seconds)
-                print('round %d %-6s %.2f s  %s' % (
+                print('round %d %-14s %.2f s  %s' % (
                     round_ + 1, what, took,
                     ', '.join('%s %.2f' % kv for kv in spent.items())),
                     flush=True)
-    return ours, floor, ours_parts, floor_parts
+            if round_size := bench.transfer_sizes[round_:round_ + 1]:
+                print('round %d transfer image: %d bytes' % (
+                    round_ + 1, round_size[0]), flush=True)
+    return (ours, floor, partial_floor, ours_parts, floor_parts,
+            partial_parts, bench.transfer_sizes)
 
 
 def print_parts(title, total, parts):
@@ -366,22 +423,35 @@ def main(argv=None):
     parser.add_argument('--repeat', type=int, default=REPEAT)
     parser.add_argument('--mb', type=int, default=MB,
                         help='MB the workload writes (incompressible)')
+    parser.add_argument('--base-mb', type=int, default=BASE_MB,
+                        help='MB (incompressible) the base image holds '
+                             'beside busybox')
+    parser.add_argument('--cold-target', action='store_true',
+                        help='the target has not cached the base image')
     args = parser.parse_args(argv)
     # SIGTERM unwinds like Ctrl-C: the clean-up runs.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     print('load average before: %s' % load_average())
-    ours, floor, ours_parts, floor_parts = run(args.repeat, args.mb)
+    (ours, floor, partial_floor, ours_parts, floor_parts, partial_parts,
+     sizes) = run(args.repeat, args.mb, args.base_mb, args.cold_target)
     print('load average after: %s' % load_average())
     ours_m, floor_m = statistics.median(ours), statistics.median(floor)
+    rows = [('migrate+finish+confirm vs commit+save|load', ours_m,
+             floor_m, 's', '-')]
+    if partial_floor:
+        rows.append(('migrate+finish+confirm vs commit+save|filter|load',
+                     ours_m, statistics.median(partial_floor), 's', '-'))
     common.print_table(
-        'Cold migration, %d MB written, two private engines (median of %d)'
-        % (args.mb, args.repeat),
-        [('migrate+finish+confirm vs commit+save|load', ours_m,
-          floor_m, 's', '-')])
+        'Cold migration, %d MB written on a %d MB base, two private engines'
+        ' (median of %d)' % (args.mb, args.base_mb + 2, args.repeat), rows)
+    print('transfer image (median): %d bytes' % statistics.median(sizes))
     print_parts('driver: where the time goes (medians)', ours_m,
                 ours_parts)
     print_parts('floor: where the time goes (medians)', floor_m,
                 floor_parts)
+    if partial_floor:
+        print_parts('floor, partial: where the time goes (medians)',
+                    statistics.median(partial_floor), partial_parts)
     return 0
 
 

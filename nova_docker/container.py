@@ -469,7 +469,7 @@ def create_body(instance, image_meta, image_ref: str, pids_limit: int,
         ImageUnacceptable if the body cannot pin what it would set.
     :param storage_opt: its disk bound (nova_docker.disk), None: none.
     :param ulimits: ``HostConfig.Ulimits`` the engine needs in every
-        create (nova_docker.host.EngineFacts); empty: none.
+        create (nova_docker.engine_facts.EngineFacts); empty: none.
     :param own_hostname: the workload carries the hostname though it
         joins a sandbox (an engine that shares no hostname, EngineFacts).
     :param tty: the workload runs on a terminal ([docker] workload_tty).

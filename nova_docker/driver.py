@@ -79,7 +79,7 @@ class DockerDriver(driver.ComputeDriver):
 
     def __init__(self, virtapi, host=None, image_api=None, volumes=None,
                  config_drives=None, instance_metadata=None,
-                 find_migration=None):
+                 find_migration=None, target_stats=None):
         """:param host: the engine's :class:`~nova_docker.host.Host`
             (by default one from the ``[docker]`` options).
         :param image_api: nova's image API (by default Glance's).
@@ -94,6 +94,9 @@ class DockerDriver(driver.ComputeDriver):
         :param find_migration: ``(context, instance) -> Migration``, the
             instance's migration in progress (by default from Nova's
             database, :func:`nova_docker.migration.find_migration`).
+        :param target_stats: ``(context, migration) -> dict``, the
+            ComputeNode stats of a migration's target (by default from
+            Nova's database, :func:`nova_docker.migration.target_stats`).
         """
         super().__init__(virtapi)
         self._host = host or host_mod.Host()
@@ -112,6 +115,8 @@ class DockerDriver(driver.ComputeDriver):
         self._instance_metadata = (instance_metadata or
                                    config_drive.metadata)
         self._find_migration = find_migration or migration_mod.find_migration
+        self._target_stats = (migration_mod.target_stats
+                              if target_stats is None else target_stats)
         self._transfers = migration_mod.Transfers(
             self._snapshots, self._images, self._local_images,
             image_api or glance.API())
@@ -647,8 +652,20 @@ class DockerDriver(driver.ComputeDriver):
             return migration_mod.disk_info(None)
         # The target wires them now; a revert wires them here again.
         self._unplug(instance, network_info, ignore_errors=True)
-        return migration_mod.disk_info(
-            self._transfers.send(context, instance, move))
+        return migration_mod.disk_info(self._transfers.send(
+            context, instance, move,
+            self._stats_of_target(context, instance, move)))
+
+    def _stats_of_target(self, context, instance, move) -> dict:
+        """The target's ComputeNode stats; none (the whole image goes)
+        if they cannot be read."""
+        try:
+            return self._target_stats(context, move)
+        except Exception as exc:
+            LOG.warning('Could not read the stats of the migration\'s '
+                        'target %s (%s): sending the whole image',
+                        move.dest_compute, exc, instance=instance)
+            return {}
 
     def _check_resize(self, guest, flavor, same_host: bool) -> None:
         """The new flavor's disk and limits, refused while the server

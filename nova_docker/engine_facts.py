@@ -49,9 +49,31 @@ def checks_diff_ids(version: dict, info: dict) -> bool:
     calculated on extraction") but keeps the image record it made before
     unpacking, and Podman refuses with an HTTP 500: the driver checks the
     diff ids itself there (tests/functional/test_oci_images.py)."""
+    return _classic_docker_store(version, info)
+
+
+def _classic_docker_store(version: dict, info: dict) -> bool:
     return (product(version) == DOCKER and
             disk.driver_status(info).get('driver-type') !=
             CONTAINERD_SNAPSHOTTER)
+
+
+def loads_partial_archives(version: dict, info: dict) -> bool:
+    """Whether the engine loads a ``docker save`` archive that lacks the
+    files of layers it already holds: Docker's classic image store looks
+    each layer up by its chain id first and reads only the files of
+    layers it lacks (seen on 20.10 and 26). Podman refuses such an
+    archive ("payload does not match any of the supported image
+    formats"); Docker's containerd store loads one only while its
+    content store still has the missing blobs, which nothing promises
+    (tests/functional/test_migration.py)."""
+    return _classic_docker_store(version, info)
+
+
+# The key of ComputeNode.stats (the driver's ``get_available_resource``
+# ``stats``, which nova's resource tracker stores) by which a migration's
+# source learns that the target's engine loads partial archives.
+PARTIAL_LOAD_STAT = 'docker_loads_partial_archives'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +109,17 @@ class EngineFacts:
     # Whether its image load refuses a layer that does not unpack to its
     # diff id, leaving nothing (see checks_diff_ids).
     checks_diff_ids: bool = False
+    # Whether a load may lack the files of layers the engine holds
+    # (:func:`loads_partial_archives`): a migration's target that does
+    # gets only what its base image lacks.
+    loads_partial_archives: bool = False
+
+
+def node_stats(facts: EngineFacts) -> dict:
+    """What this host tells the others through its ComputeNode record:
+    a fresh dict each time (nova's tracker adds to it)."""
+    return {PARTIAL_LOAD_STAT: 'true' if facts.loads_partial_archives
+            else 'false'}
 
 
 def read(api_version: str, version: dict, info: dict,
@@ -106,6 +139,7 @@ def read(api_version: str, version: dict, info: dict,
         platform=oci.Platform(version.get('Os') or 'linux',
                               version.get('Arch') or ''),
         checks_diff_ids=checks_diff_ids(version, info),
+        loads_partial_archives=loads_partial_archives(version, info),
         storage=resources.storage_facts(info, local=local))
 
 

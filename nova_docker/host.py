@@ -213,7 +213,9 @@ class Host:
             self._facts = dataclasses.replace(
                 self._facts, cpus=info.get('NCPU'),
                 arch=info.get('Architecture'))
-        return resources.available_resource(info, nodename)
+        offered = resources.available_resource(info, nodename)
+        offered['stats'] = engine_facts.node_stats(self.facts)
+        return offered
 
     # -- events ---------------------------------------------------------
 

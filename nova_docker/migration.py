@@ -16,8 +16,18 @@ this room holds ours; the driver keeps only Nova's order of calls.
 
 The transfer image's id is derived from the migration's uuid, so the
 source finds it again at confirm and revert without keeping a record.
+
+When the target's engine loads an archive that lacks the layers it
+holds (its ComputeNode stats say so:
+:data:`engine_facts.PARTIAL_LOAD_STAT`), the transfer image carries
+only the workload's layer, not its base image's
+(:mod:`nova_docker.archive.partial`), and says so
+(:data:`PARTIAL_BASE_PROPERTY`): the target loads the base from its
+cache or from Glance first. Anything unknown or unexpected sends the
+whole image.
 """
 
+import dataclasses
 import json
 import uuid
 
@@ -26,7 +36,10 @@ from nova import objects
 from oslo_log import log as logging
 from oslo_utils import units
 
+from nova_docker.archive import partial
 from nova_docker import container
+from nova_docker import exception as docker_exception
+from nova_docker import engine_facts
 from nova_docker.image import loader
 from nova_docker.image import names
 
@@ -39,6 +52,9 @@ TRANSFER_NAMESPACE = uuid.UUID('0b6c3f4e-93a1-4e0a-8f3b-5d2c1a7e9f60')
 TRANSFER_KEY = 'transfer_image_id'
 # What the transfer image says of itself.
 TRANSFER_IMAGE_TYPE = 'migration'
+# The transfer image's property naming the Glance image whose layers it
+# lacks (the instance's base): set only on a partial transfer.
+PARTIAL_BASE_PROPERTY = 'migration_partial_base'
 
 # The CPU limits the engine's update changes only to another non-zero
 # value: a cap of one kind cannot become one of the other kind.
@@ -58,6 +74,48 @@ def find_migration(context, instance):
         raise exception.MigrationNotFoundForInstance(
             migration_id='(none)', instance_id=instance.uuid)
     return objects.Migration.get_by_id(context, context_.migration_id)
+
+
+def target_stats(context, migration) -> dict:
+    """The ComputeNode stats of the migration's target (what its driver's
+    ``get_available_resource`` said, stored by nova's resource tracker)."""
+    node = objects.ComputeNode.get_by_host_and_nodename(
+        context, migration.dest_compute, migration.dest_node)
+    return dict(node.stats or {})
+
+
+def loads_partial(stats: dict | None) -> bool:
+    """Whether ``stats`` (a target's) say its engine loads archives that
+    lack the layers it holds; anything else means no."""
+    return (stats or {}).get(engine_facts.PARTIAL_LOAD_STAT) == 'true'
+
+
+@dataclasses.dataclass(frozen=True)
+class PartialBase:
+    """What a partial transfer leaves out: the layers of the instance's
+    base image (Glance ``image_id``), which the target loads itself."""
+
+    image_id: str
+    layers: tuple
+
+    @property
+    def properties(self) -> dict:
+        return {PARTIAL_BASE_PROPERTY: self.image_id}
+
+
+def partial_base_of(image: dict, instance) -> str | None:
+    """The base image a transfer image says it lacks (None: it is whole);
+    it must be the instance's own image."""
+    base = (image.get('properties') or {}).get(PARTIAL_BASE_PROPERTY)
+    if not base:
+        return None
+    if base != instance.image_ref:
+        raise exception.ImageUnacceptable(
+            image_id=image.get('id'),
+            reason='the transfer image lacks the layers of image %s, which '
+                   'is not the image of server %s (%s); revert the '
+                   'migration' % (base, instance.uuid, instance.image_ref))
+    return base
 
 
 def same_host(migration) -> bool:
@@ -174,19 +232,45 @@ class Transfers:
         self._local = local_images
         self._image_api = image_api
 
-    def send(self, context, instance, migration) -> str:
+    def send(self, context, instance, migration,
+             target_stats: dict | None = None) -> str:
         """Commit the stopped workload into a new transfer image; no
-        image is left if that fails."""
+        image is left if that fails. Without the base image's layers when
+        ``target_stats`` say the target's engine loads such an archive
+        and this engine holds the base; whole if that goes wrong."""
+        held = self._held(instance, target_stats)
+        try:
+            return self._send(context, instance, migration, held)
+        except docker_exception.SnapshotFailed as exc:
+            if held is None or not isinstance(exc.__cause__,
+                                              partial.Mismatch):
+                raise
+            LOG.warning('The save did not hold the base image\'s layers as '
+                        'expected (%s): sending the whole image',
+                        exc.__cause__, instance=instance)
+        return self._send(context, instance, migration, None)
+
+    def _held(self, instance, target_stats) -> PartialBase | None:
+        if not loads_partial(target_stats) or not instance.image_ref:
+            return None
+        layers = self._local.layers(instance.image_ref)
+        if not layers:
+            return None
+        return PartialBase(instance.image_ref, layers)
+
+    def _send(self, context, instance, migration,
+              held: PartialBase | None) -> str:
         record = transfer_image(context, instance, migration)
         image_id = record['id']
         self._image_api.create(context, record)
         try:
             self._snapshots.snapshot(context, instance, image_id,
-                                     _no_task_state)
+                                     _no_task_state, held=held)
         except Exception:
             # The upload deletes its image on failure, not the commit.
             self.delete(context, image_id, instance)
             raise
+        # Whether the base's layers were left out, the snapshot logs.
         LOG.info('Sent the workload\'s file system as transfer image %s',
                  image_id, instance=instance)
         return image_id
@@ -194,12 +278,38 @@ class Transfers:
     def load(self, context, instance, image_meta, image_id: str):
         """(image_meta of the transfer image, its engine-local name), the
         transfer image loaded through the ordinary pipeline, bounded by
-        the new flavor's root disk."""
+        the new flavor's root disk. A partial transfer needs the base
+        image first (from the image cache, or Glance)."""
         meta = image_meta.obj_clone()
         meta.id = image_id
+        held = self._base_layers(context, instance, image_meta, image_id)
         ref = self._images.ensure_local(context, meta,
-                                        root_gb=instance.flavor.root_gb)
+                                        root_gb=instance.flavor.root_gb,
+                                        held_layers=held)
         return meta, ref
+
+    def _base_layers(self, context, instance, image_meta,
+                     image_id: str) -> tuple:
+        """The diff ids of the base a partial transfer lacks, loaded
+        (and marked used, so the image cache leaves it) here; () for a
+        whole transfer."""
+        base = partial_base_of(self._image_api.get(context, image_id),
+                               instance)
+        if base is None:
+            return ()
+        base_meta = image_meta.obj_clone()
+        base_meta.id = base
+        try:
+            self._images.ensure_local(context, base_meta,
+                                      root_gb=instance.flavor.root_gb)
+        except exception.ImageNotFound as exc:
+            raise exception.MigrationError(
+                reason='the transfer image %s carries only what is on top '
+                       'of image %s, which is neither in Glance nor on '
+                       'this host: revert the migration (the server is '
+                       'still whole on its source host)'
+                       % (image_id, base)) from exc
+        return self._local.layers(base) or ()
 
     def forget(self, image_id: str, instance) -> None:
         """Remove the engine's copy of a transfer image (quietly; one a

@@ -7,7 +7,7 @@ them. Podman 4 writes neither for a container whose network is ``none``
 (the sandbox) nor for one that joins it, and refuses extra hosts on a
 joined container: Neutron's name servers and the instance's own name
 would not reach the instance. On such an engine
-(:attr:`nova_docker.host.EngineFacts.workload_resolution`) the driver
+(:attr:`nova_docker.engine_facts.EngineFacts.workload_resolution`) the driver
 writes the two files as Docker would under
 ``<instances_path>/<uuid>/resolution`` and binds them read-only into the
 workload: the workload cannot grow a file on the host's disk through

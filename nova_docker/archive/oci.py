@@ -178,9 +178,18 @@ def _manifest_entry(blobs: dict, index: dict,
     return entry
 
 
+def _held(blobs: dict, entry: dict, diff_id, held_diff_id) -> bool:
+    """Whether the layer of ``entry`` is left out of the archive because
+    the engine holds it: an uncompressed layer (its digest its diff id)
+    of the image's first layers, those the receiver said it holds."""
+    return (held_diff_id is not None and entry['digest'] not in blobs and
+            entry['digest'] == diff_id == held_diff_id and
+            LAYER_TYPES.get(entry.get('mediaType')) == 'plain')
+
+
 def _layer(blobs: dict, entry, diff_id, check_data: bool = True,
-           engine_checks_diff_ids: bool | Callable[[], bool] = False
-           ) -> str:
+           engine_checks_diff_ids: bool | Callable[[], bool] = False,
+           held_diff_id: str | None = None) -> str:
     entry = _descriptor(entry, 'layer')
     media = entry.get('mediaType')
     if media in FOREIGN_TYPES:
@@ -190,6 +199,9 @@ def _layer(blobs: dict, entry, diff_id, check_data: bool = True,
     if media not in LAYER_TYPES:
         raise _refuse('the layer %s has the media type %r, which this '
                       'driver does not know' % (entry['digest'], media))
+    if _held(blobs, entry, diff_id, held_diff_id):
+        # The engine looks it up by its chain id and reads no file.
+        return blob_name(entry['digest'])
     blob = _blob(blobs, entry, 'layer')
     if not check_data:
         return blob_name(entry['digest'])
@@ -213,8 +225,8 @@ def _layer(blobs: dict, entry, diff_id, check_data: bool = True,
 def resolve(index_json: bytes, blobs: dict[str, Blob],
             platform: Platform | Callable[[], Platform] | None = None,
             check_data: bool = True,
-            engine_checks_diff_ids: bool | Callable[[], bool] = False
-            ) -> dict:
+            engine_checks_diff_ids: bool | Callable[[], bool] = False,
+            held: tuple = ()) -> dict:
     """The classic ``manifest.json`` entry (without ``RepoTags``) of the
     one image of ``index_json`` for ``platform`` (or what a callable
     returns, called only for an index that lists platforms); ``blobs``
@@ -224,7 +236,9 @@ def resolve(index_json: bytes, blobs: dict[str, Blob],
     ``engine_checks_diff_ids`` True (or a callable returning True): a
     compressed layer whose unpacked data was not hashed (its diff id None)
     is left to the engine, which refuses a layer that does not unpack to
-    the config's diff id."""
+    the config's diff id. ``held``: the diff ids of the image's first
+    layers that the engine holds and the archive may lack (a partial
+    migration transfer, :mod:`nova_docker.archive.partial`)."""
     try:
         index = json.loads(index_json)
     except ValueError:
@@ -249,5 +263,6 @@ def resolve(index_json: bytes, blobs: dict[str, Blob],
     pairs = zip(layers, diff_ids, strict=True)
     return {'Config': blob_name(config_entry['digest']), 'RepoTags': None,
             'Layers': [_layer(blobs, layer, diff_id, check_data,
-                              engine_checks_diff_ids)
-                       for layer, diff_id in pairs]}
+                              engine_checks_diff_ids,
+                              held[n] if n < len(held) else None)
+                       for n, (layer, diff_id) in enumerate(pairs)]}

@@ -181,6 +181,9 @@ class TarStream:
         callable is asked once, at the first compressed blob.
     :param spool: makes the file a zstd layer is unpacked into (see
         :class:`layers.BlobMeter`).
+    :param held_layers: diff ids of the image's first layers that the
+        engine holds, whose blobs an OCI layout may lack (see
+        :func:`oci.resolve`).
 
     After the first member header, :attr:`kind` is DOCKER_SAVE or ROOTFS;
     once the archive ended (:meth:`finish`), :attr:`manifest` is the
@@ -194,8 +197,10 @@ class TarStream:
                  max_size: int | None = None,
                  platform: oci.Platform | None = None,
                  engine_checks_diff_ids: bool | Callable[[], bool] = False,
-                 spool: Callable[[], IO[bytes]] = tempfile.TemporaryFile):
+                 spool: Callable[[], IO[bytes]] = tempfile.TemporaryFile,
+                 held_layers: tuple = ()):
         self.kind: str | None = None
+        self._held_layers = tuple(held_layers)
         self.manifest: list | None = None
         self.members = 0
         self.size = 0
@@ -312,7 +317,8 @@ class TarStream:
                 'oci-layout and manifest.json' % self._data.outside)
         self.manifest = [oci.resolve(
             self._index, self._data.blobs, self._platform,
-            engine_checks_diff_ids=self._checks_diff_ids)]
+            engine_checks_diff_ids=self._checks_diff_ids,
+            held=self._held_layers)]
         if self._manifest_info is None:
             self._manifest_info = tarfile.TarInfo(MANIFEST)
 

@@ -148,7 +148,7 @@ class ImageLoader:
         self._own_facts: engine_facts.EngineFacts | None = None
 
     def ensure_local(self, context, image_meta, root_gb: int = 0,
-                     trusted_certs=None) -> str:
+                     trusted_certs=None, held_layers: tuple = ()) -> str:
         """The engine-local reference of ``image_meta``, loading it first
         when the engine does not have it.
 
@@ -158,8 +158,12 @@ class ImageLoader:
         :param trusted_certs: the instance's ``trusted_certs`` (a
             TrustedCerts or None): nova's image API verifies the image's
             signing certificate against them, as for libvirt.
+        :param held_layers: the diff ids of the image's first layers,
+            which the engine holds (another image's), and the archive may
+            lack: a partial migration transfer (nova_docker.migration).
         """
-        self._ensure(context, image_meta.id, root_gb, trusted_certs)
+        self._ensure(context, image_meta.id, root_gb, trusted_certs,
+                     held_layers)
         return names.local_ref(image_meta.id)
 
     def cache(self, context, image_id: str) -> bool:
@@ -178,20 +182,21 @@ class ImageLoader:
         return self._ensure(context, image_id, 0, None)
 
     def _ensure(self, context, image_id: str, root_gb: int,
-                trusted_certs) -> bool:
+                trusted_certs, held_layers: tuple = ()) -> bool:
         with docker_exception.engine_boundary():
             return self._ensure_loaded(context, image_id, root_gb,
-                                       trusted_certs)
+                                       trusted_certs, held_layers)
 
     def _ensure_loaded(self, context, image_id: str, root_gb: int,
-                       trusted_certs) -> bool:
+                       trusted_certs, held_layers: tuple) -> bool:
         if self._cached(image_id, root_gb):
             return False
         # Concurrent boots of one image wait for a single load.
         with self._local.lock(image_id):
             if self._cached(image_id, root_gb):
                 return False
-            self._load(context, image_id, root_gb, trusted_certs)
+            self._load(context, image_id, root_gb, trusted_certs,
+                       held_layers)
         return True
 
     def _cached(self, image_id: str, root_gb: int) -> bool:
@@ -208,7 +213,7 @@ class ImageLoader:
     # -- loading ----------------------------------------------------------
 
     def _load(self, context, image_id: str, root_gb: int,
-              trusted_certs) -> None:
+              trusted_certs, held_layers: tuple = ()) -> None:
         image = self._image_api.get(context, image_id)
         if image.get('status') not in (None, 'active'):
             raise exception.ImageNotActive(image_id=image_id)
@@ -223,7 +228,8 @@ class ImageLoader:
             platform=self._engine_platform,
             engine_checks_diff_ids=self._engine_checks_diff_ids,
             spool=functools.partial(source.LayerSpool, image_id,
-                                    CONF.docker.image_download_dir or None))
+                                    CONF.docker.image_download_dir or None),
+            held_layers=held_layers)
         try:
             with load_errors(image_id, root_gb):
                 self._send(image, pieces)

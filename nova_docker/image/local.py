@@ -104,6 +104,16 @@ class LocalImages:
             return self._client.inspect_image(
                 names.local_ref(image_id)).get('Config')
 
+    def layers(self, image_id: str) -> tuple | None:
+        """The diff ids (``RootFS.Layers``) of loaded Glance image
+        ``image_id``, None if the engine does not hold it."""
+        with docker_exception.engine_boundary():
+            try:
+                info = self._client.inspect_image(names.local_ref(image_id))
+            except docker_errors.NotFound:
+                return None
+        return tuple((info.get('RootFS') or {}).get('Layers') or ())
+
     def forget_refused(self, image_id: str, instance=None) -> bool:
         """Remove loaded Glance image ``image_id`` that no instance may
         boot (it was refused after it was loaded); one that a container

@@ -33,6 +33,7 @@ from nova_docker.docker import errors as docker_errors
 from nova_docker.image import names
 from nova_docker.image.local import LocalImages
 from nova_docker.image import source
+from nova_docker.archive import partial
 from nova_docker.archive import tarstream
 from nova_docker import labels
 
@@ -234,16 +235,26 @@ class Snapshotter:
         self._local = LocalImages(client)
 
     def snapshot(self, context, instance, image_id: str,
-                 update_task_state) -> None:
+                 update_task_state, held=None) -> None:
+        """Commit the instance's workload and upload it into ``image_id``.
+
+        :param held: what the image's receiver holds (a migration's
+            target, :class:`nova_docker.migration.PartialBase`): its
+            ``layers``, the diff ids of the base the workload was made
+            from, are left out when the committed image is that base plus
+            one layer, and its ``properties`` then go with the image. A
+            save that turns out not to hold them as expected fails with a
+            SnapshotFailed caused by :class:`partial.Mismatch`.
+        """
         update_task_state(task_state=task_states.IMAGE_PENDING_UPLOAD)
         with self._local.uploading(image_id):
             self._commit_and_upload(context, instance, image_id,
-                                    update_task_state)
+                                    update_task_state, held)
         LOG.info('Snapshot uploaded to image %s', image_id,
                  instance=instance)
 
     def _commit_and_upload(self, context, instance, image_id: str,
-                           update_task_state) -> None:
+                           update_task_state, held=None) -> None:
         committed = self._commit(instance, image_id)
         try:
             # What an earlier snapshot left while the engine was down: the
@@ -252,7 +263,7 @@ class Snapshotter:
             update_task_state(
                 task_state=task_states.IMAGE_UPLOADING,
                 expected_state=task_states.IMAGE_PENDING_UPLOAD)
-            self._upload(context, instance, image_id, committed)
+            self._upload(context, instance, image_id, committed, held)
         finally:
             self._local.remove_commit(image_id, instance=instance)
 
@@ -271,24 +282,45 @@ class Snapshotter:
         return committed
 
     def _upload(self, context, instance, image_id: str,
-                committed: str) -> None:
+                committed: str, held=None) -> None:
         try:
             with upload_errors(image_id):
                 self._stream_to_glance(context, instance, image_id,
-                                       committed)
+                                       committed, held)
         except Exception:
             self._delete_partial(context, instance, image_id)
             raise
 
+    def _layer_filter(self, instance, committed: str, held
+                      ) -> partial.LayerFilter | None:
+        """The filter that leaves out ``held``'s layers, if the committed
+        image is its base plus one layer; else None (all goes)."""
+        if held is None:
+            return None
+        layers = (self._client.inspect_image(committed).get('RootFS') or
+                  {}).get('Layers') or []
+        if not partial.on_top(held.layers, layers):
+            LOG.info('The committed image is not its base image plus one '
+                     'layer (%d layers on a base of %d): sending it whole',
+                     len(layers), len(held.layers), instance=instance)
+            return None
+        return partial.LayerFilter(held.layers)
+
     def _stream_to_glance(self, context, instance, image_id: str,
-                          committed: str) -> None:
+                          committed: str, held=None) -> None:
         metadata = snapshot_metadata(instance, self._image_api.get(
             context, image_id).get('properties'))
+        layer_filter = self._layer_filter(instance, committed, held)
+        if layer_filter is not None:
+            metadata['properties'].update(held.properties)
         # The engine's own chunks: IterReader hands them on as they are.
         saved = self._client.save_image(committed, chunk_size=None)
         try:
-            pieces = source.TarPieces(saved, final_checks=[check_saved],
-                                      rewrite_manifest=False)
+            chunks = (saved if layer_filter is None
+                      else partial.filtered(saved, layer_filter))
+            pieces = source.TarPieces(
+                chunks, final_checks=[check_saved], rewrite_manifest=False,
+                held_layers=held.layers if layer_filter else ())
             # purge_props: the properties not sent are removed.
             image = self._image_api.update(context, image_id, metadata,
                                            data=IterReader(pieces),
@@ -300,6 +332,10 @@ class Snapshotter:
                 image_id=image_id,
                 reason='Glance left the image %s after the upload'
                        % image.get('status'))
+        if layer_filter is not None:
+            LOG.info('Left out %d bytes of the layers the receiver holds '
+                     '(%s)', layer_filter.dropped_bytes, held.properties,
+                     instance=instance)
 
     def _delete_partial(self, context, instance, image_id: str) -> None:
         # Glance may still be winding up the aborted upload and refuse

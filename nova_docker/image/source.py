@@ -407,8 +407,8 @@ class TarPieces:
         source went by, before the end-of-archive marker is released; they
         raise to stop the load.
     :param rewrite_manifest, max_size, platform, engine_checks_diff_ids,
-        spool: see TarStream (``max_size`` bounds the data after gzip is
-        undone).
+        spool, held_layers: see TarStream (``max_size`` bounds the data
+        after gzip is undone).
     """
 
     def __init__(self, source: Iterable[bytes],
@@ -417,11 +417,12 @@ class TarPieces:
                  max_size: int | None = None,
                  platform: Platform | None = None,
                  engine_checks_diff_ids: bool | Callable[[], bool] = False,
-                 spool: Callable[[], IO[bytes]] = tempfile.TemporaryFile):
+                 spool: Callable[[], IO[bytes]] = tempfile.TemporaryFile,
+                 held_layers: tuple = ()):
         self.tar = TarStream(rewrite_manifest=rewrite_manifest,
                              max_size=max_size, platform=platform,
                              engine_checks_diff_ids=engine_checks_diff_ids,
-                             spool=spool)
+                             spool=spool, held_layers=held_layers)
         self._source = source
         self._final_checks = list(final_checks)
         self._gunzip = Gunzip()

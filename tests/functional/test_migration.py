@@ -9,8 +9,10 @@ the target finish_migration (it has the new one); then confirm_migration
 on the source, or destroy on the target and finish_revert_migration on
 the source (the old flavor back)."""
 
+import io
 import json
 import os
+import tarfile
 import uuid
 
 import pytest
@@ -22,9 +24,11 @@ from nova_docker import config_drive
 from nova_docker import docker
 from nova_docker.docker import errors as docker_errors
 from nova_docker import driver as driver_mod
+from nova_docker import engine_facts
 from nova_docker import host as host_mod
 from nova_docker import migration
 from tests.fixtures import config_drive as config_drive_fx
+from tests.fixtures import engines as engines_fx
 from tests.fixtures import private_engine as private_fixtures
 from tests.fixtures.glance_boot import boot
 from tests.fixtures.glance_boot import engine_has
@@ -63,12 +67,28 @@ def moves():
     return Moves()
 
 
+class NodeStats(dict):
+    """ComputeNode.stats by host, as each host's driver reported them:
+    what the source reads from Nova's database in a cloud (a host not
+    here has reported nothing)."""
+
+    def __call__(self, context, migration):
+        return dict(self.get(migration.dest_compute) or {})
+
+
 @pytest.fixture
-def source(engine_client, glance_image_api, local_images, moves):
+def node_stats():
+    return NodeStats()
+
+
+@pytest.fixture
+def source(engine_client, glance_image_api, local_images, moves,
+           node_stats):
     drv = driver_mod.DockerDriver(virtapi=None,
                                   host=host_mod.Host(engine_client),
                                   image_api=glance_image_api,
-                                  find_migration=moves)
+                                  find_migration=moves,
+                                  target_stats=node_stats)
     drv.init_host('test-node')
     return drv
 
@@ -193,14 +213,17 @@ def test_a_flavor_that_cannot_be_applied_is_refused_before_it_stops(
 # -- to another host --------------------------------------------------------
 
 @pytest.fixture
-def target(private_engine, glance_image_api, moves):
-    """The target host's driver, on an engine of its own."""
+def target(private_engine, glance_image_api, moves, node_stats):
+    """The target host's driver, on an engine of its own, its stats
+    reported (as nova's resource audit does)."""
     private = private_engine()
     client = docker.DockerClient(private.url)
     drv = driver_mod.DockerDriver(virtapi=None, host=host_mod.Host(client),
                                   image_api=glance_image_api,
                                   find_migration=moves)
     drv.init_host('compute-dst')
+    node_stats['compute-dst'] = drv.get_available_resource(
+        'compute-dst')['stats']
     api = private.api()
     # What the test looks at and stages faults on.
     drv.test_engine, drv.test_client = api, client
@@ -475,3 +498,195 @@ def test_a_moved_server_has_its_config_drive_on_the_target(
         there.close()
         client.close()
     assert os.listdir(tmp_path / 'target') == []
+
+
+# -- only what the target lacks ---------------------------------------------
+
+def transfer_members(glance, transfer):
+    """{member name: size} of the transfer image's archive in Glance."""
+    with tarfile.open(fileobj=io.BytesIO(glance.download(transfer))) as tar:
+        return {m.name: m.size for m in tar}
+
+
+def test_a_classic_store_target_gets_only_the_workloads_layer(
+        source, target, glance, ctx, engine, instances, local_images,
+        moves, node_stats):
+    assert node_stats['compute-dst'] == {
+        engine_facts.PARTIAL_LOAD_STAT: 'true'}
+    inst, meta = running_writer(source, ctx, engine, glance, instances,
+                                local_images)
+    base_layer = engine.inspect_image(local_ref(inst.image_ref))[
+        'RootFS']['Layers'][0]
+    move, _, info = move_away(source, target, ctx, inst, meta, moves,
+                              bigger())
+    transfer = migration.transfer_from(info)
+    image = glance.get_image(transfer)
+    assert image[migration.PARTIAL_BASE_PROPERTY] == inst.image_ref
+    # The base's busybox layer (2 MB) stayed behind; its metadata and the
+    # workload's layer went.
+    assert image['size'] < 256 * 1024
+    members = transfer_members(glance, transfer)
+    assert 'manifest.json' in members
+    assert max(members.values()) < 64 * 1024
+    assert 'blobs/sha256/' + base_layer[7:] not in members
+
+    target.finish_migration(ctx, move, inst, info, [], meta, True, {},
+                            None, True)
+
+    there = target.test_engine
+    assert read_state(there, inst) == b'written-before\n'
+    # The target loaded the base itself, from Glance.
+    assert engine_has(there, local_ref(inst.image_ref))
+    source.confirm_migration(ctx, move, inst, [])
+    assert not glance_has(glance, transfer)
+    target.destroy(ctx, inst, [])
+    assert names_on(there, inst) == []
+
+
+@pytest.mark.parametrize('stats', [
+    None, {}, {engine_facts.PARTIAL_LOAD_STAT: 'false'},
+    {engine_facts.PARTIAL_LOAD_STAT: 'maybe'}],
+    ids=['not-reported', 'nothing-said', 'another-store', 'unknown-word'])
+def test_a_target_that_does_not_say_it_loads_partial_archives_gets_all(
+        source, target, glance, ctx, engine, instances, local_images,
+        moves, node_stats, stats):
+    node_stats['compute-dst'] = stats
+    if stats is None:
+        del node_stats['compute-dst']
+    inst, meta = running_writer(source, ctx, engine, glance, instances,
+                                local_images)
+    move, _, info = move_away(source, target, ctx, inst, meta, moves,
+                              bigger())
+    transfer = migration.transfer_from(info)
+    image = glance.get_image(transfer)
+    assert migration.PARTIAL_BASE_PROPERTY not in image
+    assert image['size'] > 1024 * 1024  # busybox's layer went too
+    target.finish_migration(ctx, move, inst, info, [], meta, True, {},
+                            None, True)
+    there = target.test_engine
+    assert read_state(there, inst) == b'written-before\n'
+    assert not engine_has(there, local_ref(inst.image_ref))
+    source.confirm_migration(ctx, move, inst, [])
+    target.destroy(ctx, inst, [])
+
+
+def test_a_partial_arrival_without_its_base_fails_and_reverts_cleanly(
+        source, target, glance, ctx, engine, instances, local_images,
+        moves):
+    inst, meta = running_writer(source, ctx, engine, glance, instances,
+                                local_images)
+    move, old, info = move_away(source, target, ctx, inst, meta, moves,
+                                bigger())
+    transfer = migration.transfer_from(info)
+    # The base is gone from Glance, and the target never had it.
+    glance.delete_image(inst.image_ref)
+    with pytest.raises(exception.MigrationError,
+                       match='neither in Glance nor on this host'):
+        target.finish_migration(ctx, move, inst, info, [], meta, True, {},
+                                None, True)
+
+    there = target.test_engine
+    assert names_on(there, inst) == []
+    assert not engine_has(there, local_ref(transfer))
+    assert not engine_has(there, local_ref(inst.image_ref))
+    assert [i for i in there.images() if i.get('RepoTags')] == []
+    assert not glance_has(glance, transfer)
+    # Nova's revert: the destroy on the target, the server back on the
+    # source, as it was (its image is still cached there).
+    inst.task_state = task_states.RESIZE_REVERTING
+    target.destroy(ctx, inst, [], None, destroy_disks=True)
+    inst.flavor = old
+    source.finish_revert_migration(ctx, inst, [], move, None, True)
+    inst.task_state = None
+    assert state(engine, inst)['Running']
+    assert read_state(engine, inst) == b'written-before\n'
+
+
+def test_a_docker26_source_leaves_the_base_blobs_out_of_its_oci_layout(
+        private_engines, target, glance, glance_image_api, ctx, moves,
+        node_stats):
+    # Docker 25+ saves an OCI layout, its layers named by diff id; the
+    # target (Docker 20.10) gets the classic form without the base's.
+    engines_fx.require('docker26')
+    private = private_engines.get('docker26')
+    client = docker.DockerClient(private.url)
+    src = driver_mod.DockerDriver(
+        virtapi=None, host=host_mod.Host(client),
+        image_api=glance_image_api, find_migration=moves,
+        target_stats=node_stats)
+    src.init_host('source-26')
+    api = private.api()
+    base = glance.create_image('base', save_tar(['/bin/sh']))
+    inst = nova_objects.instance(image_ref=base['id'])
+    meta = image_meta(base['id'], os_command_line=WRITER)
+    try:
+        boot(src, ctx, inst, base['id'], os_command_line=WRITER)
+        assert read_state(api, inst) == b'written-before\n'
+        base_layer = api.inspect_image(local_ref(base['id']))['RootFS'][
+            'Layers'][0]
+        move = moves.start(inst, 'source-26', 'compute-dst')
+        info = src.migrate_disk_and_power_off(ctx, inst, '127.0.0.1',
+                                              bigger(), [], None, 0, 0)
+        inst.flavor = bigger()
+        transfer = migration.transfer_from(info)
+        members = transfer_members(glance, transfer)
+        assert 'index.json' in members
+        assert 'blobs/sha256/' + base_layer[7:] not in members
+        assert glance.get_image(transfer)['size'] < 256 * 1024
+
+        target.finish_migration(ctx, move, inst, info, [], meta, True, {},
+                                None, True)
+        assert read_state(target.test_engine, inst) == b'written-before\n'
+        src.confirm_migration(ctx, move, inst, [])
+        assert names_on(api, inst) == []
+        target.destroy(ctx, inst, [])
+    finally:
+        src.cleanup(None, inst, None, destroy_vifs=False)
+        api.remove_image(local_ref(base['id']))
+        api.close()
+        client.close()
+
+
+@pytest.mark.parametrize('kind', ['docker26-containerd', 'podman'])
+def test_a_target_on_an_engine_without_partial_loads_gets_the_whole_image(
+        source, private_engines, glance, glance_image_api, ctx, engine,
+        instances, local_images, moves, node_stats, kind):
+    # Podman refuses an archive without the layers it holds; Docker's
+    # containerd store loads one only while its content store keeps the
+    # blobs: both report so, and get the whole image.
+    engines_fx.require(kind)
+    private = private_engines.get(kind)
+    client = docker.DockerClient(private.url)
+    dst = driver_mod.DockerDriver(virtapi=None, host=host_mod.Host(client),
+                                  image_api=glance_image_api,
+                                  find_migration=moves)
+    dst.init_host('compute-dst')
+    node_stats['compute-dst'] = dst.get_available_resource(
+        'compute-dst')['stats']
+    assert node_stats['compute-dst'] == {
+        engine_facts.PARTIAL_LOAD_STAT: 'false'}
+    there = private.api()
+    inst, meta = running_writer(source, ctx, engine, glance, instances,
+                                local_images)
+    transfer = None
+    try:
+        move, _, info = move_away(source, dst, ctx, inst, meta, moves,
+                                  bigger())
+        transfer = migration.transfer_from(info)
+        image = glance.get_image(transfer)
+        assert migration.PARTIAL_BASE_PROPERTY not in image
+        assert image['size'] > 1024 * 1024
+        dst.finish_migration(ctx, move, inst, info, [], meta, True, {},
+                             None, True)
+        assert read_state(there, inst) == b'written-before\n'
+        source.confirm_migration(ctx, move, inst, [])
+        dst.destroy(ctx, inst, [])
+        assert names_on(there, inst) == []
+    finally:
+        dst.destroy(ctx, inst, [])
+        # The engine is the session's: what the target loaded goes.
+        for image_id in (inst.image_ref, transfer):
+            if image_id:
+                there.remove_image(local_ref(image_id))
+        there.close()
+        client.close()

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from nova_docker import engine_facts
 from nova_docker import exception as docker_exception
 from nova_docker import host as host_mod
 from tests.fixtures import fake_engine
@@ -216,3 +217,24 @@ def test_podman_without_live_restore_keeps_its_instances_running(
     podman.init_host('node-7')
     assert podman.facts.keeps_running is True
     assert 'live-restore' not in caplog.text
+
+
+@pytest.mark.parametrize('component, status, partial', [
+    ('Engine', [['Backing Filesystem', 'extfs']], 'true'),
+    ('Engine', [['driver-type', 'io.containerd.snapshotter.v1']], 'false'),
+    ('Podman Engine', [], 'false'),
+], ids=['docker-classic', 'docker-containerd', 'podman'])
+def test_the_resource_audit_says_whether_partial_archives_load(
+        engine_at, component, status, partial):
+    # What each engine's load does with an archive that lacks the layers
+    # it holds: tests/functional/test_migration.py. The word reaches the
+    # other hosts through ComputeNode.stats.
+    engine_at.route('GET', r'^/version$', json=dict(
+        fake_engine.DEFAULT_VERSION, Components=[{'Name': component,
+                                                  'Version': '1'}]))
+    engine_at.route('GET', r'^/info$', json=dict(fake_engine.DEFAULT_INFO,
+                                                 DriverStatus=status))
+    host = host_mod.Host()
+    host.init_host('node-7')
+    offered = host.available_resource('node-7')
+    assert offered['stats'] == {engine_facts.PARTIAL_LOAD_STAT: partial}

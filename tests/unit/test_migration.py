@@ -7,7 +7,9 @@ import pytest
 from nova import exception
 from nova import objects
 
+from nova_docker.archive import partial
 from nova_docker import container
+from nova_docker import exception as docker_exception
 from nova_docker import migration
 from tests.fixtures import nova_objects
 
@@ -132,3 +134,89 @@ def test_update_lifts_a_pids_limit_the_options_dropped():
     new = container.resource_limits(nova_objects.flavor(), 0, host_cpus=8)
     assert migration.update_body(current, new, nova_objects.instance(),
                                  nova_objects.flavor())['PidsLimit'] == -1
+
+
+@pytest.mark.parametrize('stats, partial', [
+    ({'docker_loads_partial_archives': 'true'}, True),
+    ({'docker_loads_partial_archives': 'false'}, False),
+    ({'docker_loads_partial_archives': 'True'}, False),
+    ({}, False), (None, False)])
+def test_only_a_target_that_says_so_gets_a_partial_transfer(stats, partial):
+    assert migration.loads_partial(stats) is partial
+
+
+def test_a_transfer_names_the_base_it_lacks_which_must_be_the_servers():
+    inst = nova_objects.instance(image_ref='base-1')
+    assert migration.partial_base_of({'id': 't'}, inst) is None
+    assert migration.partial_base_of(
+        {'id': 't', 'properties': {}}, inst) is None
+    base = migration.PartialBase('base-1', ('sha256:' + 'a' * 64,))
+    assert migration.partial_base_of(
+        {'id': 't', 'properties': base.properties}, inst) == 'base-1'
+    # A tenant may edit its image's properties: another image is refused.
+    with pytest.raises(exception.ImageUnacceptable, match='base-2'):
+        migration.partial_base_of(
+            {'id': 't', 'properties': {
+                migration.PARTIAL_BASE_PROPERTY: 'base-2'}}, inst)
+
+
+class Snapshots:
+    """A Snapshotter stand-in whose first upload with held layers fails
+    as a save that did not match does."""
+
+    def __init__(self, mismatch):
+        self.mismatch = mismatch
+        self.calls = []
+
+    def snapshot(self, context, instance, image_id, update_task_state,
+                 held=None):
+        self.calls.append(held)
+        if held is not None and self.mismatch:
+            try:
+                raise partial.Mismatch('not the held layers')
+            except partial.Mismatch as exc:
+                raise docker_exception.SnapshotFailed(
+                    image_id=image_id, reason=str(exc)) from exc
+
+
+class Images:
+    def __init__(self):
+        self.created, self.deleted = [], []
+
+    def create(self, context, record):
+        self.created.append(record['id'])
+
+    def delete(self, context, image_id):
+        self.deleted.append(image_id)
+
+
+class Local:
+    def layers(self, image_id):
+        return ('sha256:' + 'a' * 64,) if image_id == 'base-1' else None
+
+
+@pytest.mark.parametrize('mismatch', [False, True])
+def test_a_save_that_does_not_match_is_sent_whole(mismatch):
+    snapshots, images = Snapshots(mismatch), Images()
+    transfers = migration.Transfers(snapshots, None, Local(), images)
+    inst = nova_objects.instance(image_ref='base-1')
+    ctx = types.SimpleNamespace(project_id=inst.project_id)
+    sent = transfers.send(ctx, inst, a_migration(),
+                          {'docker_loads_partial_archives': 'true'})
+    assert sent == migration.transfer_image_id(a_migration())
+    held = migration.PartialBase('base-1', ('sha256:' + 'a' * 64,))
+    assert snapshots.calls == ([held, None] if mismatch else [held])
+    # The failed partial image went before the whole one was made.
+    assert images.deleted == ([sent] if mismatch else [])
+
+
+def test_no_word_from_the_target_or_no_local_base_sends_all():
+    snapshots, images = Snapshots(False), Images()
+    transfers = migration.Transfers(snapshots, None, Local(), images)
+    ctx = types.SimpleNamespace(project_id='p')
+    for stats, image_ref in (({}, 'base-1'),
+                             ({'docker_loads_partial_archives': 'true'},
+                              'not-here')):
+        inst = nova_objects.instance(image_ref=image_ref, project_id='p')
+        transfers.send(ctx, inst, a_migration(), stats)
+    assert snapshots.calls == [None, None]

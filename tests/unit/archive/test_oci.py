@@ -399,3 +399,35 @@ def test_measured_behind_the_send_a_bomb_is_cut(behind, compression):
     with pytest.raises(tarstream.TarFormatError,
                        match='unpacks to more than .* times'):
         run(bomb_layout(compression, 512 << 20), chunk=65536)
+
+
+# -- a partial migration transfer (nova_docker.archive.partial) -----------
+
+def without_layer(compression='plain'):
+    made = layout(compression=compression)
+    del made.blobs[oci.blob_name(made.layer_desc['digest'])]
+    made.manifest_json = False
+    return made
+
+
+def test_a_layer_the_engine_holds_may_be_missing():
+    made = without_layer()
+    diff_id = 'sha256:' + fx.sha256_hex(ROOTFS)
+    stream, out = run(made.tar(), held_layers=(diff_id,))
+    layer = 'blobs/sha256/' + fx.sha256_hex(ROOTFS)
+    assert stream.manifest[0]['Layers'] == [layer]
+    assert layer not in members_of(out)
+
+
+@pytest.mark.parametrize('held', [
+    (), ('sha256:' + '0' * 64,), ('sha256:' + '0' * 64, 'extra')],
+    ids=['nothing-held', 'another-layer-held', 'held-at-another-place'])
+def test_a_missing_layer_the_engine_does_not_hold_is_refused(held):
+    refused(without_layer(), 'is not in the archive', held_layers=held)
+
+
+def test_a_missing_compressed_layer_is_refused_even_if_held():
+    # Only an uncompressed layer's digest is its diff id.
+    made = without_layer('gzip')
+    refused(made, 'is not in the archive',
+            held_layers=('sha256:' + fx.sha256_hex(ROOTFS),))
