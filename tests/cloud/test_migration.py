@@ -87,13 +87,26 @@ def no_transfer_image(cloud, server_id):
     assert [i for i in hidden if server_id in i['Name']] == []
 
 
-def test_migrate_then_confirm(cloud, writer):
+def transfer_image(cloud, server_id):
+    hidden = cloud.admin.json('image', 'list', '--hidden', '--long')
+    found = [i for i in hidden if server_id in i['Name']]
+    assert len(found) == 1, found
+    return cloud.admin.json('image', 'show', found[0]['ID'])
+
+
+def test_migrate_then_confirm(cloud, writer, busybox_image):
     server_id, addresses = writer
     source = cloud.host_of(cloud.server(server_id))
     cloud.admin.run('--os-compute-api-version', '2.56', 'server', 'migrate',
                     '--host', other(source), server_id)
     server = cloud.wait_status(server_id, 'VERIFY_RESIZE', timeout=600)
     assert cloud.host_of(server) == other(source)
+    # Both hosts run Docker's classic store: the transfer carries only
+    # the server's own layer, not busybox's (which the target loads).
+    sent = transfer_image(cloud, server_id)
+    assert sent['properties']['migration_partial_base'] == \
+        busybox_image['id']
+    assert sent['size'] < min(busybox_image['size'], MIB)
     cloud.admin.run('server', 'resize', 'confirm', server_id)
     assert assert_kept(cloud, server_id, addresses) == other(source)
     no_transfer_image(cloud, server_id)
