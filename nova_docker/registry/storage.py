@@ -110,16 +110,22 @@ class Storage:
     """The registry's view of Glance, for one caller at a time.
 
     :param sealer: a :class:`records.Sealer` holding the registry's key.
+    :param max_ratio: the bound uploads' gzip layers were held to
+        (``max_layer_unpack_ratio``; None: none), which decides whether a
+        tag's archive may hold them as they are
+        (:func:`archive.keeps_compressed`).
     """
 
     def __init__(self, glance, indexer, sealer, arch: str | None = None,
                  list_ttl: float = 1.0,
                  manifest_cache_bytes: int = MANIFEST_CACHE_BYTES,
-                 listing_cache_bytes: int = LISTING_CACHE_BYTES):
+                 listing_cache_bytes: int = LISTING_CACHE_BYTES,
+                 max_ratio: int | None = None):
         self._glance = glance
         self._indexer = indexer
         self._sealer = sealer
         self._arch = arch
+        self._max_ratio = max_ratio
         self._listed = bounded_cache.BoundedCache(listing_cache_bytes,
                                                   ttl=list_ttl)
         self._manifests = bounded_cache.BoundedCache(manifest_cache_bytes)
@@ -600,8 +606,10 @@ class Storage:
             raise errors.ManifestInvalid(
                 'layer %s unpacks to %s, but the config says %s'
                 % (blob.digest, diff[0], diff_id))
+        packed = (blob.size if archive.keeps_compressed(
+            gz, blob.size, diff[1], self._max_ratio) else None)
         return archive.Layer(diff_id, diff[1], gz,
-                             lambda: self.chunks(blob))
+                             lambda: self.chunks(blob), packed)
 
     def _store_manifest(self, principal, name, manifest) -> None:
         if self._own_blob(principal, manifest.digest) is None:
