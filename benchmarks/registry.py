@@ -354,10 +354,13 @@ def run(args, cli, ours, theirs) -> int:
         big = Image(cli, BIG_MB, args.compressible)
         try:
             print('big image: %.1f MB in 3 layers' % (big.bytes / 1e6))
+            mark = ours.log_mark()
             push, pull, start, top = measured(big, ours)
             push_b, pull_b, start_b, top_b = measured(big, theirs)
             print('big: push %.2f s vs %.2f s, pull %.2f s vs %.2f s'
                   % (push, push_b, pull, pull_b), flush=True)
+            if args.profile:
+                print_phases(push, ours.phases(mark))
         finally:
             big.remove()
         rows += [('(a) push, %d MB, 3 layers (1 run)' % BIG_MB, push,
