@@ -91,6 +91,20 @@ registry_opts = [
                     'driver holds gzip layers to 100; a tag image keeps a '
                     'gzip layer over 64 MiB compressed (as pushed) only '
                     'while this is at most 100, and unpacks it otherwise.'),
+    cfg.BoolOpt('archive_gzip_layers', default=True,
+                help='Whether the docker load archive a push stores as the '
+                     'tag\'s Glance image holds gzip layers as Docker '
+                     'pushed them. True: the push writes each layer to '
+                     'Glance once more as it is (a real image about half '
+                     'the bytes of its unpacked layers), and the engine '
+                     'unpacks it at the first boot on each host, as after a '
+                     'docker pull. False: layers are unpacked into the '
+                     'archive (a slower push, twice the Glance storage), '
+                     'and a first boot skips that gunzip (measured on Docker '
+                     '20.10: 0.46 s more per 100 MB of unpacked text-like '
+                     'layers), which pays where Glance is near the compute '
+                     'hosts (a fast network). zstd layers are always '
+                     'unpacked.'),
     cfg.IntOpt('max_uploads_per_project', default=32, min=1,
                help='Uploads one project may have in flight at once; one '
                     'more is refused with 429 TOOMANYREQUESTS until one '

@@ -130,18 +130,21 @@ class Storage:
         (``max_layer_unpack_ratio``; None: none), which decides whether a
         tag's archive may hold them as they are
         (:func:`archive.keeps_compressed`).
+    :param gzip_layers: False to unpack every layer into a tag's archive
+        (``archive_gzip_layers``).
     """
 
     def __init__(self, glance, indexer, sealer, arch: str | None = None,
                  list_ttl: float = 1.0,
                  manifest_cache_bytes: int = MANIFEST_CACHE_BYTES,
                  listing_cache_bytes: int = LISTING_CACHE_BYTES,
-                 max_ratio: int | None = None):
+                 max_ratio: int | None = None, gzip_layers: bool = True):
         self._glance = glance
         self._indexer = indexer
         self._sealer = sealer
         self._arch = arch
         self._max_ratio = max_ratio
+        self._gzip_layers = gzip_layers
         self._listed = bounded_cache.BoundedCache(listing_cache_bytes,
                                                   ttl=list_ttl)
         self._manifests = bounded_cache.BoundedCache(manifest_cache_bytes)
@@ -632,10 +635,11 @@ class Storage:
             raise errors.ManifestInvalid(
                 'layer %s unpacks to %s, but the config says %s'
                 % (blob.digest, diff[0], diff_id))
-        packed = (blob.size if archive.keeps_compressed(
-            gz, blob.size, diff[1], self._max_ratio) else None)
+        kept = self._gzip_layers and archive.keeps_compressed(
+            gz, blob.size, diff[1], self._max_ratio)
         return archive.Layer(diff_id, diff[1], gz,
-                             lambda: self.chunks(blob), packed)
+                             lambda: self.chunks(blob),
+                             blob.size if kept else None)
 
     def _store_manifest(self, principal, name, manifest) -> None:
         if self._own_blob(principal, manifest.digest) is None:

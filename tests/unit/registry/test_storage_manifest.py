@@ -178,3 +178,26 @@ def test_a_manifest_glance_does_not_store_leaves_no_tag():
         store.put_manifest(ALICE, 'app', '1', raw, manifests.DOCKER_MANIFEST)
     assert _tags(glance) == []
     assert sorted(glance.held) == ['config', 'layer0', 'layer1', 'layer2']
+
+
+def _archive_layers(glance):
+    [tag] = _tags(glance)
+    with tarfile.open(fileobj=io.BytesIO(glance.data[tag['id']])) as tar:
+        manifest = json.load(tar.extractfile('manifest.json'))
+        return [tar.extractfile(name).read()
+                for name in manifest[0]['Layers']]
+
+
+@pytest.mark.parametrize('gzip_layers', [True, False])
+def test_the_archive_holds_gzip_layers_as_pushed_unless_told(gzip_layers):
+    glance = _Glance()
+    raw = _pushed(glance, layers=2)
+    store = storage.Storage(glance, None, SEALER, max_ratio=100,
+                            gzip_layers=gzip_layers)
+    store.put_manifest(ALICE, 'app', '1', raw, manifests.DOCKER_MANIFEST)
+    blobs = [glance.data['layer%d' % n] for n in range(2)]
+    if gzip_layers:
+        assert _archive_layers(glance) == blobs
+    else:
+        assert _archive_layers(glance) == [gzip.decompress(b)
+                                           for b in blobs]
