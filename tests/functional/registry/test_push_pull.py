@@ -235,3 +235,33 @@ def test_anonymous_pull_serves_public_images_only(
     assert hidden.status_code == 404
     assert push.status_code == 401
     assert push.headers['WWW-Authenticate'].startswith('Basic ')
+
+
+def test_archive_gzip_layers_off_stores_the_layers_unpacked(
+        glance_server, glance_images, engine_refs):
+    server = registry_fx.RegistryServer(
+        glance_server.url, USERS, extra={'archive_gzip_layers': 'false'})
+    server.setUp()
+    cli = registry_fx.DockerCLI()
+    cli.setUp()
+    try:
+        cli.login(server.address, 'alice', USERS['alice'][0])
+        ref = server.address + '/unpacked:1'
+        engine_refs.append(ref)
+        image_id = registry_fx.build_layered_image(cli, ref, layers=2)
+        _push(cli, ref)
+        cli.run('rmi', ref)
+        [tag] = glance_images.list_images(name='eq:unpacked:1')
+        data = glance_images.download(tag['id'])
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            manifest = json.load(tar.extractfile('manifest.json'))
+            heads = [tar.extractfile(name).read(2)
+                     for name in manifest[0]['Layers']]
+        assert heads and b'\x1f\x8b' not in heads
+        engine_refs.append('unpacked:1')
+        assert registry_fx.docker_load(cli, data) == \
+            'Loaded image: unpacked:1\n'
+        assert cli.image_id('unpacked:1') == image_id
+    finally:
+        cli.cleanUp()
+        server.cleanUp()
