@@ -8,11 +8,13 @@ well as plain: the loader unpacks such a member only to count what it
 unpacks to, against the same bounds as a plain one, and the engine
 unpacks it as it loads. So a gzip layer goes into the archive as its
 blob is, copied, not unpacked (:func:`keeps_compressed` says when), which
-spares a gunzip and, for a real image, two thirds of the bytes written
-to Glance and read back at every boot. zstd layers are unpacked (Docker
-20.10 does not read zstd), as are gzip layers the loader's bounds might
-refuse; their unpacked size, which a tar header needs before the data,
-was recorded when the blob was uploaded.
+spares the push a gunzip and, for a real image, about half the bytes
+written to Glance and downloaded at each host's first boot; that boot
+pays the engine's gunzip instead, as after a ``docker pull``
+(``[registry] archive_gzip_layers`` turns this off). zstd layers are
+unpacked (Docker 20.10 does not read zstd), as are gzip layers the
+loader's bounds might refuse; their unpacked size, which a tar header
+needs before the data, was recorded when the blob was uploaded.
 """
 
 import dataclasses
