@@ -61,8 +61,12 @@ def keeps_compressed(gz: bool | str, packed: int, unpacked: int,
     nothing but the unpacked size counts, the same either way; above it
     the layer must have met a ratio bound no looser than the loader's at
     upload (``checked_ratio``, the registry's ``max_layer_unpack_ratio``;
-    None: not checked), with room to spare for the two counting the
-    compressed bytes in chunks of different sizes.
+    None: not checked), and be within half the loader's bound as a whole.
+    Both check the ratio as the data goes, counting the compressed bytes
+    in chunks of their own sizes, so a layer whose first part alone sits
+    at the bound could still pass the upload and not the load (which then
+    refuses the boot, saying why): the margin makes that unlikely, not
+    impossible.
     """
     if gz not in (True, 'gzip'):
         return False
