@@ -1,7 +1,8 @@
 """nova-docker-registry against Debian's docker-registry, in one run.
 
 (a) ``docker push`` of a ~100 MB image of 3 layers (random data, so gzip
-    can't shrink it) to nova-docker-registry (storing into a real
+    can't shrink it; ``--compressible``: hex text, which it packs about
+    2.2 times, as real layers) to nova-docker-registry (storing into a real
     glance-api) against the same push to Distribution 2.8.2 (Debian's
     ``docker-registry``, filesystem storage); target <= 1.25 (issue 25);
 (b) ``docker pull`` of it back, after ``docker rmi`` removed the image
@@ -220,13 +221,14 @@ class Image:
     (one per round and registry), so that ``docker rmi`` of the current
     tag removes it and its layers before each pull."""
 
-    def __init__(self, cli, size_mb: int):
+    def __init__(self, cli, size_mb: int, compressible: bool = False):
         self.cli = cli
         self.size_mb = size_mb
         self.ref = 'bench-registry-%s:src' % os.urandom(4).hex()
         layer_bytes = (size_mb * MIB) // 2
-        self.id = registry_fx.build_layered_image(cli, self.ref, layers=3,
-                                                  layer_bytes=layer_bytes)
+        self.id = registry_fx.build_layered_image(
+            cli, self.ref, layers=3, layer_bytes=layer_bytes,
+            compressible=compressible)
         self.bytes = int(cli.run('image', 'inspect', '--format',
                                  '{{.Size}}', self.ref).stdout)
 
@@ -314,10 +316,11 @@ def print_rss(rows):
 
 def run(args, cli, ours, theirs) -> int:
     rss = []
-    image = Image(cli, args.size)
+    image = Image(cli, args.size, args.compressible)
     try:
-        print('image: %.1f MB in 3 layers (%s)' % (image.bytes / 1e6,
-                                                   image.id[:19]))
+        print('image: %.1f MB in 3 layers (%s)%s' % (
+            image.bytes / 1e6, image.id[:19],
+            ', compressible' if args.compressible else ''))
         push_pull(image, ours)  # untimed: connections, caches, page cache
         push_pull(image, theirs)
         samples = {'ours': [], 'theirs': []}
@@ -348,13 +351,16 @@ def run(args, cli, ours, theirs) -> int:
              med('theirs', 1), PULL_TARGET)]
 
     if args.big:
-        big = Image(cli, BIG_MB)
+        big = Image(cli, BIG_MB, args.compressible)
         try:
             print('big image: %.1f MB in 3 layers' % (big.bytes / 1e6))
+            mark = ours.log_mark()
             push, pull, start, top = measured(big, ours)
             push_b, pull_b, start_b, top_b = measured(big, theirs)
             print('big: push %.2f s vs %.2f s, pull %.2f s vs %.2f s'
                   % (push, push_b, pull, pull_b), flush=True)
+            if args.profile:
+                print_phases(push, ours.phases(mark))
         finally:
             big.remove()
         rows += [('(a) push, %d MB, 3 layers (1 run)' % BIG_MB, push,
@@ -385,6 +391,10 @@ def main(argv=None) -> int:
     parser.add_argument('--profile', action='store_true',
                         help='print where each push of ours spent its '
                              'time (from the registry\'s log)')
+    parser.add_argument('--compressible', action='store_true',
+                        help='layers of hex text (gzip packs them about '
+                             '2.2 times, as real layers) instead of random '
+                             'bytes')
     parser.add_argument('--glance-workers', type=int, default=1)
     parser.add_argument('--glance-threads', type=int, default=8)
     parser.add_argument('--glance-chunk', type=int, default=MIB,

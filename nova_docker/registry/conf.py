@@ -76,10 +76,10 @@ registry_opts = [
                     'pulls by digest until they are pushed again.'),
 
     cfg.IntOpt('max_layer_unpacked_size', default=32 * units.Gi, min=1,
-               help='Largest size, in bytes, that a gzip-compressed layer may '
-                    'unpack to. A push stores its image in Glance with '
-                    'layers unpacked (as docker save writes them), so this '
-                    'bounds what one layer of a push costs in Glance; an '
+               help='Largest size, in bytes, that a compressed layer may '
+                    'unpack to. A push stores zstd layers in Glance '
+                    'unpacked, and an engine unpacks every layer it loads, '
+                    'so this bounds what one layer of a push costs; an '
                     'upload over it is refused with BLOB_UPLOAD_INVALID '
                     'and removed. A gzip image uploaded to Glance is held '
                     'to it too when it is pulled.'),
@@ -87,7 +87,24 @@ registry_opts = [
                help='Largest ratio of unpacked to compressed size of a gzip '
                     'layer, checked once it has unpacked to 64 MiB: real '
                     'layers compress up to about 10 times, a gzip bomb '
-                    'about 1000 times. 0 turns the check off.'),
+                    'about 1000 times. 0 turns the check off. The compute '
+                    'driver holds gzip layers to 100; a tag image keeps a '
+                    'gzip layer over 64 MiB compressed (as pushed) only '
+                    'while this is at most 100, and unpacks it otherwise.'),
+    cfg.BoolOpt('archive_gzip_layers', default=True,
+                help='Whether the docker load archive a push stores as the '
+                     'tag\'s Glance image holds gzip layers as Docker '
+                     'pushed them. True: the push writes each layer to '
+                     'Glance once more as it is (a real image about half '
+                     'the bytes of its unpacked layers), and the engine '
+                     'unpacks it at the first boot on each host, as after a '
+                     'docker pull. False: layers are unpacked into the '
+                     'archive (a slower push, twice the Glance storage), '
+                     'and a first boot skips that gunzip (measured on Docker '
+                     '20.10: 0.46 s more per 100 MB of unpacked text-like '
+                     'layers), which pays where Glance is near the compute '
+                     'hosts (a fast network). zstd layers are always '
+                     'unpacked.'),
     cfg.IntOpt('max_uploads_per_project', default=32, min=1,
                help='Uploads one project may have in flight at once; one '
                     'more is refused with 429 TOOMANYREQUESTS until one '

@@ -30,10 +30,12 @@ so no project can put an image under a name another project pulls.
 """
 
 import contextlib
+import functools
 import io
 import json
 import time
 import uuid
+from collections.abc import Iterator
 
 from oslo_log import log as logging
 
@@ -44,6 +46,7 @@ from nova_docker.registry import archive
 from nova_docker.registry import bounded_cache
 from nova_docker.registry import errors
 from nova_docker.registry import manifests
+from nova_docker.registry import parallel
 from nova_docker.registry import records
 from nova_docker.registry import references
 from nova_docker.registry import saved
@@ -65,6 +68,19 @@ MANIFEST_CACHE_BYTES = 32 * 1024 * 1024
 LISTING_CACHE_BYTES = 32 * 1024 * 1024
 UPLOAD_ATTEMPTS = 3
 _GLANCE_ARCH = {'amd64': 'x86_64', 'arm64': 'aarch64', '386': 'i686'}
+
+
+class _NotStored(Exception):
+    """A manifest of the push could not be stored: the tag's archive
+    must not complete."""
+
+
+def _ending_after(chunks: Iterator[bytes], storing) -> Iterator[bytes]:
+    """``chunks``, whose end waits for ``storing``: _NotStored if that
+    failed, so the upload they feed fails."""
+    yield from chunks
+    if storing.exception() is not None:
+        raise _NotStored()
 
 
 def _blob_of(image: dict) -> saved.Blob:
@@ -110,16 +126,25 @@ class Storage:
     """The registry's view of Glance, for one caller at a time.
 
     :param sealer: a :class:`records.Sealer` holding the registry's key.
+    :param max_ratio: the bound uploads' gzip layers were held to
+        (``max_layer_unpack_ratio``; None: none), which decides whether a
+        tag's archive may hold them as they are
+        (:func:`archive.keeps_compressed`).
+    :param gzip_layers: False to unpack every layer into a tag's archive
+        (``archive_gzip_layers``).
     """
 
     def __init__(self, glance, indexer, sealer, arch: str | None = None,
                  list_ttl: float = 1.0,
                  manifest_cache_bytes: int = MANIFEST_CACHE_BYTES,
-                 listing_cache_bytes: int = LISTING_CACHE_BYTES):
+                 listing_cache_bytes: int = LISTING_CACHE_BYTES,
+                 max_ratio: int | None = None, gzip_layers: bool = True):
         self._glance = glance
         self._indexer = indexer
         self._sealer = sealer
         self._arch = arch
+        self._max_ratio = max_ratio
+        self._gzip_layers = gzip_layers
         self._listed = bounded_cache.BoundedCache(listing_cache_bytes,
                                                   ttl=list_ttl)
         self._manifests = bounded_cache.BoundedCache(manifest_cache_bytes)
@@ -516,12 +541,17 @@ class Storage:
                                                         image_manifest)
             for blob in blobs:
                 self._adopt(principal, name, blob)
-        for child in children:
-            self._store_manifest(principal, name, child)
-        self._store_manifest(principal, name, manifest)
+        to_store = children + [manifest]
         if tagged:
-            self._tag(principal, name, reference, manifest, config, layers)
+            self._tag(principal, name, reference, manifest, config, layers,
+                      to_store)
+        else:
+            self._store_manifests(principal, name, to_store)
         return manifest
+
+    def _store_manifests(self, principal, name, to_store) -> None:
+        for manifest in to_store:
+            self._store_manifest(principal, name, manifest)
 
     def _child(self, principal, name, child) -> manifests.Manifest:
         try:
@@ -549,20 +579,9 @@ class Storage:
         """The config, the archive layers and the blobs of an image
         manifest, after checking every blob it names exists and
         matches."""
-        blobs = []
-        for descriptor in manifest.blobs():
-            try:
-                blob = self.blob(principal, name, descriptor.digest)
-            except errors.BlobUnknown:
-                raise errors.ManifestBlobUnknown(
-                    'the manifest names blob %s, which is not in %s: push '
-                    'it first' % (descriptor.digest, name),
-                    detail={'digest': descriptor.digest}) from None
-            if blob.size != descriptor.size:
-                raise errors.ManifestInvalid(
-                    'blob %s has %d bytes, the manifest says %d'
-                    % (descriptor.digest, blob.size, descriptor.size))
-            blobs.append(blob)
+        blobs = parallel.in_parallel(
+            functools.partial(self._named_blob, principal, name, descriptor)
+            for descriptor in manifest.blobs())
         config_blob, layer_blobs = blobs[0], blobs[1:]
         if config_blob.size > MAX_CONFIG:
             raise errors.ManifestInvalid('the image config is larger than '
@@ -577,10 +596,26 @@ class Storage:
             raise errors.ManifestInvalid(
                 'the config names %d layers, the manifest %d'
                 % (len(diff_ids), len(layer_blobs)))
-        layers = [self._layer(blob, descriptor, diff_id)
-                  for blob, descriptor, diff_id in zip(
-                      layer_blobs, manifest.layers, diff_ids, strict=True)]
+        layers = parallel.in_parallel(
+            functools.partial(self._layer, blob, descriptor, diff_id)
+            for blob, descriptor, diff_id in zip(
+                layer_blobs, manifest.layers, diff_ids, strict=True))
         return config, layers, blobs
+
+    def _named_blob(self, principal, name, descriptor) -> saved.Blob:
+        """The blob a manifest names, checked to exist with its size."""
+        try:
+            blob = self.blob(principal, name, descriptor.digest)
+        except errors.BlobUnknown:
+            raise errors.ManifestBlobUnknown(
+                'the manifest names blob %s, which is not in %s: push '
+                'it first' % (descriptor.digest, name),
+                detail={'digest': descriptor.digest}) from None
+        if blob.size != descriptor.size:
+            raise errors.ManifestInvalid(
+                'blob %s has %d bytes, the manifest says %d'
+                % (descriptor.digest, blob.size, descriptor.size))
+        return blob
 
     def _layer(self, blob: saved.Blob, descriptor,
                diff_id: str) -> archive.Layer:
@@ -600,8 +635,11 @@ class Storage:
             raise errors.ManifestInvalid(
                 'layer %s unpacks to %s, but the config says %s'
                 % (blob.digest, diff[0], diff_id))
+        kept = self._gzip_layers and archive.keeps_compressed(
+            gz, blob.size, diff[1], self._max_ratio)
         return archive.Layer(diff_id, diff[1], gz,
-                             lambda: self.chunks(blob))
+                             lambda: self.chunks(blob),
+                             blob.size if kept else None)
 
     def _store_manifest(self, principal, name, manifest) -> None:
         if self._own_blob(principal, manifest.digest) is None:
@@ -612,22 +650,37 @@ class Storage:
                 **{BLOB: manifest.digest, REPOSITORY: name,
                    MEDIA_TYPE: manifest.media_type})
 
-    def _tag(self, principal, name, tag, manifest, config, layers) -> None:
+    def _tag(self, principal, name, tag, manifest, config, layers,
+             to_store) -> None:
+        """Store ``to_store`` (the manifests) and the tag's archive side
+        by side; the archive's upload ends only once they are stored, so
+        no pull finds the tag before its manifest."""
         glance_name = references.glance_name(name, tag)
         props = {MANIFEST: manifest.digest, REPOSITORY: name}
         arch = json.loads(config).get('architecture')
         if isinstance(arch, str) and arch:
             props['architecture'] = _GLANCE_ARCH.get(arch, arch)
+        storing = parallel.started(functools.partial(
+            self._store_manifests, principal, name, to_store))
+
         def data():
-            return archive.archive(config, manifests.digest_of(config),
-                                   layers, glance_name)
+            return _ending_after(archive.archive(
+                config, manifests.digest_of(config), layers, glance_name),
+                storing)
         began = time.monotonic()
         try:
             new = self._create_with_data(
                 principal, data, name=glance_name,
                 container_format='docker', disk_format='raw', **props)
-        except ValueError as exc:
-            raise errors.ManifestInvalid(str(exc)) from None
+        except BaseException as exc:
+            # A manifest that could not be stored is the first error, as
+            # when the two were stored one after the other.
+            failed = storing.exception()
+            if failed is not None:
+                raise failed from None
+            if isinstance(exc, ValueError):
+                raise errors.ManifestInvalid(str(exc)) from None
+            raise
         LOG.info('Wrote the archive of %s (%d bytes of layers) to Glance in '
                  '%.2f s', glance_name, sum(layer.size for layer in layers),
                  time.monotonic() - began)

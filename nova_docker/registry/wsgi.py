@@ -54,7 +54,9 @@ def build(conf=registry_conf.CONF) -> app.Registry:
                             max_unpacked=opts.max_layer_unpacked_size,
                             max_ratio=opts.max_layer_unpack_ratio or None)
     store = storage.Storage(client, indexer, sealer_from_conf(conf),
-                            conf.glance.architecture)
+                            conf.glance.architecture,
+                            max_ratio=opts.max_layer_unpack_ratio or None,
+                            gzip_layers=opts.archive_gzip_layers)
     in_flight = uploads.Uploads(opts.upload_dir, opts.max_blob_size,
                                 opts.upload_timeout, upload_limits(conf),
                                 discard=store.discard_stream)

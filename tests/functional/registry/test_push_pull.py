@@ -60,7 +60,7 @@ def test_push_lands_in_glance_and_pull_gives_the_same_image(
     assert out == 'layer 1\n'
 
 
-def test_tag_data_is_a_docker_load_archive_of_plain_layers(
+def test_tag_data_is_a_docker_load_archive_of_the_pushed_gzip_blobs(
         registry, alice, glance_images, engine_refs):
     ref = registry.address + '/loadable:1'
     engine_refs.append(ref)
@@ -68,16 +68,39 @@ def test_tag_data_is_a_docker_load_archive_of_plain_layers(
     _push(alice, ref)
     [tag] = glance_images.list_images(name='eq:loadable:1')
     data = glance_images.download(tag['id'])
+    pushed = _manifest(registry, 'loadable', '1')
 
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         manifest = json.load(tar.extractfile('manifest.json'))
-        layer = tar.extractfile(manifest[0]['Layers'][0]).read(2)
+        held = [tar.extractfile(name).read()
+                for name in manifest[0]['Layers']]
     assert manifest[0]['Config'] == image_id.split(':')[1] + '.json'
-    assert layer != b'\x1f\x8b', 'layers must be stored unpacked'
+    # Each layer as Docker pushed it: gzip, its bytes unchanged, so the
+    # push neither unpacks them nor writes them bigger into Glance.
+    blobs = [_blob(registry, 'loadable', layer['digest'])
+             for layer in pushed['layers']]
+    assert held == blobs
+    assert all(blob[:2] == b'\x1f\x8b' for blob in blobs)
     alice.run('rmi', ref)
     engine_refs.append('loadable:1')
     assert registry_fx.docker_load(alice, data) == 'Loaded image: loadable:1\n'
     assert alice.image_id('loadable:1') == image_id
+
+
+def _manifest(registry, name, tag):
+    reply = requests.get(
+        '%s/v2/%s/manifests/%s' % (registry.url, name, tag),
+        auth=('alice', USERS['alice'][0]), timeout=30, headers={
+            'Accept': 'application/vnd.docker.distribution.manifest.v2+json'})
+    reply.raise_for_status()
+    return reply.json()
+
+
+def _blob(registry, name, digest):
+    reply = requests.get('%s/v2/%s/blobs/%s' % (registry.url, name, digest),
+                         auth=('alice', USERS['alice'][0]), timeout=30)
+    reply.raise_for_status()
+    return reply.content
 
 
 def test_a_second_tag_reuses_the_blobs(registry, alice, glance_images,
@@ -212,3 +235,33 @@ def test_anonymous_pull_serves_public_images_only(
     assert hidden.status_code == 404
     assert push.status_code == 401
     assert push.headers['WWW-Authenticate'].startswith('Basic ')
+
+
+def test_archive_gzip_layers_off_stores_the_layers_unpacked(
+        glance_server, glance_images, engine_refs):
+    server = registry_fx.RegistryServer(
+        glance_server.url, USERS, extra={'archive_gzip_layers': 'false'})
+    server.setUp()
+    cli = registry_fx.DockerCLI()
+    cli.setUp()
+    try:
+        cli.login(server.address, 'alice', USERS['alice'][0])
+        ref = server.address + '/unpacked:1'
+        engine_refs.append(ref)
+        image_id = registry_fx.build_layered_image(cli, ref, layers=2)
+        _push(cli, ref)
+        cli.run('rmi', ref)
+        [tag] = glance_images.list_images(name='eq:unpacked:1')
+        data = glance_images.download(tag['id'])
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            manifest = json.load(tar.extractfile('manifest.json'))
+            heads = [tar.extractfile(name).read(2)
+                     for name in manifest[0]['Layers']]
+        assert heads and b'\x1f\x8b' not in heads
+        engine_refs.append('unpacked:1')
+        assert registry_fx.docker_load(cli, data) == \
+            'Loaded image: unpacked:1\n'
+        assert cli.image_id('unpacked:1') == image_id
+    finally:
+        cli.cleanUp()
+        server.cleanUp()

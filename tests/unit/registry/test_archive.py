@@ -201,3 +201,49 @@ def test_a_zstd_layer_that_unpacks_past_its_record_is_refused():
     layer = archive.Layer(_digest(plain), 1000, 'zstd', lambda: [blob])
     with pytest.raises(ValueError, match='unpacks to more than 1000'):
         b''.join(archive.archive(b'{}', _digest(b'{}'), [layer], 'a:1'))
+
+
+# -- gzip layers kept as pushed ------------------------------------------
+
+def test_a_gzip_layer_the_loader_takes_is_its_blob_unchanged():
+    plain = _layer_tar(b'g' * 5000)
+    blob = _gzip(plain)
+    layer = archive.Layer(_digest(plain), len(plain), True,
+                          lambda: _pieces(blob, 100), packed=len(blob))
+    config = json.dumps({'rootfs': {'diff_ids': [_digest(plain)]}}).encode()
+    with _read(archive.archive(config, _digest(config), [layer],
+                               'app:1')) as tar:
+        member = tar.extractfile(archive.layer_name(_digest(plain)))
+        assert member.read() == blob
+
+
+@pytest.mark.parametrize('size', [10, 100000])
+def test_a_kept_blob_of_another_size_than_its_own_is_refused(size):
+    blob = _gzip(_layer_tar(b'x' * 100))
+    layer = archive.Layer('sha256:' + 'a' * 64, 10240, True,
+                          lambda: [blob], packed=size)
+    with pytest.raises(ValueError, match='recorded'):
+        b''.join(archive.archive(b'{}', _digest(b'{}'), [layer], 'a:1'))
+
+
+MIB = 1024 * 1024
+
+
+@pytest.mark.parametrize('gz, packed, unpacked, ratio, kept', [
+    # Below the loader's ratio floor only the unpacked size counts.
+    (True, 1, 64 * MIB, None, True),
+    ('gzip', 1, 64 * MIB, 0, True),
+    # Above it, the bound the upload met must be no looser than the
+    # loader's (100), and the layer well inside it.
+    (True, 10 * MIB, 300 * MIB, 100, True),
+    (True, 10 * MIB, 300 * MIB, 50, True),
+    (True, 10 * MIB, 300 * MIB, None, False),
+    (True, 10 * MIB, 300 * MIB, 101, False),
+    (True, 2 * MIB, 101 * MIB, 100, False),
+    # Only gzip: zstd and plain blobs are unpacked or already plain.
+    ('zstd', 1, 10, None, False),
+    (False, 10, 10, None, False),
+])
+def test_which_gzip_layers_the_archive_keeps(gz, packed, unpacked, ratio,
+                                             kept):
+    assert archive.keeps_compressed(gz, packed, unpacked, ratio) is kept
