@@ -1,6 +1,5 @@
 """nova_docker.archive.partial: a save stream less the held layers' data."""
 
-import hashlib
 import io
 import json
 import tarfile
@@ -8,35 +7,14 @@ import tarfile
 import pytest
 
 from nova_docker.archive import partial
+from tests.fixtures.byte_streams import digest
+from tests.fixtures.byte_streams import tar_of
 
 EPOCH = partial.EPOCH
 
 
-def digest(data):
-    return 'sha256:' + hashlib.sha256(data).hexdigest()
-
-
 def v1_id(n):
     return ('%x' % n) * 64
-
-
-def tar_of(members, fmt=tarfile.USTAR_FORMAT):
-    """A tar of (name, bytes) files, (name, None) directories and
-    (name, '->target') symlinks, in this order."""
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode='w', format=fmt) as tar:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            if data is None:
-                info.type = tarfile.DIRTYPE
-                tar.addfile(info)
-            elif isinstance(data, str):
-                info.type, info.linkname = tarfile.SYMTYPE, data[2:]
-                tar.addfile(info)
-            else:
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-    return out.getvalue()
 
 
 LAYERS = [b'base-0' * 1000, b'base-1' * 333, b'top' * 77]

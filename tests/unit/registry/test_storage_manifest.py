@@ -4,7 +4,6 @@ whose upload ends only once the manifest is stored; a manifest that
 can't be stored leaves no tag."""
 
 import gzip
-import hashlib
 import io
 import json
 import tarfile
@@ -18,25 +17,14 @@ from nova_docker.registry import errors
 from nova_docker.registry import manifests
 from nova_docker.registry import records
 from nova_docker.registry import storage
+from tests.fixtures.byte_streams import digest
+from tests.fixtures.byte_streams import tar_of
 
 SEALER = records.Sealer('k' * 32)
 ALICE = auth.Principal('alice', 'project-a')
 # Each Glance call lasts this long: long enough for calls in flight
 # together to overlap whatever the machine's load.
 CALL = 0.05
-
-
-def _digest(data):
-    return 'sha256:' + hashlib.sha256(data).hexdigest()
-
-
-def _layer_tar(content):
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode='w') as tar:
-        info = tarfile.TarInfo('file')
-        info.size = len(content)
-        tar.addfile(info, io.BytesIO(content))
-    return buf.getvalue()
 
 
 class _Glance:
@@ -121,25 +109,25 @@ class _Glance:
 def _pushed(glance, layers=3):
     """Blob images of a config and ``layers`` gzip layers; the manifest
     naming them."""
-    plains = [_layer_tar(b'%d' % n) for n in range(layers)]
+    plains = [tar_of([('file', b'%d' % n)]) for n in range(layers)]
     config = json.dumps({'architecture': 'amd64', 'rootfs': {
-        'type': 'layers', 'diff_ids': [_digest(p) for p in plains]}}
+        'type': 'layers', 'diff_ids': [digest(p) for p in plains]}}
     ).encode()
-    glance.add('config', config, **{storage.BLOB: _digest(config),
+    glance.add('config', config, **{storage.BLOB: digest(config),
                                     storage.REPOSITORY: 'app'})
     descriptors = []
     for n, plain in enumerate(plains):
         blob = gzip.compress(plain)
         glance.add('layer%d' % n, blob, **{
-            storage.BLOB: _digest(blob), storage.REPOSITORY: 'app',
-            storage.DIFF_ID: _digest(plain),
+            storage.BLOB: digest(blob), storage.REPOSITORY: 'app',
+            storage.DIFF_ID: digest(plain),
             storage.DIFF_SIZE: str(len(plain))})
         descriptors.append({'mediaType': manifests.DOCKER_LAYER_GZIP,
-                            'size': len(blob), 'digest': _digest(blob)})
+                            'size': len(blob), 'digest': digest(blob)})
     return json.dumps({
         'schemaVersion': 2, 'mediaType': manifests.DOCKER_MANIFEST,
         'config': {'mediaType': manifests.DOCKER_CONFIG,
-                   'size': len(config), 'digest': _digest(config)},
+                   'size': len(config), 'digest': digest(config)},
         'layers': descriptors}).encode()
 
 
