@@ -2,7 +2,9 @@
 benchmarks/README.rst has the figures): they are at work in the running
 cloud, not only written in its configuration."""
 
+import configparser
 import datetime
+import http.client
 import os
 import re
 import statistics
@@ -15,6 +17,8 @@ import yaml
 from tests.cloud import cloud as cloud_mod
 
 LOG = os.path.join(cloud_mod.STATE, 'log')
+# tools/cloud/common.sh
+PLACEMENT_PORT = 8778
 PASS = re.compile(r'^(\S+ \S+) .*Agent rpc_loop - iteration:\d+ started')
 
 
@@ -135,3 +139,30 @@ def test_keystone_validates_a_token_again_from_its_cache(cloud):
     assert best < count, (
         '%d validations of one token took %d SELECTs in MariaDB: keystone '
         'should answer them from its cache' % (count, best))
+
+
+# -- connections the services keep (issue 25: a batch lost a server) --------
+
+def test_an_api_keeps_an_idle_connection_open_past_two_seconds(cloud):
+    # gunicorn's default keep-alive (2 s) closed pooled connections the
+    # scheduler was about to reuse: "Connection reset by peer" from
+    # placement, NoValidHost for one server of a batch of 50.
+    connection = http.client.HTTPConnection('127.0.0.1', PLACEMENT_PORT,
+                                            timeout=30)
+    try:
+        for _ in range(2):
+            connection.request('GET', '/')
+            reply = connection.getresponse()
+            reply.read()
+            assert reply.status == 200
+            time.sleep(3)
+    finally:
+        connection.close()
+
+
+def test_nova_tries_placement_and_neutron_again_on_a_failed_connection(
+        cloud):
+    conf = configparser.ConfigParser(interpolation=None, strict=False)
+    conf.read(os.path.join(cloud_mod.STATE, 'etc', 'nova', 'nova.conf'))
+    for section in ('placement', 'neutron'):
+        assert conf.getint(section, 'connect_retries') >= 3, section

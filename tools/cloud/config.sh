@@ -65,6 +65,16 @@ region_name = RegionOne
 EOF
 }
 
+# For the section before it: keystoneauth tries a request again when its
+# connection failed (a pooled connection the other end just closed, the
+# API restarting); nova's placement client does not otherwise (its
+# neutron client has http_retries too). Not for the registry's Glance:
+# a retry would send again a streamed body already partly sent.
+retries() {
+    echo "connect_retries = 3"
+    echo "connect_retry_delay = 0.1"
+}
+
 write_keystone_conf() {
     private "$ETC/keystone.conf" <<EOF
 [DEFAULT]
@@ -321,7 +331,9 @@ proxyclient_address = $HOST_IP
 driver = noop
 $(auth_section keystone_authtoken nova)
 $(auth_section placement placement)
+$(retries)
 $(auth_section neutron neutron)
+$(retries)
 $(auth_section service_user nova)
 send_service_user_token = true
 EOF

@@ -277,6 +277,12 @@ sync_nova_schemas() {
 # threads (a 2-core machine; memory for the whole cloud), or
 # WSGI_WORKERS of them. APP is the argument list of wsgi_apps.app():
 # 'module' or 'module', wrap='filter'.
+#
+# Idle connections are kept 75 s (gunicorn's default is 2 s): the
+# services' clients keep theirs pooled, and a request sent on one just
+# as gunicorn closes it is reset ("Connection reset by peer"). Batches
+# of 50 creates lost a server to that (the scheduler's placement query
+# failed: NoValidHost) in two runs of two.
 start_wsgi() {
     local name=$1 port=$2 module=$3
     shift 3
@@ -284,6 +290,7 @@ start_wsgi() {
     start_process "$name" "$@" -- "$VENV/bin/python" -m gunicorn \
         --bind "$HOST_IP:$port" --workers "${WSGI_WORKERS:-1}" --threads 8 \
         --worker-class gthread --timeout 600 --graceful-timeout 5 \
+        --keep-alive 75 \
         --no-control-socket --pythonpath "$REPO/tools/cloud" \
         --name "$name" "wsgi_apps:app($module)"
 }
