@@ -756,8 +756,7 @@ class DockerDriver(driver.ComputeDriver):
         # The ports' switch side went when it stopped; the same port is
         # the target's now.
         self.cleanup(context, instance, network_info, destroy_vifs=False)
-        self._transfers.delete(
-            context, migration_mod.transfer_image_id(migration), instance)
+        self._transfers.delete_all(context, migration, instance)
         LOG.info('Removed the containers the server left here',
                  instance=instance)
 
@@ -774,8 +773,7 @@ class DockerDriver(driver.ComputeDriver):
             except exception.InstanceNotFound:
                 pass  # power_on makes it again
         else:
-            self._transfers.delete(
-                context, migration_mod.transfer_image_id(migration), instance)
+            self._transfers.delete_all(context, migration, instance)
         if power_on:
             self.power_on(context, instance, network_info, block_device_info)
         LOG.info('Reverted the resize or migration', instance=instance)

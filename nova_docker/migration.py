@@ -122,8 +122,16 @@ def same_host(migration) -> bool:
     return migration.source_compute == migration.dest_compute
 
 
+def transfer_image_ids(migration) -> tuple[str, str]:
+    """Every id a migration's transfer image may have: the first, and
+    the whole image's sent after a partial one failed its check (Glance
+    never gives a deleted image's id again)."""
+    return (str(uuid.uuid5(TRANSFER_NAMESPACE, migration.uuid)),
+            str(uuid.uuid5(TRANSFER_NAMESPACE, migration.uuid + '/whole')))
+
+
 def transfer_image_id(migration) -> str:
-    return str(uuid.uuid5(TRANSFER_NAMESPACE, migration.uuid))
+    return transfer_image_ids(migration)[0]
 
 
 def disk_info(transfer_id: str | None) -> str:
@@ -140,12 +148,14 @@ def transfer_from(disk_info_json) -> str | None:
     return info.get(TRANSFER_KEY)
 
 
-def transfer_image(context, instance, migration) -> dict:
-    """The Glance record of a migration's transfer image: hidden from
+def transfer_image(context, instance, migration,
+                   image_id: str | None = None) -> dict:
+    """The Glance record of a migration's transfer image (``image_id``,
+    by default the first of :func:`transfer_image_ids`): hidden from
     image lists, private to the instance's project, and saying what it
     is (nova's image API ``create`` body)."""
     body = {
-        'id': transfer_image_id(migration),
+        'id': image_id or transfer_image_id(migration),
         'name': 'migration of server %s' % instance.uuid,
         'container_format': names.DOCKER_CONTAINER_FORMAT,
         'disk_format': 'raw',
@@ -239,8 +249,9 @@ class Transfers:
         ``target_stats`` say the target's engine loads such an archive
         and this engine holds the base; whole if that goes wrong."""
         held = self._held(instance, target_stats)
+        first, whole = transfer_image_ids(migration)
         try:
-            return self._send(context, instance, migration, held)
+            return self._send(context, instance, migration, held, first)
         except docker_exception.SnapshotFailed as exc:
             if held is None or not isinstance(exc.__cause__,
                                               partial.Mismatch):
@@ -248,7 +259,7 @@ class Transfers:
             LOG.warning('The save did not hold the base image\'s layers as '
                         'expected (%s): sending the whole image',
                         exc.__cause__, instance=instance)
-        return self._send(context, instance, migration, None)
+        return self._send(context, instance, migration, None, whole)
 
     def _held(self, instance, target_stats) -> PartialBase | None:
         if not loads_partial(target_stats) or not instance.image_ref:
@@ -259,9 +270,8 @@ class Transfers:
         return PartialBase(instance.image_ref, layers)
 
     def _send(self, context, instance, migration,
-              held: PartialBase | None) -> str:
-        record = transfer_image(context, instance, migration)
-        image_id = record['id']
+              held: PartialBase | None, image_id: str) -> str:
+        record = transfer_image(context, instance, migration, image_id)
         self._image_api.create(context, record)
         try:
             self._snapshots.snapshot(context, instance, image_id,
@@ -316,6 +326,11 @@ class Transfers:
         container uses stays)."""
         self._local.remove_cached(image_id, 'the loaded transfer image',
                                   instance=instance)
+
+    def delete_all(self, context, migration, instance) -> None:
+        """Delete the migration's transfer image, whichever id it has."""
+        for image_id in transfer_image_ids(migration):
+            self.delete(context, image_id, instance)
 
     def delete(self, context, image_id: str, instance) -> None:
         """Delete the transfer image from Glance; gone is fine, and a

@@ -20,6 +20,7 @@ from nova.compute import task_states
 from nova import exception
 from nova import objects
 
+from nova_docker.archive import partial
 from nova_docker import config_drive
 from nova_docker import docker
 from nova_docker.docker import errors as docker_errors
@@ -541,6 +542,33 @@ def test_a_classic_store_target_gets_only_the_workloads_layer(
     assert not glance_has(glance, transfer)
     target.destroy(ctx, inst, [])
     assert names_on(there, inst) == []
+
+
+def test_a_partial_save_that_fails_its_check_is_sent_whole(
+        source, target, glance, ctx, engine, instances, local_images,
+        moves, monkeypatch):
+    # Should an engine's save ever not hold the base's layers as the
+    # filter reads them, the whole image goes instead, under an id of its
+    # own: Glance never gives a deleted image's id again.
+    def mismatch(layer_filter):
+        raise partial.Mismatch('not the held layers')
+
+    monkeypatch.setattr(partial.LayerFilter, 'finish', mismatch)
+    inst, meta = running_writer(source, ctx, engine, glance, instances,
+                                local_images)
+    move, _, info = move_away(source, target, ctx, inst, meta, moves,
+                              bigger())
+    first, whole = migration.transfer_image_ids(move)
+    assert migration.transfer_from(info) == whole
+    assert not glance_has(glance, first)
+    assert migration.PARTIAL_BASE_PROPERTY not in glance.get_image(whole)
+
+    target.finish_migration(ctx, move, inst, info, [], meta, True, {},
+                            None, True)
+    assert read_state(target.test_engine, inst) == b'written-before\n'
+    source.confirm_migration(ctx, move, inst, [])
+    assert not glance_has(glance, whole)
+    target.destroy(ctx, inst, [])
 
 
 @pytest.mark.parametrize('stats', [

@@ -180,10 +180,15 @@ class Snapshots:
 
 
 class Images:
+    """Glance's rule too: a deleted image's id is never given again."""
+
     def __init__(self):
         self.created, self.deleted = [], []
 
     def create(self, context, record):
+        if record['id'] in self.created:
+            raise RuntimeError('409 Conflict: image id %s already exists'
+                               % record['id'])
         self.created.append(record['id'])
 
     def delete(self, context, image_id):
@@ -203,20 +208,25 @@ def test_a_save_that_does_not_match_is_sent_whole(mismatch):
     ctx = types.SimpleNamespace(project_id=inst.project_id)
     sent = transfers.send(ctx, inst, a_migration(),
                           {'docker_loads_partial_archives': 'true'})
-    assert sent == migration.transfer_image_id(a_migration())
+    first, whole = migration.transfer_image_ids(a_migration())
+    assert sent == (whole if mismatch else first)
     held = migration.PartialBase('base-1', ('sha256:' + 'a' * 64,))
     assert snapshots.calls == ([held, None] if mismatch else [held])
-    # The failed partial image went before the whole one was made.
-    assert images.deleted == ([sent] if mismatch else [])
+    # The failed partial image went before the whole one was made, under
+    # an id of its own.
+    assert images.created == ([first, whole] if mismatch else [first])
+    assert images.deleted == ([first] if mismatch else [])
+    transfers.delete_all(ctx, a_migration(), inst)
+    assert images.deleted[-2:] == [first, whole]
 
 
 def test_no_word_from_the_target_or_no_local_base_sends_all():
-    snapshots, images = Snapshots(False), Images()
-    transfers = migration.Transfers(snapshots, None, Local(), images)
+    snapshots = Snapshots(False)
     ctx = types.SimpleNamespace(project_id='p')
     for stats, image_ref in (({}, 'base-1'),
                              ({'docker_loads_partial_archives': 'true'},
                               'not-here')):
+        transfers = migration.Transfers(snapshots, None, Local(), Images())
         inst = nova_objects.instance(image_ref=image_ref, project_id='p')
         transfers.send(ctx, inst, a_migration(), stats)
     assert snapshots.calls == [None, None]
