@@ -13,6 +13,8 @@ namespace) and their labels are the whole record.
 """
 
 import contextlib
+import functools
+import os
 
 from nova.compute import task_states
 from nova import conf as nova_conf
@@ -200,6 +202,16 @@ class DockerDriver(driver.ComputeDriver):
     def spawn(self, context, instance, image_meta, injected_files,
               admin_password, allocations, network_info=None,
               block_device_info=None, power_on=True, accel_info=None):
+        self._spawn(context, instance, image_meta, network_info,
+                    block_device_info, power_on,
+                    functools.partial(self._write_config_drive, instance,
+                                      injected_files, admin_password,
+                                      network_info))
+
+    def _spawn(self, context, instance, image_meta, network_info,
+               block_device_info, power_on: bool, config_drive) -> None:
+        """spawn, the instance's config drive made by ``config_drive()``
+        (its host directory or None)."""
         images.check_acceptable(image_meta)
         container.command_override(image_meta)
         plan = self._plan(instance, network_info)
@@ -208,8 +220,7 @@ class DockerDriver(driver.ComputeDriver):
             trusted_certs=instance.trusted_certs)
         guest = self._host.get_guest(instance)
         try:
-            drive = self._write_config_drive(instance, injected_files,
-                                             admin_password, network_info)
+            drive = config_drive()
             self._create(guest, image_meta, image_ref, plan, drive)
             if power_on:
                 self._start(guest, network_info, block_device_info,
@@ -532,8 +543,21 @@ class DockerDriver(driver.ComputeDriver):
                     'instance and its image %s', instance.image_ref,
                     instance=instance)
         self._host.get_guest(instance).remove()
-        self.spawn(context, instance, instance.image_meta, [], None, {},
-                   network_info, block_device_info)
+        self._spawn(context, instance, instance.image_meta, network_info,
+                    block_device_info, True,
+                    functools.partial(self._kept_config_drive, instance,
+                                      network_info))
+
+    def _kept_config_drive(self, instance, network_info) -> str | None:
+        """The config drive the instance's spawn wrote, as libvirt's hard
+        reboot keeps disk.config: its injected files and admin password
+        are nowhere else. Written anew (without them) only if it is
+        gone."""
+        path = self._config_drives.path(instance.uuid)
+        if configdrive.required_by(instance) and os.path.isdir(path):
+            LOG.info('Keeping its config drive', instance=instance)
+            return path
+        return self._write_config_drive(instance, None, None, network_info)
 
     def resume_state_on_host_boot(self, context, instance, network_info,
                                   share_info, block_device_info=None):

@@ -144,6 +144,24 @@ def test_a_rebuild_writes_it_anew(driver, engine, instances,
     assert json.loads(read(engine, inst, META)[1])['meta'] == {'role': 'db'}
 
 
+def test_a_server_made_again_keeps_its_injected_files(
+        driver, engine_client, engine, instances, busybox_image):
+    # Its containers were removed behind Nova's back: the next start makes
+    # them again (as libvirt's hard reboot defines the domain anew) with
+    # the drive its spawn wrote, the only copy of the files injected then.
+    inst = with_drive(instances, image_ref=busybox_image.id,
+                      system_metadata={'image_container_format': 'docker',
+                                       'image_disk_format': 'raw'})
+    spawn(driver, inst, busybox_image, [('/etc/motd', b'welcome\n')])
+    for name in ('nova-%s' % inst.uuid, 'nova-%s-sandbox' % inst.uuid):
+        engine_client.remove_container(name, force=True)
+    driver.power_on(None, inst, None)
+    assert read(engine, inst, SEED + '/openstack/content/0000')[:2] == (
+        0, b'welcome\n')
+    assert read(engine, inst, USER_DATA)[:2] == (
+        0, b'#!/bin/sh\necho hello\n')
+
+
 def test_a_failed_spawn_leaves_nothing_in_instances_path(
         driver, engine, instances, busybox_image, instances_path):
     # Refused after the drive is written: the workload's body.
