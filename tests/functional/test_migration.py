@@ -13,6 +13,7 @@ import io
 import json
 import os
 import tarfile
+import typing
 import uuid
 
 import pytest
@@ -213,18 +214,24 @@ def test_a_flavor_that_cannot_be_applied_is_refused_before_it_stops(
 
 # -- to another host --------------------------------------------------------
 
-@pytest.fixture
-def target(private_engine, glance_image_api, moves, node_stats):
-    """The target host's driver, on an engine of its own, its stats
+def target_driver(client, glance_image_api, moves, node_stats):
+    """compute-dst's driver on the engine of ``client``, its stats
     reported (as nova's resource audit does)."""
-    private = private_engine()
-    client = docker.DockerClient(private.url)
     drv = driver_mod.DockerDriver(virtapi=None, host=host_mod.Host(client),
                                   image_api=glance_image_api,
                                   find_migration=moves)
     drv.init_host('compute-dst')
     node_stats['compute-dst'] = drv.get_available_resource(
         'compute-dst')['stats']
+    return drv
+
+
+@pytest.fixture
+def target(private_engine, glance_image_api, moves, node_stats):
+    """The target host's driver, on an engine of its own."""
+    private = private_engine()
+    client = docker.DockerClient(private.url)
+    drv = target_driver(client, glance_image_api, moves, node_stats)
     api = private.api()
     # What the test looks at and stages faults on.
     drv.test_engine, drv.test_client = api, client
@@ -242,13 +249,31 @@ def move_away(source, target, ctx, inst, meta, moves, flavor):
     return move, old, info
 
 
-def test_migration_moves_the_file_to_the_target_and_confirm_cleans_up(
-        source, target, glance, ctx, engine, instances, local_images,
-        moves):
+class Moved(typing.NamedTuple):
+    """A server that wrote a file, stopped on the source and sent to
+    compute-dst (migrate_disk_and_power_off done): the flavor it had,
+    and the disk_info the target gets."""
+
+    inst: object
+    meta: object
+    move: object
+    old: object
+    info: str
+
+
+@pytest.fixture
+def moved(source, target, glance, ctx, engine, instances, local_images,
+          moves):
     inst, meta = running_writer(source, ctx, engine, glance, instances,
                                 local_images)
-    move, _, info = move_away(source, target, ctx, inst, meta, moves,
-                              bigger())
+    move, old, info = move_away(source, target, ctx, inst, meta, moves,
+                                bigger())
+    return Moved(inst, meta, move, old, info)
+
+
+def test_migration_moves_the_file_to_the_target_and_confirm_cleans_up(
+        source, target, glance, ctx, engine, moved):
+    inst, meta, move, _, info = moved
     transfer = migration.transfer_from(info)
     assert transfer == migration.transfer_image_id(move)
     image = glance.get_image(transfer)
@@ -272,12 +297,8 @@ def test_migration_moves_the_file_to_the_target_and_confirm_cleans_up(
 
 
 def test_revert_brings_the_server_back_on_the_source(
-        source, target, glance, ctx, engine, instances, local_images,
-        moves):
-    inst, meta = running_writer(source, ctx, engine, glance, instances,
-                                local_images)
-    move, old, info = move_away(source, target, ctx, inst, meta, moves,
-                                bigger())
+        source, target, glance, ctx, engine, moved):
+    inst, meta, move, old, info = moved
     target.finish_migration(ctx, move, inst, info, [], meta, True, {},
                             None, True)
 
@@ -328,12 +349,8 @@ def test_a_failed_send_leaves_no_transfer_image_and_reboots_back(
 
 
 def test_a_failed_arrival_leaves_nothing_on_the_target(
-        source, target, glance, ctx, engine, instances, local_images,
-        moves, monkeypatch):
-    inst, meta = running_writer(source, ctx, engine, glance, instances,
-                                local_images)
-    move, old, info = move_away(source, target, ctx, inst, meta, moves,
-                                bigger())
+        source, target, glance, ctx, engine, monkeypatch, moved):
+    inst, meta, move, old, info = moved
     transfer = migration.transfer_from(info)
     BrokenAfter(monkeypatch, target.test_client, 'start_container', inst,
                 docker_errors.APIError('OCI runtime create failed', 500))
@@ -599,12 +616,8 @@ def test_a_target_that_does_not_say_it_loads_partial_archives_gets_all(
 
 
 def test_a_partial_arrival_without_its_base_fails_and_reverts_cleanly(
-        source, target, glance, ctx, engine, instances, local_images,
-        moves):
-    inst, meta = running_writer(source, ctx, engine, glance, instances,
-                                local_images)
-    move, old, info = move_away(source, target, ctx, inst, meta, moves,
-                                bigger())
+        source, target, glance, ctx, engine, moved):
+    inst, meta, move, old, info = moved
     transfer = migration.transfer_from(info)
     # The base is gone from Glance, and the target never had it.
     glance.delete_image(inst.image_ref)
@@ -685,12 +698,7 @@ def test_a_target_on_an_engine_without_partial_loads_gets_the_whole_image(
     engines_fx.require(kind)
     private = private_engines.get(kind)
     client = docker.DockerClient(private.url)
-    dst = driver_mod.DockerDriver(virtapi=None, host=host_mod.Host(client),
-                                  image_api=glance_image_api,
-                                  find_migration=moves)
-    dst.init_host('compute-dst')
-    node_stats['compute-dst'] = dst.get_available_resource(
-        'compute-dst')['stats']
+    dst = target_driver(client, glance_image_api, moves, node_stats)
     assert node_stats['compute-dst'] == {
         engine_facts.PARTIAL_LOAD_STAT: 'false'}
     there = private.api()
