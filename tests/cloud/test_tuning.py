@@ -197,7 +197,7 @@ def _process_tree():
 
 
 def _socket_holders(pids):
-    """{socket inode: [pid, ...]} of the sockets ``pids`` hold open."""
+    """{socket inode: {pid, ...}} of the sockets ``pids`` hold open."""
     holders = {}
     for pid in pids:
         try:
@@ -246,7 +246,8 @@ def test_no_two_workers_of_a_service_share_one_connection(cloud):
                     shared.append('%s: processes %d and %d' % (
                         sessions[tree[a][1]], a, b))
     assert not shared, (
-        'TCP connections shared by sibling processes: %s; the service '
+        'TCP connections shared by processes neither of which is the '
+        'other\'s ancestor: %s; the service '
         'should run one worker or connect after it forks' % '; '.join(
             sorted(set(shared))))
 
