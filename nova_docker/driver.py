@@ -283,13 +283,14 @@ class DockerDriver(driver.ComputeDriver):
         guest.create(sandbox_body, body)
 
     def _resolution_binds(self, instance, plan) -> list[dict]:
-        """On an engine that shares no resolv.conf and hosts with a
-        joined workload, the workload's own (nova_docker.resolution)."""
-        if not (self._host.facts.workload_resolution and
-                self._host.engine_is_local):
+        """On a local engine, the workload's read-only resolv.conf, hosts
+        and hostname in place of the engine's writable ones
+        (nova_docker.resolution)."""
+        if not self._host.engine_is_local:
             return []
-        return self._resolutions.write_for(instance.uuid, plan.dns_servers,
-                                           plan.hosts)
+        return self._resolutions.write_for(
+            instance.uuid, plan.dns_servers, plan.hosts,
+            container.hostname(instance))
 
     def _workload_body(self, instance, image_meta, image_ref: str,
                        sandbox: str, mounts=()) -> dict:

@@ -99,10 +99,6 @@ class EngineFacts:
     # itself: Podman 4 gives it a hostname of its own (its id); Docker
     # shares the sandbox's and refuses one there.
     workload_hostname: bool = False
-    # Whether the workload needs its own /etc/resolv.conf and /etc/hosts
-    # (nova_docker.resolution): Podman 4 writes none for the sandbox (its
-    # network is none) nor for a workload joined to it.
-    workload_resolution: bool = False
     # The image of a multi-platform archive to load: the engine's own,
     # in Go's names as ``/version`` and OCI indexes give them.
     platform: oci.Platform = oci.Platform('linux', '')
@@ -134,7 +130,6 @@ def read(api_version: str, version: dict, info: dict,
         keeps_running=(name == PODMAN or
                        bool(info.get('LiveRestoreEnabled'))),
         workload_hostname=name == PODMAN,
-        workload_resolution=name == PODMAN,
         cpus=info.get('NCPU'), arch=info.get('Architecture'),
         platform=oci.Platform(version.get('Os') or 'linux',
                               version.get('Arch') or ''),

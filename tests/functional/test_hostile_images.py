@@ -353,6 +353,31 @@ def test_a_hostile_hostname_cannot_add_a_line(driver, engine, instances,
     assert_no_containers(engine, inst)
 
 
+# -- the engine's files on the host ----------------------------------------
+
+GROWN = 5 * 1024 * 1024
+
+
+@pytest.mark.parametrize('name', ['hosts', 'resolv.conf', 'hostname'])
+def test_a_workload_cannot_grow_its_name_files_on_the_host(
+        driver, engine, instances, busybox_image, name):
+    # The engines keep these files on the host, outside the container's
+    # layers (no flavor's disk bound counts them), and bind them
+    # writable: Docker 20.10 let a workload write 20 MB into its hosts.
+    # The driver's own, read-only, stand in their place.
+    inst = instances(hostname='web-a')
+    driver.spawn(None, inst, busybox_image, [], None, {})
+    workload = labels.container_name(inst)
+    before = engine.exec(workload, ['/bin/cat', '/etc/' + name])
+    code, out, err = engine.exec(workload, [
+        '/bin/sh', '-c', 'head -c %d /dev/zero >> /etc/%s' % (GROWN, name)])
+    assert code != 0, 'the workload wrote %d bytes to /etc/%s' % (GROWN,
+                                                                  name)
+    assert engine.exec(workload, ['/bin/cat', '/etc/' + name]) == before
+    if name == 'hostname':
+        assert before[1] == b'web-a\n'
+
+
 def hostile_port(dns):
     vif = ports.ovs_vif([ports.subnet('10.99.0.0/24', ips=['10.99.0.5'],
                                       gateway='10.99.0.1',

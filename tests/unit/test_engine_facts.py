@@ -25,11 +25,11 @@ def test_only_dockers_classic_store_is_left_the_diff_id_check(
                                         {'DriverStatus': status}) is checks
 
 
-def test_podman_carries_its_ulimits_resolution_and_hostname():
+def test_podman_carries_its_ulimits_and_hostname():
     facts = engine_facts.read('1.41', PODMAN_VERSION, {'NCPU': 4})
     assert facts.product == engine_facts.PODMAN
     assert facts.ulimits == engine_facts.PODMAN_ULIMITS
-    assert facts.keeps_running and facts.workload_resolution
+    assert facts.keeps_running
     assert facts.workload_hostname
     assert not facts.checks_diff_ids
     assert facts.platform == oci.Platform('linux', 'arm64')
@@ -41,8 +41,7 @@ def test_docker_keeps_running_only_with_live_restore():
     facts = engine_facts.read('1.41', DOCKER_VERSION, info)
     assert facts.product == engine_facts.DOCKER
     assert facts.keeps_running and facts.checks_diff_ids
-    assert not (facts.ulimits or facts.workload_resolution or
-                facts.workload_hostname)
+    assert not (facts.ulimits or facts.workload_hostname)
     assert (facts.cpus, facts.arch) == (2, 'x86_64')
     assert facts.platform == oci.Platform('linux', 'amd64')
     info['LiveRestoreEnabled'] = False

@@ -193,9 +193,6 @@ def test_podman_is_asked_for_rlimits_in_every_create_docker_is_not(
     # Nor does it share the sandbox's hostname with a joined workload.
     assert (host.facts.workload_hostname,
             podman.facts.workload_hostname) == (False, True)
-    # Nor its resolv.conf and hosts.
-    assert (host.facts.workload_resolution,
-            podman.facts.workload_resolution) == (False, True)
     assert all(u['Soft'] <= u['Hard'] for u in podman.facts.ulimits)
 
 
