@@ -17,7 +17,8 @@ same engines in the same run, in turns:
   from the confirm to ACTIVE (``benchmarks/migration.py`` has the ratio
   against moving the same bytes raw);
 - each one-at-a-time boot's milestones from the services' logs (claim,
-  port plugged, the OVS agent's pass, device up, network-vif-plugged at
+  port bound by Neutron, port plugged, the OVS agent's pass, device up,
+  network-vif-plugged at
   nova-api, spawned, ACTIVE seen), as offsets from the create's answer;
 - the CPU seconds each of the cloud's services used in each phase (from
   /proc, by the session each runs in);
@@ -368,6 +369,9 @@ def cpu_line(before, after, width=6):
 # text that marks it, what names the boot in it: 'server' or 'port').
 MILESTONES = (
     ('claim', 'nova-compute', 'Claim successful', 'server'),
+    # Neutron has bound the port to the host: the driver's spawn, which
+    # waited for that, goes on.
+    ('bound', 'neutron-api', "'name': 'network-changed'", 'server'),
     ('plugged', 'nova-compute', 'Successfully plugged vif', 'port'),
     ('agent', 'neutron-openvswitch-agent', ' updated. Details', 'port'),
     ('up', 'neutron-openvswitch-agent', 'Configuration for devices up',
