@@ -67,13 +67,13 @@ class TestNovaBoot(cloud.DockerCloudTestCase):
 
     def assert_nothing_left(self, server_id, image_ids=()):
         """No container for the server; no cached image for
-        ``image_ids``; nothing in nova's instances_path."""
+        ``image_ids``; nothing of it in nova's instances_path."""
         self.assertEqual([], self.containers_of(server_id))
         tags = {t for i in self.engine.images()
                 for t in i.get('RepoTags') or []}
         for image_id in image_ids:
             self.assertNotIn('glance/%s:latest' % image_id, tags)
-        self.assertEqual([], os.listdir(self.instances_path))
+        self.assertNotIn(server_id, os.listdir(self.instances_path))
 
     def action_and_wait(self, server, body, status, power):
         self.action(server, body)
@@ -203,6 +203,7 @@ class TestNovaBoot(cloud.DockerCloudTestCase):
             self.delete(s)
             self.assert_nothing_left(s['id'])
         self.assertEqual([], self.nova_containers())
+        self.assertEqual([], os.listdir(self.instances_path))
 
     # -- failure paths ------------------------------------------------------
 
