@@ -5,8 +5,8 @@ A VM gets its config drive as an ISO (or vfat) disk labelled
 ``InstanceMetadata`` yields (``openstack/latest/meta_data.json``,
 ``user_data``, ``network_data.json``, ``vendor_data2.json``, the ``ec2``
 tree, ``openstack/content/NNNN``) is written under
-``<[DEFAULT] instances_path>/<uuid>/config_drive`` and bound read-only
-into the workload at ``/var/lib/cloud/seed/config_drive``: the seed
+``<[DEFAULT] instances_path>/<uuid>/config_drive@<host>`` and bound
+read-only into the workload at ``/var/lib/cloud/seed/config_drive``: the seed
 directory cloud-init's ConfigDrive data source reads before it looks for
 a ``config-2`` device, so an image with cloud-init sets itself up as on a
 VM (hostname, keys, user data).
@@ -104,7 +104,8 @@ def mount(source: str) -> dict:
 
 class ConfigDrives(instance_files.InstanceFiles):
     """The config drives of this host's instances, under
-    ``<instances_path>/<uuid>/config_drive``."""
+    ``<instances_path>/<uuid>/config_drive@<host>``
+    (:mod:`nova_docker.instance_files`)."""
 
     def __init__(self, instances_path: str):
         super().__init__(instances_path, DIR_NAME, 'its config drive',

@@ -14,7 +14,6 @@ namespace) and their labels are the whole record.
 
 import contextlib
 import functools
-import os
 
 from nova.compute import task_states
 from nova import conf as nova_conf
@@ -127,6 +126,8 @@ class DockerDriver(driver.ComputeDriver):
 
     def init_host(self, host):
         self._host.init_host(host)
+        self._config_drives.serve(host)
+        self._resolutions.serve(host)
         self._volumes.init_host()
 
     def register_event_listener(self, callback):
@@ -554,8 +555,8 @@ class DockerDriver(driver.ComputeDriver):
         reboot keeps disk.config: its injected files and admin password
         are nowhere else. Written anew (without them) only if it is
         gone."""
-        path = self._config_drives.path(instance.uuid)
-        if configdrive.required_by(instance) and os.path.isdir(path):
+        path = self._config_drives.existing(instance.uuid)
+        if configdrive.required_by(instance) and path:
             LOG.info('Keeping its config drive', instance=instance)
             return path
         return self._write_config_drive(instance, None, None, network_info)

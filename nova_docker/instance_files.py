@@ -1,18 +1,40 @@
 """Files the driver writes for one instance and binds into its workload.
 
-A tree of files lives under ``<[DEFAULT] instances_path>/<uuid>/<name>``
-(the config drive, the name resolution files of an engine that gives a
-joined workload none), written all or nothing: the files go into a
-temporary directory beside it that is renamed into place, so a
-container never binds half a tree, and a rewrite (a rebuild's new user
-data) replaces the old tree whole.
+A tree of files lives under ``<[DEFAULT] instances_path>/<uuid>/<name>@<host>``
+(the config drive, the name resolution files), written all or nothing: the
+files go into a temporary directory beside it that is renamed into place,
+so a container never binds half a tree, and a rewrite (a rebuild's new
+user data) replaces the old tree whole.
+
+The tree is the compute host's own. Operators often share instances_path
+between hosts (NFS, for libvirt's live migration); a moved instance's
+uuid directory is then the same on its source and its target, which both
+bind files from it while the move is unconfirmed. Each host writes,
+reads and removes only its own trees, so the source's confirm (or the
+target's clean-up of a failed arrival, or of a revert) never takes away
+the files the other host's containers bind. Trees written before a host
+had its own (``<uuid>/<name>``) are still read and removed.
 """
 
+import hashlib
 import os
+import re
 import shutil
 import tempfile
 
 from nova import exception
+
+# A host name kept as it is in a file name; any other is hashed. '@' is
+# not in it, so a kept name can never read as another's hash.
+_PLAIN_HOST = re.compile(r'[A-Za-z0-9][A-Za-z0-9._-]{0,63}')
+
+
+def tree_name(name: str, host: str) -> str:
+    """The name of ``host``'s tree ``name`` in an instance's directory."""
+    if _PLAIN_HOST.fullmatch(host):
+        return '%s@%s' % (name, host)
+    return '%s@sha256-%s' % (
+        name, hashlib.sha256(host.encode('utf-8')).hexdigest()[:32])
 
 
 class InstanceFiles:
@@ -20,6 +42,9 @@ class InstanceFiles:
 
     :param what: the tree, for messages ("its config drive").
     :param dir_mode, file_mode: the modes of the directories and files.
+
+    Its trees are those of the compute host named by :meth:`serve`,
+    which the driver's ``init_host`` calls before any other method.
     """
 
     def __init__(self, instances_path: str, name: str, what: str, *,
@@ -29,23 +54,46 @@ class InstanceFiles:
         self.what = what
         self.dir_mode = dir_mode
         self.file_mode = file_mode
+        self._tree: str | None = None
+
+    def serve(self, host: str) -> None:
+        """Write, read and remove the trees of the compute host ``host``."""
+        self._tree = tree_name(self.name, host)
+
+    @property
+    def tree(self) -> str:
+        if self._tree is None:
+            raise RuntimeError('%s has no host: call serve() first'
+                               % type(self).__name__)
+        return self._tree
 
     def instance_dir(self, instance_uuid: str) -> str:
         return os.path.join(self.instances_path, instance_uuid)
 
     def path(self, instance_uuid: str) -> str:
-        return os.path.join(self.instance_dir(instance_uuid), self.name)
+        """Where this host's tree of the instance is (or would be)."""
+        return os.path.join(self.instance_dir(instance_uuid), self.tree)
+
+    def existing(self, instance_uuid: str) -> str | None:
+        """The instance's tree this host wrote, if it has one: its own,
+        else one written before hosts had their own; None if neither."""
+        for path in (self.path(instance_uuid),
+                     os.path.join(self.instance_dir(instance_uuid),
+                                  self.name)):
+            if os.path.isdir(path):
+                return path
+        return None
 
     def write(self, instance_uuid: str, files: dict[str, bytes]) -> str:
         """Write ``files`` ({relative path: bytes}) as the instance's
         tree, replacing any it had; its path. A failure removes what was
         written (and the instance's directory, if it made it) before
         InstanceDeployFailure."""
-        top = self.instance_dir(instance_uuid)
+        tree, top = self.tree, self.instance_dir(instance_uuid)
         made_top = not os.path.isdir(top)
         try:
             os.makedirs(top, exist_ok=True)
-            staging = tempfile.mkdtemp(prefix='.%s-' % self.name, dir=top)
+            staging = tempfile.mkdtemp(prefix='.%s-' % tree, dir=top)
         except OSError as exc:
             raise self._failure(top, exc) from None
         try:
@@ -66,13 +114,15 @@ class InstanceFiles:
                    'free space' % (self.what, top, exc))
 
     def remove(self, instance_uuid: str) -> None:
-        """Remove the instance's tree (and any half-written one), then its
-        directory if nothing else is in it."""
+        """Remove this host's tree of the instance (and any half-written
+        one, and one written before hosts had their own), then its
+        directory if nothing else (another host's tree) is in it."""
         top = self.instance_dir(instance_uuid)
         if not os.path.isdir(top):
             return
         for name in os.listdir(top):
-            if name == self.name or name.startswith('.' + self.name + '-'):
+            if name in (self.tree, self.name) or name.startswith(
+                    '.' + self.tree + '-'):
                 shutil.rmtree(os.path.join(top, name))
         _remove_if_empty(top)
 

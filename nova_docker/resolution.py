@@ -13,8 +13,8 @@ the writable layer only: tests/functional/test_hostile_images.py wrote 20
 MB into Docker's ``hosts``), and on Podman Neutron's name servers and
 the instance's own name would not reach it at all. So on a local engine
 (:attr:`nova_docker.host.Host.engine_is_local`) the driver writes all
-three as Docker would under ``<instances_path>/<uuid>/resolution`` and
-binds them read-only; the engine keeps its own copies out of a container
+three as Docker would under ``<instances_path>/<uuid>/resolution@<host>``
+and binds them read-only; the engine keeps its own copies out of a container
 that has a mount there. A remote engine's files cannot be replaced: they
 stay the engine's (doc/source/support-matrix.rst).
 

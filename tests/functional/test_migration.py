@@ -12,6 +12,7 @@ the source (the old flavor back)."""
 import io
 import json
 import os
+import pathlib
 import tarfile
 import typing
 import uuid
@@ -218,8 +219,7 @@ def target_driver(client, glance_image_api, moves, node_stats,
                   instances_path):
     """compute-dst's driver on the engine of ``client``, its stats
     reported (as nova's resource audit does), its instances_path its own
-    as another host's is: the source's confirm removes the instance's
-    files (config drive, resolution files) from the source's."""
+    (the config drive tests below share one too)."""
     drv = driver_mod.DockerDriver(
         virtapi=None, host=host_mod.Host(client),
         image_api=glance_image_api, find_migration=moves,
@@ -477,50 +477,107 @@ def test_a_stopped_server_resizes_and_stays_stopped(
 DRIVE_FILE = '/var/lib/cloud/seed/config_drive/openstack/latest/meta_data.json'
 
 
-def test_a_moved_server_has_its_config_drive_on_the_target(
-        engine_client, private_engine, glance_image_api, glance, ctx,
-        engine, instances, local_images, moves, tmp_path):
-    def drives(name):
-        (tmp_path / name).mkdir()
-        return config_drive.ConfigDrives(str(tmp_path / name))
+class TwoHosts(typing.NamedTuple):
+    """The source (the host engine) and compute-dst (a private engine)
+    with config drives, and the instances_path of each."""
+    src: driver_mod.DockerDriver
+    dst: driver_mod.DockerDriver
+    there: typing.Any
+    src_path: pathlib.Path
+    dst_path: pathlib.Path
 
-    src = driver_mod.DockerDriver(
-        virtapi=None, host=host_mod.Host(engine_client),
-        image_api=glance_image_api, find_migration=moves,
-        config_drives=drives('source'),
-        instance_metadata=config_drive_fx.metadata)
-    src.init_host('test-node')
+
+@pytest.fixture
+def two_hosts(engine_client, private_engine, glance_image_api, moves,
+              tmp_path, request):
+    """``request.param``: 'own' (each host its instances_path) or
+    'shared' (one, as NFS shares it between hosts)."""
+    shared = request.param == 'shared'
+    paths = [tmp_path / 'shared'] * 2 if shared else [
+        tmp_path / 'source', tmp_path / 'target']
+    for path in paths:
+        path.mkdir(exist_ok=True)
+
+    def driver(client, path, name):
+        drv = driver_mod.DockerDriver(
+            virtapi=None, host=host_mod.Host(client),
+            image_api=glance_image_api, find_migration=moves,
+            config_drives=config_drive.ConfigDrives(str(path)),
+            instance_metadata=config_drive_fx.metadata)
+        drv.init_host(name)
+        return drv
+
     private = private_engine()
     client = docker.DockerClient(private.url)
-    dst = driver_mod.DockerDriver(
-        virtapi=None, host=host_mod.Host(client),
-        image_api=glance_image_api, find_migration=moves,
-        config_drives=drives('target'),
-        instance_metadata=config_drive_fx.metadata)
-    dst.init_host('compute-dst')
     there = private.api()
+    yield TwoHosts(driver(engine_client, paths[0], 'test-node'),
+                   driver(client, paths[1], 'compute-dst'), there, *paths)
+    there.close()
+    client.close()
+
+
+def reads_its_drive(api, inst) -> bool:
+    code, out, _ = api.exec('nova-' + inst.uuid, ['cat', DRIVE_FILE])
+    return code == 0 and json.loads(out)['uuid'] == inst.uuid
+
+
+def moved_with_drive(hosts, glance, ctx, instances, local_images, moves):
     base = glance.create_image('base', save_tar(['/bin/sh', '/bin/cat']))
     local_images.append(local_ref(base['id']))
     inst = instances(image_ref=base['id'], config_drive='True',
                      user_data=None, metadata={'role': 'moved'})
-    boot(src, ctx, inst, base['id'], os_command_line=WRITER)
+    boot(hosts.src, ctx, inst, base['id'], os_command_line=WRITER)
     meta = image_meta(base['id'], os_command_line=WRITER)
+    move, old, info = move_away(hosts.src, hosts.dst, ctx, inst, meta,
+                                moves, bigger())
+    hosts.dst.finish_migration(ctx, move, inst, info, [], meta, True, {},
+                               None, True)
+    return inst, move, old
+
+
+@pytest.mark.parametrize('two_hosts', ['own', 'shared'], indirect=True)
+def test_a_moved_server_has_its_config_drive_on_the_target(
+        two_hosts, glance, ctx, engine, instances, local_images, moves):
+    # On a shared instances_path the source's confirm must leave the
+    # target's files: its containers bind them at every start.
+    hosts = two_hosts
+    inst, move, _ = moved_with_drive(hosts, glance, ctx, instances,
+                                     local_images, moves)
     try:
-        move, _, info = move_away(src, dst, ctx, inst, meta, moves,
-                                  bigger())
-        dst.finish_migration(ctx, move, inst, info, [], meta, True, {},
-                             None, True)
-        code, out, _ = there.exec('nova-' + inst.uuid, ['cat', DRIVE_FILE])
-        assert code == 0
-        assert json.loads(out)['uuid'] == inst.uuid
-        assert os.listdir(tmp_path / 'target') == [inst.uuid]
-        src.confirm_migration(ctx, move, inst, [])
-        assert os.listdir(tmp_path / 'source') == []
+        assert reads_its_drive(hosts.there, inst)
+        assert os.listdir(hosts.dst_path) == [inst.uuid]
+        hosts.src.confirm_migration(ctx, move, inst, [])
+        hosts.dst.power_off(inst)
+        hosts.dst.power_on(ctx, inst, [])
+        assert reads_its_drive(hosts.there, inst)
+        code, out, _ = hosts.there.exec('nova-' + inst.uuid,
+                                        ['cat', '/etc/hostname'])
+        assert (code, out.strip()) == (0, inst.hostname.encode())
+        if hosts.src_path != hosts.dst_path:
+            assert os.listdir(hosts.src_path) == []
     finally:
-        dst.destroy(ctx, inst, [])
-        there.close()
-        client.close()
-    assert os.listdir(tmp_path / 'target') == []
+        hosts.dst.destroy(ctx, inst, [])
+    assert os.listdir(hosts.dst_path) == []
+
+
+@pytest.mark.parametrize('two_hosts', ['own', 'shared'], indirect=True)
+def test_a_reverted_server_keeps_its_config_drive_on_the_source(
+        two_hosts, glance, ctx, engine, instances, local_images, moves):
+    hosts = two_hosts
+    inst, move, old = moved_with_drive(hosts, glance, ctx, instances,
+                                       local_images, moves)
+    try:
+        # Nova's revert_resize on the target: its destroy takes the disks
+        # (nothing tells it the storage is shared).
+        hosts.dst.destroy(ctx, inst, [], None, destroy_disks=True)
+        inst.flavor = old
+        hosts.src.finish_revert_migration(ctx, inst, [], move, None, True)
+        assert state(engine, inst)['Running']
+        assert reads_its_drive(engine, inst)
+    finally:
+        hosts.src.destroy(ctx, inst, [])
+    assert os.listdir(hosts.src_path) == []
+    assert os.listdir(hosts.dst_path) == []
 
 
 # -- only what the target lacks ---------------------------------------------

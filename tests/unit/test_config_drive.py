@@ -54,23 +54,29 @@ def test_no_drive_no_mount():
     assert 'Mounts' not in body['HostConfig']
 
 
+def _drives(tmp_path, host='compute-1'):
+    drives = config_drive.ConfigDrives(str(tmp_path))
+    drives.serve(host)
+    return drives
+
+
 def _listing(top):
     return sorted(os.path.relpath(os.path.join(d, n), top)
                   for d, dirs, files in os.walk(top) for n in dirs + files)
 
 
 def test_write_makes_the_tree_root_only_and_replaces_an_old_one(tmp_path):
-    drives = config_drive.ConfigDrives(str(tmp_path))
+    drives = _drives(tmp_path)
     drives.write('u', {'openstack/latest/user_data': b'old',
                        'ec2/latest/meta-data.json': b'{}'})
     path = drives.write('u', {'openstack/latest/user_data': b'new'})
 
-    assert path == str(tmp_path / 'u' / 'config_drive')
+    assert path == str(tmp_path / 'u' / 'config_drive@compute-1')
     assert _listing(tmp_path) == [
-        'u', 'u/config_drive', 'u/config_drive/openstack',
-        'u/config_drive/openstack/latest',
-        'u/config_drive/openstack/latest/user_data']
-    assert (tmp_path / 'u/config_drive/openstack/latest/user_data'
+        'u', 'u/config_drive@compute-1', 'u/config_drive@compute-1/openstack',
+        'u/config_drive@compute-1/openstack/latest',
+        'u/config_drive@compute-1/openstack/latest/user_data']
+    assert (tmp_path / 'u/config_drive@compute-1/openstack/latest/user_data'
             ).read_bytes() == b'new'
     for sub in ('', 'openstack', 'openstack/latest'):
         assert os.stat(os.path.join(path, sub)).st_mode & 0o777 == 0o700
@@ -79,7 +85,7 @@ def test_write_makes_the_tree_root_only_and_replaces_an_old_one(tmp_path):
 
 
 def test_a_failed_write_leaves_nothing(tmp_path):
-    drives = config_drive.ConfigDrives(str(tmp_path))
+    drives = _drives(tmp_path)
     # A directory where a file must go: the write fails half-way.
     with pytest.raises(exception.InstanceDeployFailure,
                        match='could not be written under'):
@@ -88,16 +94,16 @@ def test_a_failed_write_leaves_nothing(tmp_path):
 
 
 def test_a_failed_rewrite_keeps_the_old_drive(tmp_path):
-    drives = config_drive.ConfigDrives(str(tmp_path))
+    drives = _drives(tmp_path)
     drives.write('u', {'user_data': b'old'})
     with pytest.raises(exception.InstanceDeployFailure):
         drives.write('u', {'a/b': b'x', 'a/b/c': b'y'})
-    assert _listing(tmp_path) == ['u', 'u/config_drive',
-                                  'u/config_drive/user_data']
+    assert _listing(tmp_path) == ['u', 'u/config_drive@compute-1',
+                                  'u/config_drive@compute-1/user_data']
 
 
 def test_remove_takes_the_drive_and_an_emptied_instance_dir(tmp_path):
-    drives = config_drive.ConfigDrives(str(tmp_path))
+    drives = _drives(tmp_path)
     drives.write('u', {'user_data': b'x'})
     drives.write('v', {'user_data': b'x'})
     (tmp_path / 'v' / 'console.log').write_text('')

@@ -34,13 +34,14 @@ def test_without_name_servers_resolv_conf_names_none():
 def test_written_files_are_readable_by_any_user_and_bound_read_only(
         tmp_path):
     files = resolution.Resolutions(str(tmp_path))
+    files.serve('compute-1')
     os.umask(0o077)
     try:
         binds = files.write_for('uuid-1', ['10.0.0.53'], [('a', '10.0.0.1')],
                                 'a')
     finally:
         os.umask(0o022)
-    top = tmp_path / 'uuid-1' / 'resolution'
+    top = tmp_path / 'uuid-1' / 'resolution@compute-1'
     assert binds == [
         {'Type': 'bind', 'Source': str(top / name),
          'Target': '/etc/' + name, 'ReadOnly': True}
