@@ -180,7 +180,7 @@ def _established_tcp_inodes():
 
 
 def _process_tree():
-    """{pid: (ppid, session, name)} of every process."""
+    """{pid: (ppid, session)} of every process."""
     tree = {}
     for name in os.listdir('/proc'):
         if not name.isdigit():
@@ -190,9 +190,10 @@ def _process_tree():
                 stat = f.read()
         except OSError:
             continue
-        command = stat[stat.index('(') + 1:stat.rindex(')')]
+        # The command name may hold spaces and parentheses: the fields
+        # are what follows its last ')'.
         fields = stat.rsplit(')', 1)[1].split()
-        tree[int(name)] = (int(fields[1]), int(fields[3]), command)
+        tree[int(name)] = (int(fields[1]), int(fields[3]))
     return tree
 
 
@@ -232,7 +233,7 @@ def test_no_two_workers_of_a_service_share_one_connection(cloud):
     # processes neither of which is the other's ancestor are not.
     tree = _process_tree()
     sessions = {pid: name for name, pid in cloud_mod.recorded_pids().items()}
-    ours = [pid for pid, (_, session, _) in tree.items()
+    ours = [pid for pid, (_, session) in tree.items()
             if session in sessions]
     established = _established_tcp_inodes()
     shared = []
