@@ -215,14 +215,21 @@ class DockerDriver(driver.ComputeDriver):
         (its host directory or None)."""
         images.check_acceptable(image_meta)
         container.command_override(image_meta)
-        plan = self._plan(instance, network_info)
+        # nova hands network_info over while Neutron still binds the
+        # ports (the first look at it waits): the image and, on a local
+        # engine, the started sandbox are made meanwhile.
         image_ref = self._images.ensure_local(
             context, image_meta, root_gb=instance.flavor.root_gb,
             trusted_certs=instance.trusted_certs)
         guest = self._host.get_guest(instance)
         try:
+            early = power_on and self._host.engine_is_local
+            if early:
+                guest.start_sandbox(self._sandbox_body(instance))
+            plan = self._plan(instance, network_info)
             drive = config_drive()
-            self._create(guest, image_meta, image_ref, plan, drive)
+            self._create(guest, image_meta, image_ref, plan, drive,
+                         sandbox_made=early)
             if power_on:
                 self._start(guest, network_info, block_device_info,
                             events=self._neutron_events(network_info))
@@ -267,21 +274,32 @@ class DockerDriver(driver.ComputeDriver):
 
     def _create(self, guest, image_meta, image_ref: str,
                 plan: network_plan.NetworkPlan,
-                drive: str | None = None) -> None:
-        """The sandbox, then the workload that joins its namespace; both
-        bodies first, so a refused image makes neither."""
+                drive: str | None = None, sandbox_made: bool = False
+                ) -> None:
+        """The sandbox (unless ``sandbox_made``), then the workload that
+        joins its namespace; both bodies first, so a refused image makes
+        neither."""
         instance = guest.instance
-        sandbox_body = container.sandbox_body(
-            instance, self._host.sandbox_image(), plan.dns_servers,
-            plan.hosts, host=self._host.name, node=self._host.name,
-            ulimits=self._host.facts.ulimits,
-            serial_port=self._serial_port(instance))
+        sandbox_body = (None if sandbox_made else
+                        self._sandbox_body(instance, plan))
         mounts = (self._volumes.binds(instance) +
                   self._resolution_binds(instance, plan) +
                   ([config_drive.mount(drive)] if drive else []))
         body = self._workload_body(instance, image_meta, image_ref,
                                    guest.sandbox, mounts)
         guest.create(sandbox_body, body)
+
+    def _sandbox_body(self, instance, plan=None) -> dict:
+        """The sandbox's create body. On a local engine it holds nothing
+        of ``plan`` (the workload reads the driver's resolution files,
+        not the sandbox's), so it can be made before Neutron is done."""
+        local = self._host.engine_is_local
+        return container.sandbox_body(
+            instance, self._host.sandbox_image(),
+            () if local else plan.dns_servers, () if local else plan.hosts,
+            host=self._host.name, node=self._host.name,
+            ulimits=self._host.facts.ulimits,
+            serial_port=self._serial_port(instance))
 
     def _resolution_binds(self, instance, plan) -> list[dict]:
         """On a local engine, the workload's read-only resolv.conf, hosts

@@ -103,13 +103,25 @@ class Guest:
 
     # -- making and removing ------------------------------------------
 
-    def create(self, sandbox_body: dict, body: dict) -> None:
-        """The sandbox, then the workload that joins it."""
-        for name, each in ((self.sandbox, sandbox_body), (self.name, body)):
-            with self._changing(_deploy_failure(
-                    'the engine refused the container %s' % name)):
-                self._client.create_container(each, name=name)
-            LOG.info('Created container %s', name, instance=self.instance)
+    def create(self, sandbox_body: dict | None, body: dict) -> None:
+        """The sandbox (None: it was made ahead, see start_sandbox), then
+        the workload that joins it."""
+        if sandbox_body is not None:
+            self._create(self.sandbox, sandbox_body)
+        self._create(self.name, body)
+
+    def _create(self, name: str, body: dict) -> None:
+        with self._changing(_deploy_failure(
+                'the engine refused the container %s' % name)):
+            self._client.create_container(body, name=name)
+        LOG.info('Created container %s', name, instance=self.instance)
+
+    def start_sandbox(self, sandbox_body: dict) -> None:
+        """The sandbox made and started ahead of its workload (which
+        :meth:`create` then makes with ``sandbox_body`` None, and
+        :meth:`start` finds it running)."""
+        self._create(self.sandbox, sandbox_body)
+        self._sandbox_running()
 
     def remove(self) -> None:
         """Remove the workload and its sandbox; gone (or going) is fine."""

@@ -102,6 +102,44 @@ def test_the_workload_has_the_instances_hostname(driver, engine, instances,
     assert (code, out.strip()) == (0, b'test-host')
 
 
+class NetworkInfoBeingBound(list):
+    """network_info as nova hands it over while Neutron binds the ports:
+    the first look at it is where the driver would wait. It records
+    whether the instance's sandbox ran by then."""
+
+    def __init__(self, engine, inst):
+        super().__init__()
+        self._engine, self._inst = engine, inst
+        self.sandbox_ran_before = None
+
+    def _looked_at(self):
+        if self.sandbox_ran_before is None:
+            info = self._engine.get('/containers/nova-%s-sandbox/json' %
+                                    self._inst.uuid)
+            self.sandbox_ran_before = (info.status_code == 200 and
+                                       info.json()['State']['Running'])
+
+    def __iter__(self):
+        self._looked_at()
+        return super().__iter__()
+
+    def __len__(self):
+        self._looked_at()
+        return super().__len__()
+
+
+def test_the_sandbox_runs_before_the_driver_waits_for_the_ports(
+        driver, engine, instances, busybox_image):
+    # The sandbox's start is off the boot's critical path: it runs while
+    # nova's network_info is still being bound (benchmarks/README.rst).
+    inst = instances()
+    network_info = NetworkInfoBeingBound(engine, inst)
+    driver.spawn(None, inst, busybox_image, [], None, {},
+                 network_info=network_info)
+    assert network_info.sandbox_ran_before is True
+    assert driver.get_info(inst).state == power_state.RUNNING
+
+
 def test_listing_uses_one_label_filtered_call(
         driver, instances, busybox_image, monkeypatch, engine_client):
     mine = [instances() for _ in range(3)]
