@@ -128,14 +128,15 @@ def fail_during(call, reached, fault):
     return outcome['exc'], took
 
 
-def before_call(monkeypatch, client, method, fault):
-    """``fault()`` just before the client's ``method`` goes to the engine,
-    once: the engine dies as the driver reaches it."""
+def before_call(monkeypatch, client, method, fault, when=None):
+    """``fault()`` just before the client's ``method`` goes to the engine
+    (the first call whose arguments ``when`` accepts), once: the engine
+    dies as the driver reaches it."""
     real = getattr(client, method)
     fired = []
 
     def wrapped(*args, **kwargs):
-        if not fired:
+        if not fired and (when is None or when(*args, **kwargs)):
             fired.append(True)
             fault()
         return real(*args, **kwargs)
@@ -200,25 +201,39 @@ def test_engine_down_before_the_image_is_looked_up(
             drv.cache_image(None, meta.id)
 
 
+def is_sandbox(container, *args, **kwargs):
+    return container.endswith('-sandbox')
+
+
+def is_workload(container, *args, **kwargs):
+    return not is_sandbox(container)
+
+
+@pytest.mark.parametrize('started', ['sandbox', 'workload'])
 def test_engine_dies_between_create_and_start(
-        private_engine, make_driver, image_api, monkeypatch):
+        private_engine, make_driver, image_api, monkeypatch, started):
+    # The sandbox is created and started before the driver looks at the
+    # ports (while Neutron binds them), the workload after: the engine can
+    # die before either start.
     engine = private_engine()
     drv, client = make_driver(engine, with_client=True)
     meta = idle_meta(image_api)
     drv.cache_image(None, meta.id)
     kept = image_ids(engine)
     inst = new_instance()
-    before_call(monkeypatch, client, 'start_container', engine.kill)
+    before_call(monkeypatch, client, 'start_container', engine.kill,
+                when=is_sandbox if started == 'sandbox' else is_workload)
 
     began = time.monotonic()
     with pytest.raises(exception.HypervisorUnavailable, match=engine.url):
         boot(drv, inst, meta)
     assert time.monotonic() - began < FAULT_BOUND
 
-    # The container was created and could not be removed with the engine
-    # down: nova's clean-up of a failed build (destroy) removes it.
+    # What was created could not be removed with the engine down: nova's
+    # clean-up of a failed build (destroy) removes it.
     engine.start()
-    assert drv.instance_exists(inst)
+    assert inst.uuid in drv.list_instance_uuids()
+    assert drv.instance_exists(inst) is (started == 'workload')
     drv.destroy(None, inst, None)
     assert what_is_left(engine, kept) == ([], [])
     assert_boots_again(drv, meta, engine)
@@ -412,7 +427,8 @@ def test_a_new_driver_finds_and_removes_every_container_of_the_old_one(
     raw_created = create_unstarted(engine, meta, images.local_ref(meta.id))
     # Spawn died after the create: the engine went away before the start.
     half = new_instance()
-    before_call(monkeypatch, client, 'start_container', engine.kill)
+    before_call(monkeypatch, client, 'start_container', engine.kill,
+                when=is_workload)
     with pytest.raises(exception.HypervisorUnavailable):
         boot(old, half, meta)
     monkeypatch.undo()
