@@ -215,15 +215,14 @@ def test_a_flavor_that_cannot_be_applied_is_refused_before_it_stops(
 
 # -- to another host --------------------------------------------------------
 
-def target_driver(client, glance_image_api, moves, node_stats,
-                  instances_path):
+def target_driver(client, glance_image_api, moves, node_stats):
     """compute-dst's driver on the engine of ``client``, its stats
-    reported (as nova's resource audit does), its instances_path its own
-    (the config drive tests below share one too)."""
-    drv = driver_mod.DockerDriver(
-        virtapi=None, host=host_mod.Host(client),
-        image_api=glance_image_api, find_migration=moves,
-        config_drives=config_drive.ConfigDrives(str(instances_path)))
+    reported (as nova's resource audit does). It shares the source's
+    instances_path, as hosts on NFS do: each host keeps its own files
+    there (nova_docker.instance_files)."""
+    drv = driver_mod.DockerDriver(virtapi=None, host=host_mod.Host(client),
+                                  image_api=glance_image_api,
+                                  find_migration=moves)
     drv.init_host('compute-dst')
     node_stats['compute-dst'] = drv.get_available_resource(
         'compute-dst')['stats']
@@ -231,12 +230,11 @@ def target_driver(client, glance_image_api, moves, node_stats,
 
 
 @pytest.fixture
-def target(private_engine, glance_image_api, moves, node_stats, tmp_path):
+def target(private_engine, glance_image_api, moves, node_stats):
     """The target host's driver, on an engine of its own."""
     private = private_engine()
     client = docker.DockerClient(private.url)
-    drv = target_driver(client, glance_image_api, moves, node_stats,
-                        tmp_path / 'compute-dst')
+    drv = target_driver(client, glance_image_api, moves, node_stats)
     api = private.api()
     # What the test looks at and stages faults on.
     drv.test_engine, drv.test_client = api, client
@@ -753,15 +751,14 @@ def test_a_docker26_source_leaves_the_base_blobs_out_of_its_oci_layout(
 @pytest.mark.parametrize('kind', ['docker26-containerd', 'podman'])
 def test_a_target_on_an_engine_without_partial_loads_gets_the_whole_image(
         source, private_engines, glance, glance_image_api, ctx, engine,
-        instances, local_images, moves, node_stats, kind, tmp_path):
+        instances, local_images, moves, node_stats, kind):
     # Podman refuses an archive without the layers it holds; Docker's
     # containerd store loads one only while its content store keeps the
     # blobs: both report so, and get the whole image.
     engines_fx.require(kind)
     private = private_engines.get(kind)
     client = docker.DockerClient(private.url)
-    dst = target_driver(client, glance_image_api, moves, node_stats,
-                        tmp_path / 'compute-dst')
+    dst = target_driver(client, glance_image_api, moves, node_stats)
     assert node_stats['compute-dst'] == {
         engine_facts.PARTIAL_LOAD_STAT: 'false'}
     there = private.api()
